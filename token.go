@@ -1,0 +1,320 @@
+package httpauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Claims are what a token says about itself.
+type Claims struct {
+	// Subject is the Account.ID of the user the token was issued to.
+	Subject string
+	// ID is the token's random 128-bit identifier, used for revocation.
+	ID TokenID
+	// IssuedAt is when the token was minted.
+	IssuedAt time.Time
+	// ExpiresAt is when the token stops verifying. Mandatory.
+	ExpiresAt time.Time
+	// KeyID names the key of the ring that signed the token. Set by
+	// Verify; ignored by Sign, which always uses the first key.
+	KeyID string
+}
+
+// NewClaims returns claims for subject issued at now that expire after ttl,
+// with a fresh random ID.
+func NewClaims(subject string, now time.Time, ttl time.Duration) Claims {
+	var id TokenID
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return Claims{Subject: subject, ID: id, IssuedAt: now, ExpiresAt: now.Add(ttl)}
+}
+
+// TokenSigner turns claims into a token string and back. Implementations
+// must be safe for concurrent use.
+type TokenSigner interface {
+	// Sign returns a token carrying claims. Claims without a subject, an
+	// ID or an expiry after IssuedAt are an error.
+	Sign(ctx context.Context, c Claims) (string, error)
+
+	// Verify checks token and returns its claims. The error wraps exactly
+	// one of ErrTokenInvalid (malformed, forged, unknown key, other
+	// purpose, issued in the future) or ErrTokenExpired (genuine but past
+	// its expiry). Any other error is a signer failure (500).
+	Verify(ctx context.Context, token string) (Claims, error)
+}
+
+// SigningKey is one key of an HMAC key ring.
+type SigningKey struct {
+	// ID names the key inside tokens: 1 to 16 characters from
+	// [A-Za-z0-9_-]. It only ever selects among configured keys.
+	ID string
+	// Secret is at least 32 random bytes (256 bits, the size of the
+	// SHA-256 output).
+	Secret []byte
+}
+
+// HMACSignerConfig configures NewHMACSigner.
+type HMACSignerConfig struct {
+	// Keys is the key ring. Keys[0] signs; every key verifies, so a key
+	// being rotated out keeps verifying until its tokens expire.
+	// Required.
+	Keys []SigningKey
+
+	// Purpose binds tokens to one use, like itsdangerous's salt: the MAC
+	// key is derived from the secret and the purpose, so a token minted for
+	// one purpose never verifies for another. Default "api-access".
+	Purpose string
+
+	// Leeway tolerates clock skew between instances when checking that a
+	// token was not issued in the future. Default 0; at most 5 minutes.
+	Leeway time.Duration
+
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultPurpose is the purpose of the authenticator's access tokens.
+const DefaultPurpose = "api-access"
+
+// MinKeyLen is the shortest accepted HMAC secret, in bytes.
+const MinKeyLen = 32
+
+// Token layout: kid "." base64url(payload) "." base64url(HMAC-SHA256).
+// The MAC covers the ASCII text before the second dot. The payload is
+// binary, so there is no JSON to parse and no claim can have the wrong type:
+//
+//	version(1) | iat unix ns (8) | exp unix ns (8) | jti (16) | subject (1..255)
+const (
+	tokenVersion   = 1
+	payloadFixed   = 1 + 8 + 8 + 16
+	maxSubjectLen  = 255
+	maxPayloadLen  = payloadFixed + maxSubjectLen
+	maxKeyIDLen    = 16
+	macLen         = sha256.Size
+	macB64Len      = 43 // base64url of 32 bytes, unpadded
+	maxPayloadB64  = (maxPayloadLen*8 + 5) / 6
+	maxTokenLen    = maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
+)
+
+var tokenB64 = base64.RawURLEncoding.Strict()
+
+// HMACSigner is the default TokenSigner: HMAC-SHA256 over a compact binary
+// payload, with a key ring for rotation. The algorithm is fixed; a token
+// can only choose which configured key verifies it.
+type HMACSigner struct {
+	keys    []*ringKey
+	purpose string
+	leeway  time.Duration
+	now     func() time.Time
+}
+
+type ringKey struct {
+	id   string
+	pool sync.Pool // *macState keyed with the derived key
+}
+
+// macState is a pre-keyed HMAC plus scratch buffers, pooled so that a
+// verification allocates nothing.
+type macState struct {
+	h       hash.Hash
+	tok     [maxTokenLen]byte
+	sum     [macLen]byte
+	mac     [macLen]byte
+	payload [maxPayloadLen]byte
+}
+
+// NewHMACSigner validates cfg and returns a signer. It copies the keys.
+func NewHMACSigner(cfg HMACSignerConfig) (*HMACSigner, error) {
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("httpauth: HMAC signer needs at least one key")
+	}
+	purpose := cfg.Purpose
+	if purpose == "" {
+		purpose = DefaultPurpose
+	}
+	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
+		return nil, errors.New("httpauth: HMAC signer leeway must be between 0 and 5m")
+	}
+	s := &HMACSigner{purpose: purpose, leeway: cfg.Leeway, now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	seen := map[string]bool{}
+	for i, k := range cfg.Keys {
+		if !validKeyID(k.ID) {
+			return nil, fmt.Errorf("httpauth: key %d: ID must be 1 to %d characters of [A-Za-z0-9_-]", i, maxKeyIDLen)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("httpauth: key ID %q is used twice", k.ID)
+		}
+		seen[k.ID] = true
+		if len(k.Secret) < MinKeyLen {
+			return nil, fmt.Errorf("httpauth: key %q is %d bytes; at least %d are required", k.ID, len(k.Secret), MinKeyLen)
+		}
+		derived := deriveKey(k.Secret, purpose)
+		rk := &ringKey{id: k.ID}
+		rk.pool.New = func() any { return &macState{h: hmac.New(sha256.New, derived)} }
+		s.keys = append(s.keys, rk)
+	}
+	return s, nil
+}
+
+// deriveKey binds the MAC key to the purpose, as itsdangerous derives its
+// key from the secret and the salt.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("httpauth-token-v1\x00"))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+func validKeyID(id string) bool {
+	if id == "" || len(id) > maxKeyIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Purpose returns the purpose the signer's tokens are bound to.
+func (s *HMACSigner) Purpose() string { return s.purpose }
+
+// Sign implements TokenSigner.
+func (s *HMACSigner) Sign(ctx context.Context, c Claims) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if c.Subject == "" || len(c.Subject) > maxSubjectLen || !utf8.ValidString(c.Subject) {
+		return "", fmt.Errorf("httpauth: subject must be 1 to %d bytes of UTF-8", maxSubjectLen)
+	}
+	if c.ID.IsZero() {
+		return "", errors.New("httpauth: token ID is zero")
+	}
+	if c.IssuedAt.IsZero() || !c.ExpiresAt.After(c.IssuedAt) {
+		return "", errors.New("httpauth: token must expire after it is issued")
+	}
+	var payload [maxPayloadLen]byte
+	payload[0] = tokenVersion
+	binary.BigEndian.PutUint64(payload[1:], uint64(c.IssuedAt.UnixNano()))
+	binary.BigEndian.PutUint64(payload[9:], uint64(c.ExpiresAt.UnixNano()))
+	copy(payload[17:], c.ID[:])
+	n := payloadFixed + copy(payload[payloadFixed:], c.Subject)
+
+	k := s.keys[0]
+	var b strings.Builder
+	b.Grow(maxTokenLen)
+	b.WriteString(k.id)
+	b.WriteByte('.')
+	b.WriteString(tokenB64.EncodeToString(payload[:n]))
+	signed := b.String()
+
+	st := k.pool.Get().(*macState)
+	st.h.Reset()
+	st.h.Write([]byte(signed))
+	mac := st.h.Sum(st.sum[:0])
+	b.WriteByte('.')
+	b.WriteString(tokenB64.EncodeToString(mac))
+	k.pool.Put(st)
+	return b.String(), nil
+}
+
+// Verify implements TokenSigner. It checks the length before decoding
+// anything and the MAC before reading the payload, and decodes base64url
+// strictly, so each token has exactly one accepted spelling.
+func (s *HMACSigner) Verify(ctx context.Context, token string) (Claims, error) {
+	c, err := s.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+var (
+	errMalformed  = fmt.Errorf("%w: malformed", ErrTokenInvalid)
+	errUnknownKey = fmt.Errorf("%w: unknown key", ErrTokenInvalid)
+	errBadMAC     = fmt.Errorf("%w: signature mismatch", ErrTokenInvalid)
+	errFuture     = fmt.Errorf("%w: issued in the future", ErrTokenInvalid)
+	errExpired    = fmt.Errorf("%w", ErrTokenExpired)
+)
+
+func (s *HMACSigner) verify(token string) (Claims, error) {
+	if len(token) > maxTokenLen {
+		return Claims{}, errMalformed
+	}
+	kid, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return Claims{}, errMalformed
+	}
+	payloadB64, macB64, ok := strings.Cut(rest, ".")
+	if !ok || len(macB64) != macB64Len || len(payloadB64) == 0 || len(payloadB64) > maxPayloadB64 {
+		return Claims{}, errMalformed
+	}
+	var k *ringKey
+	for _, rk := range s.keys {
+		if rk.id == kid {
+			k = rk
+			break
+		}
+	}
+	if k == nil {
+		return Claims{}, errUnknownKey
+	}
+
+	st := k.pool.Get().(*macState)
+	defer k.pool.Put(st)
+	tok := st.tok[:copy(st.tok[:], token)] // bytes without a heap conversion
+	signedLen := len(kid) + 1 + len(payloadB64)
+	if n, err := tokenB64.Decode(st.mac[:], tok[signedLen+1:]); err != nil || n != macLen {
+		return Claims{}, errMalformed
+	}
+	st.h.Reset()
+	st.h.Write(tok[:signedLen])
+	if !hmac.Equal(st.h.Sum(st.sum[:0]), st.mac[:]) {
+		return Claims{}, errBadMAC
+	}
+
+	// Authentic from here on; decode strictly all the same.
+	n, err := tokenB64.Decode(st.payload[:], tok[len(kid)+1:signedLen])
+	if err != nil || n <= payloadFixed || st.payload[0] != tokenVersion {
+		return Claims{}, errMalformed
+	}
+	p := st.payload[:n]
+	iat := int64(binary.BigEndian.Uint64(p[1:]))
+	exp := int64(binary.BigEndian.Uint64(p[9:]))
+	if iat <= 0 || exp <= iat {
+		return Claims{}, errMalformed
+	}
+	now := s.now().UnixNano()
+	if iat > now+int64(s.leeway) {
+		return Claims{}, errFuture
+	}
+	if now >= exp {
+		return Claims{}, errExpired
+	}
+	c := Claims{
+		IssuedAt:  time.Unix(0, iat),
+		ExpiresAt: time.Unix(0, exp),
+		KeyID:     k.id,
+		Subject:   string(p[payloadFixed:]),
+	}
+	copy(c.ID[:], p[17:33])
+	return c, nil
+}
