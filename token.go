@@ -95,15 +95,15 @@ const MinKeyLen = 32
 //
 //	version(1) | iat unix ns (8) | exp unix ns (8) | jti (16) | subject (1..255)
 const (
-	tokenVersion   = 1
-	payloadFixed   = 1 + 8 + 8 + 16
-	maxSubjectLen  = 255
-	maxPayloadLen  = payloadFixed + maxSubjectLen
-	maxKeyIDLen    = 16
-	macLen         = sha256.Size
-	macB64Len      = 43 // base64url of 32 bytes, unpadded
-	maxPayloadB64  = (maxPayloadLen*8 + 5) / 6
-	maxTokenLen    = maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
+	tokenVersion  = 1
+	payloadFixed  = 1 + 8 + 8 + 16
+	maxSubjectLen = 255
+	maxPayloadLen = payloadFixed + maxSubjectLen
+	maxKeyIDLen   = 16
+	macLen        = sha256.Size
+	macB64Len     = 43 // base64url of 32 bytes, unpadded
+	maxPayloadB64 = (maxPayloadLen*8 + 5) / 6
+	maxTokenLen   = maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
 )
 
 var tokenB64 = base64.RawURLEncoding.Strict()
