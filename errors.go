@@ -128,6 +128,9 @@ func ErrorCode(status int) string {
 func ErrorMessage(status int, err error) string {
 	switch status {
 	case http.StatusBadRequest:
+		if errors.Is(err, ErrNoToken) {
+			return "Request did not authenticate with a token"
+		}
 		return "Malformed authentication request"
 	case http.StatusUnauthorized:
 		return "Invalid credentials"
@@ -164,7 +167,7 @@ var fixedBodies = func() map[int][]byte {
 // application/json (JSON is UTF-8 by definition, RFC 8259).
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	body, ok := fixedBodies[status]
-	if !ok || status == http.StatusForbidden {
+	if !ok || status == http.StatusForbidden || status == http.StatusBadRequest {
 		b, _ := json.Marshal(errorBody{ErrorCode(status), ErrorMessage(status, err)})
 		body = append(b, '\n')
 	}

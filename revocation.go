@@ -3,6 +3,8 @@ package httpauth
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,4 +106,52 @@ func (s *MemoryRevocationStore) sweep(now time.Time) {
 		}
 		return true
 	})
+}
+
+// ErrNoToken is the error given to an ErrorWriter when RevokeHandler gets
+// a request that did not authenticate with a token (a 400).
+var ErrNoToken = fmt.Errorf("%w: request did not authenticate with a token", ErrBadRequest)
+
+// RevokeHandler returns the handler that revokes the token a DELETE
+// request authenticated with, answering 204. Only that token is revoked;
+// the user's other tokens keep working. A request that authenticated with a
+// password gets a 400; other methods get a 405. Use Account.TokensValidAfter
+// to revoke all of a user's tokens.
+func (a *Authenticator[U]) RevokeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodDelete {
+			w.Header().Set("Allow", http.MethodDelete)
+			a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
+			return
+		}
+		id, ok := IdentityFrom[U](r.Context())
+		if !ok {
+			ctx, f := a.authenticate(r, false)
+			if f != nil {
+				a.fail(w, r, f)
+				return
+			}
+			id, _ = IdentityFrom[U](ctx)
+		}
+		if id.Method != MethodToken {
+			a.fail(w, r, &failure{status: http.StatusBadRequest, err: ErrNoToken})
+			return
+		}
+		if err := a.revoke(r.Context(), id.Claims); err != nil {
+			a.fail(w, r, internalFailure(err))
+			return
+		}
+		a.audit(r, true, id.Account.ID, "token_revoked_by_owner", id.Transport)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (a *Authenticator[U]) revoke(ctx context.Context, c Claims) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("httpauth: revocation store panicked: %v", p)
+		}
+	}()
+	return a.cfg.Revocations.Revoke(ctx, c.ID, c.ExpiresAt)
 }

@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -317,4 +319,64 @@ func (s *HMACSigner) verify(token string) (Claims, error) {
 	}
 	copy(c.ID[:], p[17:33])
 	return c, nil
+}
+
+// IssueToken mints a token for the account with ID subject, valid for
+// Config.TokenTTL. Hosts normally mount TokenHandler instead.
+func (a *Authenticator[U]) IssueToken(ctx context.Context, subject string) (token string, c Claims, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			token, err = "", fmt.Errorf("httpauth: signer panicked: %v", p)
+		}
+	}()
+	c = NewClaims(subject, a.cfg.Now(), a.cfg.TokenTTL)
+	token, err = a.signer.Sign(ctx, c)
+	return token, c, err
+}
+
+// tokenReply is the body of a successful token request.
+type tokenReply struct {
+	Token      string `json:"token"`
+	Expiration int64  `json:"expiration"`
+}
+
+// TokenHandler returns the handler that mints tokens: POST with password
+// credentials answers 200 {"token":"…","expiration":<seconds>} with
+// Cache-Control: no-store. Other methods get a 405; a token never mints a
+// token (401). Mount it behind Middleware or on its own: it authenticates
+// the request itself when no middleware did.
+func (a *Authenticator[U]) TokenHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
+			return
+		}
+		id, ok := IdentityFrom[U](r.Context())
+		if !ok {
+			ctx, f := a.authenticate(r, true)
+			if f != nil {
+				a.fail(w, r, f)
+				return
+			}
+			id, _ = IdentityFrom[U](ctx)
+		}
+		if id.Method != MethodPassword {
+			a.audit(r, false, id.Account.ID, "token_cannot_mint_token", id.Transport)
+			a.fail(w, r, failUnauthorized)
+			return
+		}
+		token, _, err := a.IssueToken(r.Context(), id.Account.ID)
+		if err != nil {
+			a.fail(w, r, internalFailure(err))
+			return
+		}
+		body, _ := json.Marshal(tokenReply{Token: token, Expiration: int64(a.cfg.TokenTTL / time.Second)})
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(body, '\n'))
+	})
 }

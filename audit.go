@@ -1,0 +1,60 @@
+package httpauth
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+)
+
+const (
+	levelError = slog.LevelError
+	maxLogLen  = 128
+)
+
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
+// audit emits one auth.success or auth.failure event. who is a login or a
+// user ID, never a secret; it is escaped so CR, LF or ANSI codes in a login
+// cannot forge log lines.
+func (a *Authenticator[U]) audit(r *http.Request, success bool, who, reason string, t Transport) {
+	level, msg := slog.LevelWarn, "auth.failure"
+	if success {
+		level, msg = slog.LevelInfo, "auth.success"
+		if t != TransportBasic {
+			level = slog.LevelDebug // a token request is routine; a login is an event
+		}
+	}
+	ctx := r.Context()
+	if !a.logger.Enabled(ctx, level) {
+		return
+	}
+	a.logger.LogAttrs(ctx, level, msg,
+		slog.String("login", escapeLog(who)),
+		slog.String("reason", reason),
+		slog.String("transport", t.String()),
+		slog.String("remote", escapeLog(r.RemoteAddr)),
+	)
+}
+
+// escapeLog returns s unchanged when it is short printable UTF-8, and
+// otherwise a Go-quoted, truncated form without the quotes.
+func escapeLog(s string) string {
+	clean := len(s) <= maxLogLen && utf8.ValidString(s)
+	if clean {
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\\' || r == '"' {
+				clean = false
+				break
+			}
+		}
+	}
+	if clean {
+		return s
+	}
+	if len(s) > maxLogLen {
+		s = s[:maxLogLen]
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}

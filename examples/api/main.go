@@ -1,0 +1,108 @@
+// Command api is the httpauth example server: the Flask-HTTPAuth token API,
+// on net/http.
+//
+//	go run ./examples/api [-addr 127.0.0.1:8080] [-token-ttl 1h]
+//
+// HTTPAUTH_SECRET holds the hex-encoded signing key (32+ bytes); without it
+// a random key is generated and tokens die with the process.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gohttpauth/httpauth"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line and environment, parsed.
+type options struct {
+	addr     string
+	tokenTTL time.Duration
+	secret   []byte
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, bool, error) {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens")
+	if err := fs.Parse(args); err != nil {
+		return o, false, err
+	}
+	if o.tokenTTL <= 0 {
+		return o, false, errors.New("-token-ttl must be positive")
+	}
+	generated := false
+	if v := getenv("HTTPAUTH_SECRET"); v != "" {
+		key, err := hex.DecodeString(v)
+		if err != nil {
+			return o, false, errors.New("HTTPAUTH_SECRET is not valid hex")
+		}
+		if len(key) < httpauth.MinKeyLen {
+			return o, false, fmt.Errorf("HTTPAUTH_SECRET is %d bytes; at least %d are required", len(key), httpauth.MinKeyLen)
+		}
+		o.secret = key
+	} else {
+		o.secret = make([]byte, 32)
+		_, _ = rand.Read(o.secret)
+		generated = true
+	}
+	return o, generated, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	o, generated, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if generated {
+		logger.Warn("HTTPAUTH_SECRET is not set: using a random signing key; tokens will not survive a restart")
+	}
+	handler, err := newServer(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+	}
+	logger.Info("listening on http://" + ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/gohttpauth/httpauth"
+)
+
+// User is the example's own user type; handlers get it back typed.
+type User struct {
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	Confirmed bool   `json:"-"`
+}
+
+// demoUser is one of the demo credentials listed in the README.
+type demoUser struct {
+	id, email, password string
+	confirmed           bool
+	roles               []string
+}
+
+var demoUsers = []demoUser{
+	{"1", "alice@example.com", "wonderland-42", true, []string{"user"}},
+	{"2", "bob@example.com", "builder-42", false, nil},
+	{"3", "carol@example.com", "pässwörd-ü42", true, []string{"user"}},
+	{"4", "admin@example.com", "s3cret:with:colons", true, []string{"user", "admin"}},
+}
+
+// newServer builds the whole HTTP handler: /healthz in the open, and
+// everything under /api/v1/ behind the authenticator, in one place.
+func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handler, error) {
+	users := httpauth.NewMemoryUserStore[User](nil)
+	for _, d := range demoUsers {
+		err := users.Add(ctx, d.email, d.password, httpauth.Account[User]{
+			ID:    d.id,
+			Roles: d.roles,
+			User:  User{ID: d.id, Email: d.email, Confirmed: d.confirmed},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	auth, err := httpauth.New(httpauth.Config[User]{
+		Users:    users,
+		Keys:     []httpauth.SigningKey{{ID: "k1", Secret: o.secret}},
+		Realm:    "httpauth example",
+		TokenTTL: o.tokenTTL,
+		Logger:   logger,
+		CheckAccount: func(_ context.Context, a *httpauth.Account[User]) error {
+			if !a.User.Confirmed {
+				return httpauth.Forbidden("Unconfirmed account")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return routes(auth), nil
+}
+
+func routes(auth *httpauth.Authenticator[User]) http.Handler {
+	api := http.NewServeMux()
+	api.Handle("/api/v1/tokens/{$}", methods{
+		http.MethodPost:   auth.TokenHandler(),
+		http.MethodDelete: auth.RevokeHandler(),
+	})
+	api.Handle("/api/v1/me", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r)
+		writeJSON(w, http.StatusOK, u)
+	})})
+	api.Handle("/api/v1/admin", methods{http.MethodGet: auth.RequireAnyRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r)
+		writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Email, "role": "admin"})
+	}))})
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "Not found"})
+	})
+
+	root := http.NewServeMux()
+	root.Handle("/healthz", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})})
+	root.Handle("/api/v1/", auth.Middleware(api))
+	return root
+}
+
+// methods routes by method and answers others with a JSON 405, which
+// ServeMux's method patterns would answer in plain text.
+type methods map[string]http.Handler
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
+	if h, ok := m[http.MethodGet]; ok && r.Method == http.MethodHead {
+		h.ServeHTTP(w, r)
+		return
+	}
+	allow := ""
+	for _, meth := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		if _, ok := m[meth]; ok {
+			if allow != "" {
+				allow += ", "
+			}
+			allow += meth
+		}
+	}
+	w.Header().Set("Allow", allow)
+	httpauth.WriteJSONError(w, r, http.StatusMethodNotAllowed, httpauth.ErrMethodNotAllowed)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
