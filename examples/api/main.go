@@ -2,9 +2,12 @@
 // on net/http.
 //
 //	go run ./examples/api [-addr 127.0.0.1:8080] [-token-ttl 1h]
+//	    [-db sqlite:PATH | -db postgres://…] [-redis redis://…]
 //
 // HTTPAUTH_SECRET holds the hex-encoded signing key (32+ bytes); without it
-// a random key is generated and tokens die with the process.
+// a random key is generated and tokens die with the process. Without -db
+// and -redis everything is in memory; with them, several instances sharing
+// the database, Redis and HTTPAUTH_SECRET serve as one.
 package main
 
 import (
@@ -37,9 +40,12 @@ func main() {
 
 // options are the command line and environment, parsed.
 type options struct {
-	addr     string
-	tokenTTL time.Duration
-	secret   []byte
+	addr        string
+	tokenTTL    time.Duration
+	secret      []byte
+	db          string
+	redis       string
+	redisPrefix string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, bool, error) {
@@ -48,6 +54,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var o options
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens")
+	fs.StringVar(&o.db, "db", "", "users in SQL: sqlite:PATH or postgres://… (default: in memory)")
+	fs.StringVar(&o.redis, "redis", "", "share revocations and throttling in Redis: redis://… (default: in memory)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "httpauth:", "prefix of the Redis keys")
 	if err := fs.Parse(args); err != nil {
 		return o, false, err
 	}
@@ -81,10 +90,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if generated {
 		logger.Warn("HTTPAUTH_SECRET is not set: using a random signing key; tokens will not survive a restart")
 	}
-	handler, err := newServer(ctx, o, logger)
+	handler, closeStores, err := newServer(ctx, o, logger)
 	if err != nil {
 		return err
 	}
+	defer closeStores()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err

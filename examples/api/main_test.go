@@ -67,8 +67,9 @@ func TestParseOptions(t *testing.T) {
 func newTestServer(t *testing.T, ttl time.Duration) *httptest.Server {
 	t.Helper()
 	key, _ := hex.DecodeString(testSecret)
-	h, err := newServer(context.Background(), options{tokenTTL: ttl, secret: key}, slog.New(slog.DiscardHandler))
+	h, closeStores, err := newServer(context.Background(), options{tokenTTL: ttl, secret: key}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = closeStores() })
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv

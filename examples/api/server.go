@@ -7,14 +7,12 @@ import (
 	"net/http"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/sqlstore"
 )
 
-// User is the example's own user type; handlers get it back typed.
-type User struct {
-	ID        string `json:"id"`
-	Email     string `json:"email"`
-	Confirmed bool   `json:"-"`
-}
+// User is the example's user type, the one sqlstore keeps; handlers get it
+// back typed, whichever store holds the users.
+type User = sqlstore.User
 
 // demoUser is one of the demo credentials listed in the README.
 type demoUser struct {
@@ -32,24 +30,19 @@ var demoUsers = []demoUser{
 
 // newServer builds the whole HTTP handler: /healthz in the open, and
 // everything under /api/v1/ behind the authenticator, in one place.
-func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handler, error) {
-	users := httpauth.NewMemoryUserStore[User](nil)
-	for _, d := range demoUsers {
-		err := users.Add(ctx, d.email, d.password, httpauth.Account[User]{
-			ID:    d.id,
-			Roles: d.roles,
-			User:  User{ID: d.id, Email: d.email, Confirmed: d.confirmed},
-		})
-		if err != nil {
-			return nil, err
-		}
+func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handler, func() error, error) {
+	st, err := openStores(ctx, o)
+	if err != nil {
+		return nil, nil, err
 	}
 	auth, err := httpauth.New(httpauth.Config[User]{
-		Users:    users,
-		Keys:     []httpauth.SigningKey{{ID: "k1", Secret: o.secret}},
-		Realm:    "httpauth example",
-		TokenTTL: o.tokenTTL,
-		Logger:   logger,
+		Users:       st.users,
+		Revocations: st.revocations,
+		Limiter:     st.limiter,
+		Keys:        []httpauth.SigningKey{{ID: "k1", Secret: o.secret}},
+		Realm:       "httpauth example",
+		TokenTTL:    o.tokenTTL,
+		Logger:      logger,
 		CheckAccount: func(_ context.Context, a *httpauth.Account[User]) error {
 			if !a.User.Confirmed {
 				return httpauth.Forbidden("Unconfirmed account")
@@ -58,9 +51,10 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handle
 		},
 	})
 	if err != nil {
-		return nil, err
+		_ = st.Close()
+		return nil, nil, err
 	}
-	return routes(auth), nil
+	return routes(auth), st.Close, nil
 }
 
 func routes(auth *httpauth.Authenticator[User]) http.Handler {
@@ -71,11 +65,11 @@ func routes(auth *httpauth.Authenticator[User]) http.Handler {
 	})
 	api.Handle("/api/v1/me", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := auth.User(r)
-		writeJSON(w, http.StatusOK, u)
+		writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Login})
 	})})
 	api.Handle("/api/v1/admin", methods{http.MethodGet: auth.RequireAnyRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := auth.User(r)
-		writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Email, "role": "admin"})
+		writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Login, "role": "admin"})
 	}))})
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "Not found"})

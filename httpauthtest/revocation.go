@@ -1,0 +1,209 @@
+package httpauthtest
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gohttpauth/httpauth"
+)
+
+// revocationExpiry is the lifetime of the short-lived revocation that
+// TestRevocationStore waits out. It is real time, since stores such as
+// Redis expire entries by their own clock.
+const revocationExpiry = 1500 * time.Millisecond
+
+// suiteExpiryGrace is how long past an entry's end a suite waits for a store to
+// forget it, since server-side expiry is not instantaneous to the
+// microsecond.
+const suiteExpiryGrace = 2 * time.Second
+
+// TestRevocationStore runs the httpauth.RevocationStore conformance suite
+// against the stores that newStore returns.
+//
+// newStore is called once per subtest, with that subtest's t (so it can
+// register cleanups), and must return a store that holds no revocations.
+// Subtests run in parallel, so newStore must be safe to call concurrently.
+// The suite uses the real clock: one subtest waits about two seconds for
+// an entry to expire.
+func TestRevocationStore(t *testing.T, newStore func(t *testing.T) httpauth.RevocationStore) {
+	t.Helper()
+
+	t.Run("UnknownIDNotRevoked", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for _, id := range []httpauth.TokenID{suiteTokenID(t), {}, {0xff, 0xff}} {
+			revoked, err := s.IsRevoked(context.Background(), id)
+			require.NoError(t, err, "IsRevoked(%s)", id)
+			assert.False(t, revoked, "IsRevoked(%s) on an empty store", id)
+		}
+	})
+
+	t.Run("RevokeThenRevoked", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		id := suiteTokenID(t)
+		require.NoError(t, s.Revoke(ctx, id, time.Now().Add(time.Hour)))
+		revoked, err := s.IsRevoked(ctx, id)
+		require.NoError(t, err)
+		assert.True(t, revoked, "IsRevoked after Revoke")
+	})
+
+	t.Run("RevokeTwice", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		id := suiteTokenID(t)
+		exp := time.Now().Add(time.Hour)
+		require.NoError(t, s.Revoke(ctx, id, exp))
+		require.NoError(t, s.Revoke(ctx, id, exp), "second Revoke of the same ID")
+		revoked, err := s.IsRevoked(ctx, id)
+		require.NoError(t, err)
+		assert.True(t, revoked, "IsRevoked after revoking twice")
+	})
+
+	t.Run("OtherIDsUnaffected", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		id := suiteTokenID(t)
+		require.NoError(t, s.Revoke(ctx, id, time.Now().Add(time.Hour)))
+
+		firstByte, lastByte := id, id
+		firstByte[0] ^= 1
+		lastByte[len(lastByte)-1] ^= 0x80
+		others := []struct {
+			name string
+			id   httpauth.TokenID
+		}{
+			{"random", suiteTokenID(t)},
+			{"first byte differs", firstByte},
+			{"last byte differs", lastByte},
+			{"zero", httpauth.TokenID{}},
+		}
+		for _, o := range others {
+			revoked, err := s.IsRevoked(ctx, o.id)
+			require.NoError(t, err, o.name)
+			assert.False(t, revoked, "%s: revoking %s also revoked %s", o.name, id, o.id)
+		}
+	})
+
+	t.Run("EntryExpires", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		id, long := suiteTokenID(t), suiteTokenID(t)
+		exp := time.Now().Add(revocationExpiry)
+		require.NoError(t, s.Revoke(ctx, id, exp))
+		require.NoError(t, s.Revoke(ctx, long, time.Now().Add(time.Hour)))
+		revoked, err := s.IsRevoked(ctx, id)
+		require.NoError(t, err)
+		require.True(t, revoked, "IsRevoked before expiresAt")
+
+		time.Sleep(time.Until(exp))
+		suitePoll(t, suiteExpiryGrace, func() (bool, error) {
+			revoked, err := s.IsRevoked(ctx, id)
+			return !revoked, err
+		}, "revocation of %s still present %v after its expiresAt", id, suiteExpiryGrace)
+
+		revoked, err = s.IsRevoked(ctx, long)
+		require.NoError(t, err)
+		assert.True(t, revoked, "a revocation expiring in an hour was dropped with the short one")
+	})
+
+	t.Run("AlreadyExpiredIsHarmless", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		now := time.Now()
+		for _, exp := range []time.Time{
+			now.Add(-time.Nanosecond),
+			now.Add(-time.Hour),
+			time.Unix(0, 0),
+			{},
+		} {
+			id := suiteTokenID(t)
+			require.NoError(t, s.Revoke(ctx, id, exp), "Revoke with expiresAt %v", exp)
+			revoked, err := s.IsRevoked(ctx, id)
+			require.NoError(t, err)
+			assert.False(t, revoked, "a revocation that expired at %v is reported", exp)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := context.Background()
+		const n = 32
+		ids := make([]httpauth.TokenID, n)
+		for i := range ids {
+			ids[i] = suiteTokenID(t)
+		}
+		exp := time.Now().Add(time.Hour)
+		errs := make([]error, 2*n)
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Go(func() { errs[i] = s.Revoke(ctx, id, exp) })
+			wg.Go(func() { _, errs[n+i] = s.IsRevoked(ctx, id) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "call %d", i)
+		}
+		for _, id := range ids {
+			revoked, err := s.IsRevoked(ctx, id)
+			require.NoError(t, err)
+			assert.True(t, revoked, "concurrent Revoke of %s lost", id)
+		}
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		id := suiteTokenID(t)
+		err := s.Revoke(ctx, id, time.Now().Add(time.Hour))
+		assert.Error(t, err, "Revoke with a cancelled context")
+		_, err = s.IsRevoked(ctx, id)
+		assert.Error(t, err, "IsRevoked with a cancelled context")
+	})
+}
+
+// suiteTokenID returns a fresh random ID, as the signer issues them.
+func suiteTokenID(t testing.TB) httpauth.TokenID {
+	t.Helper()
+	var id httpauth.TokenID
+	_, err := rand.Read(id[:])
+	require.NoError(t, err)
+	return id
+}
+
+// suitePoll polls cond until it reports true, failing the test if it
+// returns an error or has not reported true within timeout.
+func suitePoll(t testing.TB, timeout time.Duration, cond func() (bool, error), msgAndArgs ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		require.NoError(t, err)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			msg := "condition not met in time"
+			if len(msgAndArgs) > 0 {
+				msg = fmt.Sprintf(msgAndArgs[0].(string), msgAndArgs[1:]...)
+			}
+			t.Fatal(msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

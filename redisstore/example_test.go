@@ -1,0 +1,97 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/redisstore"
+)
+
+// startRedis stands in for a real Redis server so that the examples run
+// anywhere; in production, point the client at your server.
+func startRedis() (addr string, stop func()) {
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return mr.Addr(), mr.Close
+}
+
+func ExampleNewRevocationStore() {
+	addr, stop := startRedis()
+	defer stop()
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	defer client.Close()
+
+	revocations, err := redisstore.NewRevocationStore(client, redisstore.RevocationOptions{
+		Prefix: "myapp:",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	var id httpauth.TokenID // a token's jti; the signer makes random ones
+	id[0] = 0x2a
+	// The key expires with the token, so nothing needs cleaning up.
+	if err := revocations.Revoke(ctx, id, time.Now().Add(15*time.Minute)); err != nil {
+		log.Fatal(err)
+	}
+	revoked, err := revocations.IsRevoked(ctx, id)
+	if err != nil {
+		log.Fatal(err) // fail closed: treat the token as unusable
+	}
+	fmt.Println("key:", revocations.Key(id))
+	fmt.Println("revoked:", revoked)
+	// Output:
+	// key: myapp:revoked:2a000000000000000000000000000000
+	// revoked: true
+}
+
+func ExampleNewLimiter() {
+	addr, stop := startRedis()
+	defer stop()
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	defer client.Close()
+
+	limiter, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
+		Prefix:      "myapp:",
+		MaxFailures: 3,
+		Window:      15 * time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	for range 3 {
+		if err := limiter.Fail(ctx, "alice"); err != nil {
+			log.Fatal(err)
+		}
+	}
+	ok, retryAfter, err := limiter.Allow(ctx, "alice")
+	if err != nil {
+		log.Fatal(err) // fail closed: answer 500, never "allowed"
+	}
+	fmt.Println("alice allowed:", ok, "retry after:", retryAfter)
+
+	ok, _, _ = limiter.Allow(ctx, "bob")
+	fmt.Println("bob allowed:", ok)
+
+	// A successful login forgets the failures.
+	if err := limiter.Reset(ctx, "alice"); err != nil {
+		log.Fatal(err)
+	}
+	ok, _, _ = limiter.Allow(ctx, "alice")
+	fmt.Println("alice allowed after Reset:", ok)
+	// Output:
+	// alice allowed: false retry after: 15m0s
+	// bob allowed: true
+	// alice allowed after Reset: true
+}

@@ -1,0 +1,207 @@
+// Command httpauth-users manages the users of an httpauth sqlstore table.
+//
+// Usage:
+//
+//	httpauth-users -db DSN COMMAND [ARGS]
+//
+// DSN is sqlite:PATH or a postgres:// (postgresql://) URL; it defaults to
+// $HTTPAUTH_USERS_DB. Commands:
+//
+//	migrate                          create the table if missing
+//	add [-id ID] [-roles a,b] [-confirmed] [-no-password] LOGIN
+//	                                 create a user; password on stdin
+//	passwd LOGIN                     set the password (stdin); revokes tokens
+//	disable LOGIN | enable LOGIN     disabling also revokes tokens
+//	confirm LOGIN | unconfirm LOGIN
+//	roles LOGIN [ROLE...]            replace the roles
+//	logout LOGIN                     revoke every token issued until now
+//	show LOGIN                       print the user, never the hash
+//	delete LOGIN
+//
+// The password is the first line of standard input, without its line
+// ending; nothing else is trimmed. Type it with `read -rs PW` and pipe it
+// (printf '%s\n' "$PW" | httpauth-users ...) rather than pass it in argv.
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/gohttpauth/httpauth/sqlstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: httpauth-users [-db DSN] COMMAND [ARGS]
+
+DSN: sqlite:PATH or postgres://... (default $HTTPAUTH_USERS_DB)
+commands:
+  migrate
+  add [-id ID] [-roles a,b] [-confirmed] [-no-password] LOGIN   (password on stdin)
+  passwd LOGIN                                                  (password on stdin)
+  disable LOGIN | enable LOGIN | confirm LOGIN | unconfirm LOGIN
+  roles LOGIN [ROLE...] | logout LOGIN | show LOGIN | delete LOGIN
+`
+
+// run is the whole command, testable: it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("httpauth-users", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	dsn := fs.String("db", os.Getenv("HTTPAUTH_USERS_DB"), "sqlite:PATH or postgres://...")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 || *dsn == "" {
+		fs.Usage()
+		return 2
+	}
+	if err := command(ctx, *dsn, fs.Arg(0), fs.Args()[1:], stdin, stdout); err != nil {
+		fmt.Fprintln(stderr, "httpauth-users:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("bad usage")
+
+func open(dsn string) (*sql.DB, sqlstore.Dialect, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, "", fmt.Errorf("%w: empty sqlite path", errUsage)
+		}
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+		return db, sqlstore.SQLite, err
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		return db, sqlstore.Postgres, err
+	}
+	return nil, "", fmt.Errorf("%w: -db must be sqlite:PATH or postgres://...", errUsage)
+}
+
+func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reader, stdout io.Writer) error {
+	db, dialect, err := open(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cmd == "migrate" {
+		if len(args) != 0 {
+			return fmt.Errorf("%w: migrate takes no arguments", errUsage)
+		}
+		return sqlstore.Migrate(ctx, db, dialect)
+	}
+	store, err := sqlstore.New(ctx, db, sqlstore.Config{Dialect: dialect})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if cmd == "add" {
+		return add(ctx, store, args, stdin, stdout)
+	}
+	if len(args) < 1 || (cmd != "roles" && len(args) != 1) {
+		return fmt.Errorf("%w: %s LOGIN", errUsage, cmd)
+	}
+	acct, err := store.UserByLogin(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	id := acct.ID
+	switch cmd {
+	case "passwd":
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		return store.SetPassword(ctx, id, pw)
+	case "disable", "enable":
+		return store.SetDisabled(ctx, id, cmd == "disable")
+	case "confirm", "unconfirm":
+		return store.SetConfirmed(ctx, id, cmd == "confirm")
+	case "roles":
+		return store.SetRoles(ctx, id, args[1:])
+	case "logout":
+		return store.LogoutEverywhere(ctx, id)
+	case "delete":
+		return store.DeleteUser(ctx, id)
+	case "show":
+		cutoff := "none"
+		if !acct.TokensValidAfter.IsZero() {
+			cutoff = acct.TokensValidAfter.UTC().Format(time.RFC3339Nano)
+		}
+		_, err := fmt.Fprintf(stdout, "id:\t%s\nlogin:\t%s\nconfirmed:\t%t\nroles:\t%s\ndisabled:\t%t\nhas password:\t%t\ntokens valid after:\t%s\n",
+			acct.ID, acct.User.Login, acct.User.Confirmed, strings.Join(acct.Roles, ","), acct.Disabled, acct.PasswordHash != "", cutoff)
+		return err
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	id := fs.String("id", "", "user ID (default: random)")
+	roles := fs.String("roles", "", "comma-separated roles")
+	confirmed := fs.Bool("confirmed", false, "mark the login confirmed")
+	noPassword := fs.Bool("no-password", false, "create without a password (cannot log in until passwd)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: add [flags] LOGIN", errUsage)
+	}
+	u := sqlstore.NewUser{ID: *id, Login: fs.Arg(0), Confirmed: *confirmed}
+	if *roles != "" {
+		u.Roles = strings.Split(*roles, ",")
+	}
+	if !*noPassword {
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		u.Password = pw
+	}
+	newID, err := store.CreateUser(ctx, u)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, newID)
+	return err
+}
+
+// readPassword returns the first line of r without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input")
+	}
+	line = strings.TrimSuffix(line, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return "", errors.New("empty password on standard input")
+	}
+	return line, nil
+}

@@ -1,0 +1,161 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/httpauthtest"
+	"github.com/gohttpauth/httpauth/sqlstore"
+)
+
+// opener opens a fresh, empty database for one test.
+type opener struct {
+	dialect sqlstore.Dialect
+	open    func(t *testing.T) *sql.DB
+}
+
+// openers lists the databases every store test runs on: SQLite always,
+// PostgreSQL when HTTPAUTH_POSTGRES_TEST_DSN is set (and always in CI).
+var openers = []opener{
+	{sqlstore.SQLite, openSQLite},
+	{sqlstore.Postgres, openPostgres},
+}
+
+// sqliteDSN is the DSN the tests (and the CLI) use for a SQLite file: WAL
+// so readers do not block the writer, and a busy timeout instead of
+// SQLITE_BUSY errors under concurrent writes.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)"
+}
+
+// openSQLite opens a new SQLite database in a temporary file.
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "users.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	require.NoError(t, db.PingContext(t.Context()))
+	return db
+}
+
+// openPostgres connects to HTTPAUTH_POSTGRES_TEST_DSN with a new schema of
+// its own first on the search_path, so tests never see each other's
+// tables; the schema is dropped when the test ends.
+func openPostgres(t *testing.T) *sql.DB {
+	t.Helper()
+	dsn := httpauthtest.RequireEnv(t, "HTTPAUTH_POSTGRES_TEST_DSN", "source .ci/services.sh")
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "httpauth_test_" + hex.EncodeToString(b[:])
+
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	_, err = admin.ExecContext(t.Context(), `CREATE SCHEMA "`+schema+`"`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// t.Context is done by now: clean up with a fresh one.
+		_, err := admin.ExecContext(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+
+	db, err := sql.Open("pgx", withSearchPath(t, dsn, schema))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() }) // runs before the DROP above
+	require.NoError(t, db.PingContext(t.Context()))
+	var got string
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&got))
+	require.Equal(t, schema, got, "search_path not applied")
+	return db
+}
+
+// withSearchPath adds search_path to a URL or keyword/value DSN; pgx sends
+// unknown settings to the server as run-time parameters.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		require.NoError(t, err)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+// fastHasher keeps the tests quick; never use such parameters in
+// production.
+var fastHasher = &httpauth.Argon2idHasher{Memory: 64, Time: 1}
+
+// newStore migrates db and returns a store on our schema.
+func newStore(t *testing.T, db *sql.DB, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	require.NoError(t, sqlstore.Migrate(t.Context(), db, cfg.Dialect))
+	return newStoreNoMigrate(t, db, cfg)
+}
+
+func newStoreNoMigrate(t *testing.T, db *sql.DB, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	if cfg.Hasher == nil {
+		cfg.Hasher = fastHasher
+	}
+	s, err := sqlstore.New(t.Context(), db, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// harness adapts a Store to the conformance suite.
+func harness(t *testing.T, db *sql.DB, s *sqlstore.Store) httpauthtest.UserStoreHarness[sqlstore.User] {
+	return httpauthtest.UserStoreHarness[sqlstore.User]{
+		Store: s,
+		Add: func(ctx context.Context, login string, a httpauth.Account[sqlstore.User]) error {
+			_, err := s.CreateUser(ctx, sqlstore.NewUser{
+				ID: a.ID, Login: login, PasswordHash: a.PasswordHash,
+				Roles: a.Roles, Disabled: a.Disabled, TokensValidAfter: a.TokensValidAfter,
+			})
+			return err
+		},
+		Update: func(ctx context.Context, id string, fn func(*httpauth.Account[sqlstore.User])) error {
+			cur, err := s.UserByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			a := *cur
+			fn(&a)
+			for _, err := range []error{
+				s.SetPasswordHash(ctx, id, a.PasswordHash),
+				s.SetRoles(ctx, id, a.Roles),
+				s.SetDisabled(ctx, id, a.Disabled),
+				// Last: SetDisabled(true) bumps the cutoff.
+				s.SetTokensValidAfter(ctx, id, a.TokensValidAfter),
+			} {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Delete: s.DeleteUser,
+		CheckUser: func(t *testing.T, login string, a *httpauth.Account[sqlstore.User]) {
+			if a.User.ID != a.ID || a.User.Login != strings.ToLower(login) || a.User.Confirmed {
+				t.Errorf("User = %+v, want ID %q, Login %q, not confirmed", a.User, a.ID, strings.ToLower(login))
+			}
+		},
+		Break: func(t *testing.T) { require.NoError(t, db.Close()) },
+	}
+}
