@@ -201,13 +201,7 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 		}
 	}
 
-	select {
-	case a.hashSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, failBusy
-	}
 	acct, ok, f := a.verifyPassword(r, login, creds.Password)
-	<-a.hashSlots
 	if f != nil {
 		return nil, f
 	}
@@ -231,6 +225,12 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 // stored hash, which all look the same to the client.
 func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password string) (*Account[U], bool, *failure) {
 	ctx := r.Context()
+	select {
+	case a.hashSlots <- struct{}{}:
+		defer func() { <-a.hashSlots }() // released even if the store or hasher panics
+	case <-ctx.Done():
+		return nil, false, failBusy
+	}
 	acct, err := a.cfg.Users.UserByLogin(ctx, login)
 	if err != nil && !isNotFound(err) {
 		return nil, false, internalFailure(err)

@@ -705,3 +705,48 @@ func (failingStore) UserByLogin(context.Context, string) (*Account[testUser], er
 func (failingStore) UserByID(context.Context, string) (*Account[testUser], error) {
 	return nil, errors.New("db on fire")
 }
+
+// panickyStore panics on every lookup.
+type panickyStore struct{}
+
+func (panickyStore) UserByLogin(context.Context, string) (*Account[testUser], error) {
+	panic("store exploded")
+}
+
+func (panickyStore) UserByID(context.Context, string) (*Account[testUser], error) {
+	panic("store exploded")
+}
+
+func TestPanicReleasesHashSlot(t *testing.T) {
+	var store UserStore[testUser] = panickyStore{}
+	f := newFixture(t, func(c *Config[testUser]) {
+		c.MaxConcurrentHashes = 1
+		c.Users = UserStoreFunc(func() UserStore[testUser] { return store })
+		c.OnError = func(*http.Request, error) {}
+	})
+	do := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
+		rec := httptest.NewRecorder()
+		f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range 3 {
+		require.Equal(t, http.StatusInternalServerError, do())
+	}
+	store = f.users
+	assert.Equal(t, http.StatusOK, do(), "the slot was released after each panic")
+}
+
+// UserStoreFunc picks the store per call, so a test can swap it.
+type UserStoreFunc func() UserStore[testUser]
+
+func (f UserStoreFunc) UserByLogin(ctx context.Context, login string) (*Account[testUser], error) {
+	return f().UserByLogin(ctx, login)
+}
+
+func (f UserStoreFunc) UserByID(ctx context.Context, id string) (*Account[testUser], error) {
+	return f().UserByID(ctx, id)
+}
