@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -43,7 +44,7 @@ func escapeLog(s string) string {
 	clean := len(s) <= maxLogLen && utf8.ValidString(s)
 	if clean {
 		for _, r := range s {
-			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\\' || r == '"' {
+			if !unicode.IsPrint(r) || r == '\\' || r == '"' {
 				clean = false
 				break
 			}

@@ -47,7 +47,10 @@ func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Creden
 	switch {
 	case len(auth)+len(alt) == 0:
 		return Credentials{}, ErrNoCredentials
-	case len(auth)+len(alt) > 1:
+	case len(auth)+len(alt) > 1,
+		r.URL != nil && strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token"):
+		// RFC 6750 §2: one method only. The query is never read for a
+		// token, but a token there beside a header is a 400.
 		return Credentials{}, ErrAmbiguousCredentials
 	case len(alt) == 1:
 		if len(alt[0]) > maxLen || alt[0] == "" {
@@ -63,6 +66,9 @@ func parseAuthorizationValue(v string, maxLen int) (Credentials, error) {
 		return Credentials{}, ErrNoCredentials
 	}
 	if len(v) > maxLen {
+		if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
+			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
+		}
 		return Credentials{}, ErrMalformedCredentials
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
@@ -91,6 +97,11 @@ func parseAuthorizationValue(v string, maxLen int) (Credentials, error) {
 // control characters in either.
 func decodeBasic(s string) (login, password string, err error) {
 	if s == "" {
+		return "", "", ErrMalformedCredentials
+	}
+	// The base64 decoders skip CR and LF even in Strict mode: refuse them
+	// so that credentials have exactly one accepted spelling.
+	if strings.ContainsAny(s, "\r\n") {
 		return "", "", ErrMalformedCredentials
 	}
 	raw, err := basicB64.DecodeString(s)
@@ -171,6 +182,11 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (context.Context, *failure) {
 	ctx := r.Context()
 	login := creds.Login
+	if looksLikeToken(login) {
+		// "Basic base64(token:unused)": never a login, and never to be logged.
+		a.audit(r, false, "", "token_with_password", TransportBasic)
+		return nil, failUnauthorized
+	}
 	if len(creds.Password) > a.cfg.MaxPasswordLen || len(login) > 512 {
 		a.audit(r, false, login, "too_long", TransportBasic)
 		return nil, failUnauthorized
@@ -201,7 +217,29 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 		}
 	}
 
-	acct, ok, f := a.verifyPassword(r, login, creds.Password)
+	acct, f := a.guessWithSlot(r, login, creds.Password, loginKey, clientKey)
+	if f != nil {
+		return nil, f
+	}
+	return a.finishPassword(r, login, acct, cacheKey, false)
+}
+
+// guessWithSlot holds a hash slot across the throttle check, the hash and
+// the failure count (and a rehash), so that at most MaxConcurrentHashes
+// guesses are ever between Allow and Fail: concurrency cannot multiply the
+// throttle's limit, and every hash is bounded by the slots.
+func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, loginKey, clientKey string) (*Account[U], *failure) {
+	ctx := r.Context()
+	select {
+	case a.hashSlots <- struct{}{}:
+		defer func() { <-a.hashSlots }() // released even if the store or hasher panics
+	case <-ctx.Done():
+		return nil, failBusy
+	}
+	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
+		return nil, f
+	}
+	acct, ok, f := a.verifyPassword(r, login, password)
 	if f != nil {
 		return nil, f
 	}
@@ -216,8 +254,8 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 			return nil, internalFailure(err)
 		}
 	}
-	a.maybeRehash(r, acct, creds.Password)
-	return a.finishPassword(r, login, acct, cacheKey, false)
+	a.maybeRehash(r, acct, password)
+	return acct, nil
 }
 
 // verifyPassword runs the one hash of a password check. ok is false for an
@@ -225,12 +263,6 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 // stored hash, which all look the same to the client.
 func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password string) (*Account[U], bool, *failure) {
 	ctx := r.Context()
-	select {
-	case a.hashSlots <- struct{}{}:
-		defer func() { <-a.hashSlots }() // released even if the store or hasher panics
-	case <-ctx.Done():
-		return nil, false, failBusy
-	}
 	acct, err := a.cfg.Users.UserByLogin(ctx, login)
 	if err != nil && !isNotFound(err) {
 		return nil, false, internalFailure(err)
@@ -382,4 +414,11 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (contex
 	}
 	a.audit(r, true, claims.Subject, "token", creds.Transport)
 	return &authContext[U]{Context: ctx, id: Identity[U]{Account: acct, Method: MethodToken, Transport: creds.Transport, Claims: claims}}, nil
+}
+
+// looksLikeToken reports whether s has the token layout kid.payload.mac,
+// with a MAC-sized last segment.
+func looksLikeToken(s string) bool {
+	i := strings.LastIndexByte(s, '.')
+	return i > 0 && len(s)-i-1 == macB64Len && strings.Count(s, ".") == 2 && isB64Token(s)
 }

@@ -71,6 +71,7 @@ type ForbiddenError struct {
 // Forbidden returns a *ForbiddenError with message.
 func Forbidden(message string) error { return &ForbiddenError{Message: message} }
 
+// Error returns the message with the package prefix.
 func (e *ForbiddenError) Error() string { return "httpauth: forbidden: " + e.Message }
 
 // Is makes errors.Is(err, ErrForbidden) true.
@@ -81,6 +82,7 @@ type ThrottledError struct {
 	RetryAfter time.Duration
 }
 
+// Error says how long to wait.
 func (e *ThrottledError) Error() string {
 	return "httpauth: too many failed attempts; retry after " + e.RetryAfter.String()
 }

@@ -21,6 +21,7 @@ const (
 	MethodToken
 )
 
+// String returns "password", "token" or "none".
 func (m Method) String() string {
 	switch m {
 	case MethodPassword:
@@ -47,6 +48,7 @@ const (
 	TransportHeader
 )
 
+// String returns "basic", "basic-token", "bearer", "header" or "none".
 func (t Transport) String() string {
 	switch t {
 	case TransportBasic:
@@ -319,6 +321,5 @@ func recoverFailure(f **failure) {
 	}
 }
 
-// classify maps a store or hook error to a failure: not-found is ordinary,
-// anything else fails closed.
+// isNotFound tells an ordinary missing user from a store failure.
 func isNotFound(err error) bool { return errors.Is(err, ErrUserNotFound) }

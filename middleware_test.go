@@ -157,7 +157,8 @@ func TestMiddlewareEntryPoints(t *testing.T) {
 		{name: "invalid base64", headers: h("Authorization", "Basic =a="), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "unpadded base64", headers: h("Authorization", "Basic "+base64.RawStdEncoding.EncodeToString([]byte("alice@example.com:wonderland-42"))), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "no colon", headers: h("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("alice@example.com"))), status: 401, body: bodyUnauthorized, challenge: challengePlain},
-		{name: "oversized header", headers: h("Authorization", "Bearer "+strings.Repeat("a", 9000)), status: 401, body: bodyUnauthorized, challenge: challengePlain},
+		{name: "oversized bearer", headers: h("Authorization", "Bearer "+strings.Repeat("a", 9000)), status: 401, body: bodyUnauthorized, challenge: challengeInvalid},
+		{name: "oversized basic", headers: h("Authorization", "Basic "+strings.Repeat("a", 9000)), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 	}
 	for _, tt := range tests {
 		for _, optional := range []bool{false, true} {

@@ -125,7 +125,7 @@ func (h *Argon2idHasher) Verify(ctx context.Context, hash, password string) (boo
 		return subtle.ConstantTimeCompare(got, key) == 1, nil
 	case isBcrypt(hash):
 		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil || cost < c.MinBcryptCost || cost > c.MaxBcryptCost {
+		if err != nil || len(hash) != 60 || cost < c.MinBcryptCost || cost > c.MaxBcryptCost {
 			c.burn(password)
 			return false, fmt.Errorf("%w: bcrypt cost outside %d..%d", ErrUntrustedHash, c.MinBcryptCost, c.MaxBcryptCost)
 		}
@@ -210,6 +210,9 @@ func (h *Argon2idHasher) decodeArgon2(hash string) (argon2Params, []byte, []byte
 	}
 	if len(hash) > 256 {
 		return bad("too long")
+	}
+	if strings.ContainsAny(hash, "\r\n") { // base64 would skip them
+		return bad("malformed")
 	}
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {

@@ -301,8 +301,8 @@ func (s *HMACSigner) verify(token string) (Claims, error) {
 	p := st.payload[:n]
 	iat := int64(binary.BigEndian.Uint64(p[1:]))
 	exp := int64(binary.BigEndian.Uint64(p[9:]))
-	if iat <= 0 || exp <= iat {
-		return Claims{}, errMalformed
+	if iat <= 0 || exp <= iat || allZero(p[17:33]) || !utf8.Valid(p[payloadFixed:]) {
+		return Claims{}, errMalformed // Sign never makes these
 	}
 	now := s.now().UnixNano()
 	if iat > now+int64(s.leeway) {
@@ -379,4 +379,13 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(append(body, '\n'))
 	})
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -532,7 +532,7 @@ func testConcurrent[U any](t *testing.T, h UserStoreHarness[U]) {
 				default:
 				}
 				if err := h.Update(ctx, "id-0", func(a *httpauth.Account[U]) { a.Disabled = i%2 == 0 }); err != nil {
-					errs <- fmt.Errorf("Update: %w", err)
+					errs <- fmt.Errorf("update: %w", err)
 					return
 				}
 			}

@@ -99,7 +99,7 @@ func open(dsn string) (*sql.DB, sqlstore.Dialect, error) {
 		db, err := sql.Open("pgx", dsn)
 		return db, sqlstore.Postgres, err
 	}
-	return nil, "", fmt.Errorf("%w: -db must be sqlite:PATH or postgres://...", errUsage)
+	return nil, "", fmt.Errorf("%w: -db must be sqlite:PATH or a postgres:// URL", errUsage)
 }
 
 func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reader, stdout io.Writer) error {

@@ -1,0 +1,296 @@
+package httpauth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gohttpauth/httpauth"
+)
+
+// User is the host application's own user type. Handlers get it back from
+// the request, typed.
+type User struct {
+	Name string
+}
+
+// secret stands in for 32 or more random bytes, such as the hex-decoded
+// output of "httpauth keygen". Never use a constant key in production.
+var secret = bytes.Repeat([]byte("k"), 32)
+
+func ExampleNew() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil) // hashes with argon2id
+	err := users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{
+		ID: "1", Roles: []string{"user"}, User: User{Name: "Alice"},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	auth, err := httpauth.New(httpauth.Config[User]{
+		Users:  users,
+		Keys:   []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Realm:  "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	fmt.Println(auth != nil, err)
+
+	// A bad configuration fails here, never on a request.
+	_, err = httpauth.New(httpauth.Config[User]{
+		Users: users,
+		Keys:  []httpauth.SigningKey{{ID: "k1", Secret: []byte("too short")}},
+		Realm: "api",
+	})
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// httpauth: key "k1" is 9 bytes; at least 32 are required
+}
+
+func ExampleAuthenticator_Middleware() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil)
+	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r) // a User, no type assertion
+		fmt.Fprintln(w, "hello,", u.Name)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", auth.Middleware(api)) // every API route, in one place
+
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/me", nil)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	fmt.Print(rec.Code, " ", rec.Header().Values("WWW-Authenticate"), " ", rec.Body)
+
+	req.SetBasicAuth("alice@example.com", "wonderland-42")
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output:
+	// 401 [Basic realm="api", charset="UTF-8" Bearer realm="api"] {"error":"unauthorized","message":"Invalid credentials"}
+	// 200 hello, Alice
+}
+
+func ExampleAuthenticator_TokenHandler() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil)
+	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+
+	api := http.NewServeMux()
+	api.Handle("POST /api/v1/tokens/{$}", auth.TokenHandler())
+	api.Handle("DELETE /api/v1/tokens/{$}", auth.RevokeHandler())
+	api.HandleFunc("GET /api/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := auth.Identity(r)
+		fmt.Fprintln(w, id.Account.User.Name, "by", id.Method, "over", id.Transport)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", auth.Middleware(api))
+
+	// Log in once with the password...
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/tokens/", nil)
+	req.SetBasicAuth("alice@example.com", "wonderland-42")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	var reply struct {
+		Token      string `json:"token"`
+		Expiration int64  `json:"expiration"`
+	}
+	_ = json.NewDecoder(rec.Body).Decode(&reply)
+	fmt.Println(rec.Code, rec.Header().Get("Cache-Control"), reply.Token != "", reply.Expiration)
+
+	// ...then send the token on every request.
+	bearer := "Bearer " + reply.Token
+	for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodGet} {
+		path := "/api/v1/me"
+		if method == http.MethodDelete {
+			path = "/api/v1/tokens/" // revokes the token
+		}
+		req := httptest.NewRequest(method, path, nil)
+		req.Header.Set("Authorization", bearer)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Println(strings.TrimSpace(fmt.Sprint(method, " ", path, " ", rec.Code, " ", rec.Body)))
+	}
+	// Output:
+	// 200 no-store true 3600
+	// GET /api/v1/me 200 Alice by token over bearer
+	// DELETE /api/v1/tokens/ 204
+	// GET /api/v1/me 401 {"error":"unauthorized","message":"Invalid credentials"}
+}
+
+func ExampleAuthenticator_RequireAnyRole() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil)
+	_ = users.Add(ctx, "alice", "wonderland-42", httpauth.Account[User]{ID: "1", Roles: []string{"user"}, User: User{Name: "Alice"}})
+	_ = users.Add(ctx, "root", "s3cret:with:colons", httpauth.Account[User]{ID: "2", Roles: []string{"user", "admin"}, User: User{Name: "Root"}})
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+
+	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r)
+		fmt.Fprintln(w, "welcome,", u.Name)
+	})
+	// Middleware first, then the role check for this route only.
+	h := auth.Middleware(auth.RequireAnyRole("admin", "operator")(admin))
+
+	for _, login := range [][2]string{{"alice", "wonderland-42"}, {"root", "s3cret:with:colons"}} {
+		req := httptest.NewRequest(http.MethodGet, "/admin", nil)
+		req.SetBasicAuth(login[0], login[1])
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Print(login[0], " ", rec.Code, " ", rec.Body)
+	}
+	// Output:
+	// alice 403 {"error":"forbidden","message":"Insufficient role"}
+	// root 200 welcome, Root
+}
+
+func ExampleAuthenticator_Optional() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil)
+	_ = users.Add(ctx, "alice", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+
+	// Anonymous requests get through without a user; bad credentials do not.
+	h := auth.Optional(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := auth.User(r); ok {
+			fmt.Fprintln(w, "hello,", u.Name)
+			return
+		}
+		fmt.Fprintln(w, "hello, guest")
+	}))
+
+	for _, password := range []string{"", "wonderland-42", "wrong"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if password != "" {
+			req.SetBasicAuth("alice", password)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Print(rec.Code, " ", rec.Body)
+	}
+	// Output:
+	// 200 hello, guest
+	// 200 hello, Alice
+	// 401 {"error":"unauthorized","message":"Invalid credentials"}
+}
+
+func ExampleConfig_errorWriter() {
+	users := httpauth.NewMemoryUserStore[User](nil)
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+		// Plain text instead of JSON. WWW-Authenticate, Retry-After and
+		// Cache-Control are already set when the writer runs; ErrorCode and
+		// ErrorMessage give client-safe text, never err.Error().
+		ErrorWriter: func(w http.ResponseWriter, r *http.Request, status int, err error) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, "%s: %s\n", httpauth.ErrorCode(status), httpauth.ErrorMessage(status, err))
+		},
+	})
+
+	h := auth.Middleware(http.NotFoundHandler())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), " ", rec.Header().Get("Cache-Control"), "\n", rec.Body)
+	// Output:
+	// 401 text/plain; charset=utf-8 no-store
+	// unauthorized: Invalid credentials
+}
+
+func ExampleWriteProblem() {
+	users := httpauth.NewMemoryUserStore[User](nil)
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger:      slog.New(slog.DiscardHandler),
+		ErrorWriter: httpauth.WriteProblem, // RFC 9457 problem details
+	})
+
+	h := auth.Middleware(http.NotFoundHandler())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), "\n", rec.Body)
+	// Output:
+	// 401 application/problem+json
+	// {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid credentials","code":"unauthorized"}
+}
+
+func ExampleProblemWriter() {
+	rec := httptest.NewRecorder()
+	w := httpauth.ProblemWriter("https://example.com/problems/")
+	w(rec, httptest.NewRequest(http.MethodGet, "/", nil), http.StatusForbidden, httpauth.Forbidden("Unconfirmed account"))
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output:
+	// 403 {"type":"https://example.com/problems/forbidden","title":"Forbidden","status":403,"detail":"Unconfirmed account","code":"forbidden"}
+}
+
+// mapStore is a UserStore over a map, standing in for a database. A real
+// store queries by login and by ID, and reports a missing user with
+// ErrUserNotFound; any other error fails the request closed with a 500.
+type mapStore map[string]*httpauth.Account[User] // by login
+
+func (s mapStore) UserByLogin(_ context.Context, login string) (*httpauth.Account[User], error) {
+	if acct, ok := s[strings.ToLower(login)]; ok {
+		return acct, nil
+	}
+	return nil, httpauth.ErrUserNotFound
+}
+
+func (s mapStore) UserByID(_ context.Context, id string) (*httpauth.Account[User], error) {
+	for _, acct := range s {
+		if acct.ID == id {
+			return acct, nil
+		}
+	}
+	return nil, fmt.Errorf("user %q: %w", id, httpauth.ErrUserNotFound)
+}
+
+func ExampleUserStore() {
+	// Store hashes, never passwords: hash once, when the password is set.
+	hash, _ := httpauth.DefaultHasher().Hash(context.Background(), "wonderland-42")
+	store := mapStore{
+		"alice@example.com": {ID: "1", PasswordHash: hash, User: User{Name: "Alice"}},
+	}
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: store, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+
+	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r)
+		fmt.Fprintln(w, "hello,", u.Name)
+	}))
+	for _, login := range []string{"Alice@Example.com", "mallory@example.com"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(login, "wonderland-42")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Print(login, " ", rec.Code, " ", rec.Body)
+	}
+	// Output:
+	// Alice@Example.com 200 hello, Alice
+	// mallory@example.com 401 {"error":"unauthorized","message":"Invalid credentials"}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestServer(t *testing.T) {
+	h, err := newHandler(t.Context(), bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	do := func(t *testing.T, method, path string, auth func(*http.Request)) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	basic := func(login, password string) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth(login, password) }
+	}
+	bearer := func(token string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+	}
+	token := func(t *testing.T, login, password string) string {
+		t.Helper()
+		code, body := do(t, http.MethodPost, "/api/v1/tokens/", basic(login, password))
+		var reply struct {
+			Token      string `json:"token"`
+			Expiration int64  `json:"expiration"`
+		}
+		if err := json.Unmarshal([]byte(body), &reply); code != 200 || err != nil || reply.Token == "" || reply.Expiration != 3600 {
+			t.Fatalf("POST /api/v1/tokens/ = %d %s", code, body)
+		}
+		return reply.Token
+	}
+	alice := token(t, "alice@example.com", "wonderland-42")
+	admin := token(t, "admin@example.com", "s3cret:with:colons")
+	revoked := token(t, "alice@example.com", "wonderland-42")
+
+	tests := []struct {
+		name         string
+		method, path string
+		auth         func(*http.Request)
+		code         int
+		body         string
+	}{
+		{"open route", "GET", "/healthz", nil, 200, `{"status":"ok"}`},
+		{"no credentials", "GET", "/api/v1/me", nil, 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"wrong password", "GET", "/api/v1/me", basic("alice@example.com", "wrong"), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"unknown route needs credentials", "GET", "/api/v1/nope", nil, 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"password", "GET", "/api/v1/me", basic("alice@example.com", "wonderland-42"), 200, `{"id":"1","name":"Alice"}`},
+		{"bearer", "GET", "/api/v1/me", bearer(alice), 200, `{"id":"1","name":"Alice"}`},
+		{"token as basic username", "GET", "/api/v1/me", basic(alice, ""), 200, `{"id":"1","name":"Alice"}`},
+		{"token cannot mint token", "POST", "/api/v1/tokens/", bearer(alice), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"role missing", "GET", "/api/v1/admin", bearer(alice), 403, `{"error":"forbidden","message":"Insufficient role"}`},
+		{"role held", "GET", "/api/v1/admin", bearer(admin), 200, `{"admin":"Admin"}`},
+		{"wildcard with role", "GET", "/api/v1/users/42", bearer(admin), 200, `{"id":"42"}`},
+		{"wildcard without role", "GET", "/api/v1/users/42", bearer(alice), 403, `{"error":"forbidden","message":"Insufficient role"}`},
+		{"revoke", "DELETE", "/api/v1/tokens/", bearer(revoked), 204, ``},
+		{"revoked token", "GET", "/api/v1/me", bearer(revoked), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"other token still good", "GET", "/api/v1/me", bearer(alice), 200, `{"id":"1","name":"Alice"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := do(t, tt.method, tt.path, tt.auth)
+			if code != tt.code || body != tt.body {
+				t.Errorf("%s %s = %d %s, want %d %s", tt.method, tt.path, code, body, tt.code, tt.body)
+			}
+		})
+	}
+}
+
+func TestSecretFromEnv(t *testing.T) {
+	tests := []struct {
+		name, value string
+		wantLen     int
+		wantErr     bool
+	}{
+		{"unset makes a random key", "", 32, false},
+		{"hex key", strings.Repeat("ab", 32), 32, false},
+		{"not hex", "zz", 0, true},
+		{"too short", "abcd", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := secretFromEnv(tt.value)
+			if (err != nil) != tt.wantErr || len(key) != tt.wantLen {
+				t.Errorf("secretFromEnv(%q) = %d bytes, %v", tt.value, len(key), err)
+			}
+		})
+	}
+}

@@ -1,0 +1,242 @@
+package httpauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// secretCause is internal text that must never reach a client.
+const secretCause = "dial tcp 10.1.2.3:5432: password authentication failed for hunter2"
+
+func TestWriteProblem(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		err    error
+		title  string
+		detail string
+		code   string
+	}{
+		{"bad request", 400, ErrBadRequest, "Bad Request", "Malformed authentication request", "bad_request"},
+		{"bad request no token", 400, ErrNoToken, "Bad Request", "Request did not authenticate with a token", "bad_request"},
+		{"unauthorized", 401, ErrUnauthorized, "Unauthorized", "Invalid credentials", "unauthorized"},
+		{"unauthorized hides cause", 401, fmt.Errorf("%w: %s", ErrUnauthorized, secretCause), "Unauthorized", "Invalid credentials", "unauthorized"},
+		{"forbidden message", 403, Forbidden("Unconfirmed account"), "Forbidden", "Unconfirmed account", "forbidden"},
+		{"forbidden plain", 403, ErrForbidden, "Forbidden", "Forbidden", "forbidden"},
+		{"method not allowed", 405, ErrMethodNotAllowed, "Method Not Allowed", "Method not allowed", "method_not_allowed"},
+		{"too many requests", 429, &ThrottledError{RetryAfter: time.Minute}, "Too Many Requests", "Too many failed attempts; try again later", "too_many_requests"},
+		{"internal", 500, ErrInternal, "Internal Server Error", "Internal server error", "internal_error"},
+		{"internal hides cause", 500, errors.New(secretCause), "Internal Server Error", "Internal server error", "internal_error"},
+		{"unavailable", 503, ErrUnavailable, "Service Unavailable", "Service busy; try again later", "unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteProblem(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
+
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want application/problem+json", got)
+			}
+			if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+			}
+			if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()); got != want {
+				t.Errorf("Content-Length = %q, want %q", got, want)
+			}
+			if strings.Contains(rec.Body.String(), "hunter2") || strings.Contains(rec.Body.String(), "httpauth:") {
+				t.Errorf("body leaks internal error text: %s", rec.Body)
+			}
+			p := decodeProblem(t, rec.Body.Bytes())
+			want := Problem{Type: "about:blank", Title: tt.title, Status: tt.status, Detail: tt.detail, Code: tt.code}
+			if p != want {
+				t.Errorf("problem = %+v, want %+v", p, want)
+			}
+		})
+	}
+}
+
+// decodeProblem decodes exactly the RFC 9457 members WriteProblem sends,
+// refusing unknown ones.
+func decodeProblem(t *testing.T, body []byte) Problem {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var p Problem
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("decode %q: %v", body, err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"type", "title", "status", "detail"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("member %q missing from %s", k, body)
+		}
+	}
+	if _, ok := raw["status"].(float64); !ok {
+		t.Errorf("status is %T, want a JSON number", raw["status"])
+	}
+	return p
+}
+
+func TestNewProblemUnknownStatus(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		title  string
+	}{
+		{"known status without a code", http.StatusTeapot, "I'm a teapot"},
+		{"status without a text", 599, "Internal Server Error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewProblem(tt.status, errors.New(secretCause))
+			if p.Status != tt.status || p.Title != tt.title || p.Detail != "Internal server error" || p.Code != "internal_error" {
+				t.Errorf("NewProblem(%d) = %+v", tt.status, p)
+			}
+		})
+	}
+}
+
+func TestProblemWriter(t *testing.T) {
+	tests := []struct {
+		name     string
+		typeBase string
+		status   int
+		err      error
+		wantType string
+	}{
+		{"empty base is about:blank", "", 401, ErrUnauthorized, "about:blank"},
+		{"unauthorized", "https://example.com/problems/", 401, ErrUnauthorized, "https://example.com/problems/unauthorized"},
+		{"forbidden", "https://example.com/problems/", 403, Forbidden("No"), "https://example.com/problems/forbidden"},
+		{"throttled", "urn:example:auth:", 429, ErrTooManyRequests, "urn:example:auth:too_many_requests"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			ProblemWriter(tt.typeBase)(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("Content-Type"); got != ProblemContentType {
+				t.Errorf("Content-Type = %q", got)
+			}
+			p := decodeProblem(t, rec.Body.Bytes())
+			if p.Type != tt.wantType {
+				t.Errorf("type = %q, want %q", p.Type, tt.wantType)
+			}
+			if want := NewProblem(tt.status, tt.err); p.Title != want.Title || p.Detail != want.Detail || p.Status != tt.status {
+				t.Errorf("problem = %+v, want the members of %+v", p, want)
+			}
+		})
+	}
+}
+
+// TestWriteProblemAsErrorWriter checks that the authenticator's headers
+// (challenges, Retry-After, no-store) survive with WriteProblem in place
+// and that an internal failure's cause stays out of the body.
+func TestWriteProblemAsErrorWriter(t *testing.T) {
+	users := NewMemoryUserStore[string](cheapHasherForProblem{})
+	if err := users.Add(t.Context(), "alice", "wonderland-42", Account[string]{ID: "1", User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	var reported []error
+	auth, err := New(Config[string]{
+		Users:       failingLookup{users},
+		Keys:        []SigningKey{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}},
+		Realm:       "api",
+		Hasher:      cheapHasherForProblem{},
+		ErrorWriter: WriteProblem,
+		Logger:      slog.New(slog.DiscardHandler),
+		OnError:     func(_ *http.Request, err error) { reported = append(reported, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	tests := []struct {
+		name      string
+		login     string
+		status    int
+		challenge bool
+	}{
+		{"no credentials", "", 401, true},
+		{"wrong password", "alice", 401, true},
+		{"store failure", "broken", 500, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reported = nil
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tt.login != "" {
+				req.SetBasicAuth(tt.login, "wrong")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("Content-Type"); got != ProblemContentType {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", got)
+			}
+			if got := len(rec.Header().Values("WWW-Authenticate")) > 0; got != tt.challenge {
+				t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.challenge)
+			}
+			p := decodeProblem(t, rec.Body.Bytes())
+			if p.Status != tt.status || p.Detail != ErrorMessage(tt.status, nil) {
+				t.Errorf("problem = %+v", p)
+			}
+			if tt.status == 500 {
+				if len(reported) != 1 || !strings.Contains(reported[0].Error(), secretCause) {
+					t.Errorf("OnError got %v, want the store's error", reported)
+				}
+				if strings.Contains(rec.Body.String(), "hunter2") {
+					t.Errorf("body leaks the cause: %s", rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// cheapHasherForProblem keeps this file's tests fast: it is not a real
+// hash and is only ever used here.
+type cheapHasherForProblem struct{}
+
+func (cheapHasherForProblem) Hash(_ context.Context, pw string) (string, error) {
+	return "plain$" + pw, nil
+}
+
+func (cheapHasherForProblem) Verify(_ context.Context, hash, pw string) (bool, error) {
+	return hash == "plain$"+pw, nil
+}
+
+func (cheapHasherForProblem) NeedsRehash(context.Context, string) bool { return false }
+
+// failingLookup fails the lookup of login "broken" with secretCause.
+type failingLookup struct{ UserStore[string] }
+
+func (s failingLookup) UserByLogin(ctx context.Context, login string) (*Account[string], error) {
+	if login == "broken" {
+		return nil, errors.New(secretCause)
+	}
+	return s.UserStore.UserByLogin(ctx, login)
+}
