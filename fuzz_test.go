@@ -226,7 +226,12 @@ func FuzzMiddleware(f *testing.F) {
 		scheme, rest, _ := strings.Cut(v, " ")
 		switch w.Code {
 		case http.StatusOK:
-			ok := strings.EqualFold(scheme, "Basic") && (rest == goodBasic || rest == goodToken) ||
+			// Logins match case-insensitively (the memory store lower-cases
+			// them); the password and the base64 spelling must be exact.
+			raw, err := base64.StdEncoding.DecodeString(rest)
+			login, pw, _ := strings.Cut(string(raw), ":")
+			alice := err == nil && hxB64(string(raw)) == rest && strings.ToLower(login) == "alice" && pw == hxAlicePW
+			ok := strings.EqualFold(scheme, "Basic") && (alice || rest == goodToken) ||
 				strings.EqualFold(scheme, "Bearer") && rest == tok
 			if !ok {
 				t.Fatalf("%q authenticated", v)
