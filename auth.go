@@ -181,6 +181,11 @@ type Config[U any] struct {
 	// hashing again. Default 5 minutes.
 	CacheTTL time.Duration
 
+	// TokenCacheSize bounds the default signer's verified-token cache
+	// (see HMACSignerConfig.CacheSize). Default 10000; negative turns it
+	// off. Ignored when Signer is set.
+	TokenCacheSize int
+
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -281,7 +286,7 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 		if len(cfg.Keys) == 0 {
 			return nil, errors.New("httpauth: Config.Keys (or Config.Signer) is required")
 		}
-		signer, err := NewHMACSigner(HMACSignerConfig{Keys: cfg.Keys, Now: cfg.Now})
+		signer, err := NewHMACSigner(HMACSignerConfig{Keys: cfg.Keys, Now: cfg.Now, CacheSize: cfg.TokenCacheSize})
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,10 @@ var (
 
 var basicB64 = base64.StdEncoding.Strict()
 
+// maxStackBasic is the longest decoded Basic credential that decodeBasic
+// handles without a heap buffer.
+const maxStackBasic = 384
+
 // ParseAuthorization reads the credentials of r: Authorization (Basic or
 // Bearer, case-insensitively, with exactly one space after the scheme) and,
 // if tokenHeader is not empty, that header. maxLen caps the header before
@@ -104,9 +108,21 @@ func decodeBasic(s string) (login, password string, err error) {
 	if strings.ContainsAny(s, "\r\n") {
 		return "", "", ErrMalformedCredentials
 	}
-	raw, err := basicB64.DecodeString(s)
-	if err != nil {
-		return "", "", ErrMalformedCredentials
+	// Usual credentials decode on the stack; the one string made from them
+	// backs both the login and the password.
+	var stack [maxStackBasic]byte
+	var raw []byte
+	if basicB64.DecodedLen(len(s)) <= len(stack) {
+		n, err := basicB64.Decode(stack[:], []byte(s))
+		if err != nil {
+			return "", "", ErrMalformedCredentials
+		}
+		raw = stack[:n]
+	} else {
+		raw, err = basicB64.DecodeString(s)
+		if err != nil {
+			return "", "", ErrMalformedCredentials
+		}
 	}
 	login, password, ok := strings.Cut(string(raw), ":")
 	if !ok || !validCredentialText(login) || !validCredentialText(password) {
@@ -126,15 +142,20 @@ func validCredentialText(s string) bool {
 	return utf8.ValidString(s)
 }
 
+// b64tokenChar marks the bytes of RFC 6750's b64token, before any "=".
+var b64tokenChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
+
 // isB64Token reports whether s matches RFC 6750's b64token.
 func isB64Token(s string) bool {
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(s) && b64tokenChar[s[i]] {
+		i++
 	}
 	if i == 0 {
 		return false

@@ -42,25 +42,38 @@ func newCredCache(size int, ttl time.Duration, now func() time.Time) *credCache 
 	var key [32]byte
 	_, _ = rand.Read(key[:])
 	c := &credCache{ttl: ttl, now: now, perShard: max(1, size/credCacheShards), shardMask: credCacheShards - 1}
-	c.macs.New = func() any { return hmac.New(sha256.New, key[:]) }
+	c.macs.New = func() any { return &credMAC{h: hmac.New(sha256.New, key[:])} }
 	for i := range c.shards {
 		c.shards[i].m = make(map[credKey]credEntry)
 	}
 	return c
 }
 
+// credMAC is a keyed HMAC with scratch space, pooled so that computing a
+// key allocates nothing.
+type credMAC struct {
+	h   hash.Hash
+	buf []byte // len(login) | login | password; cleared after each use
+	sum credKey
+}
+
+// maxCredScratch bounds the scratch buffer kept in the pool.
+const maxCredScratch = 4096
+
 // key is HMAC(k, len(login) | login | password): the length prefix keeps
 // "ab"+"c" and "a"+"bc" apart.
 func (c *credCache) key(login, password string) credKey {
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(len(login)))
-	m := c.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(buf[:])
-	m.Write([]byte(login))
-	m.Write([]byte(password))
-	var k credKey
-	m.Sum(k[:0])
+	m := c.macs.Get().(*credMAC)
+	m.buf = binary.BigEndian.AppendUint64(m.buf[:0], uint64(len(login)))
+	m.buf = append(m.buf, login...)
+	m.buf = append(m.buf, password...)
+	m.h.Reset()
+	m.h.Write(m.buf)
+	clear(m.buf) // no password bytes stay in the pool
+	if cap(m.buf) > maxCredScratch {
+		m.buf = nil
+	}
+	k := credKey(m.h.Sum(m.sum[:0]))
 	c.macs.Put(m)
 	return k
 }

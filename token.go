@@ -83,6 +83,13 @@ type HMACSignerConfig struct {
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+
+	// CacheSize bounds the verified-token cache. A client sends the same
+	// token on every request; once a token has verified, later requests
+	// with the byte-identical token skip the HMAC and the decoding (the
+	// expiry is still checked every time). Only verified tokens enter it.
+	// Default 10000 tokens; negative turns it off.
+	CacheSize int
 }
 
 // DefaultPurpose is the purpose of the authenticator's access tokens.
@@ -118,6 +125,7 @@ type HMACSigner struct {
 	purpose string
 	leeway  time.Duration
 	now     func() time.Time
+	cache   *tokenCache // nil when off
 }
 
 type ringKey struct {
@@ -150,6 +158,12 @@ func NewHMACSigner(cfg HMACSignerConfig) (*HMACSigner, error) {
 	s := &HMACSigner{purpose: purpose, leeway: cfg.Leeway, now: cfg.Now}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.CacheSize > 0 {
+		s.cache = newTokenCache(cfg.CacheSize)
 	}
 	seen := map[string]bool{}
 	for i, k := range cfg.Keys {
@@ -261,6 +275,39 @@ func (s *HMACSigner) verify(token string) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, errMalformed
 	}
+	if s.cache != nil {
+		if c, ok := s.cache.get(token); ok {
+			if err := s.checkTimes(c.IssuedAt.UnixNano(), c.ExpiresAt.UnixNano()); err != nil {
+				if err == errExpired {
+					s.cache.remove(token)
+				}
+				return Claims{}, err
+			}
+			return c, nil
+		}
+	}
+	c, err := s.verifyMAC(token)
+	if err == nil && s.cache != nil {
+		s.cache.put(token, c, s.now())
+	}
+	return c, err
+}
+
+// checkTimes enforces the issue time (not in the future, beyond the
+// leeway) and the expiry (now >= exp is expired).
+func (s *HMACSigner) checkTimes(iat, exp int64) error {
+	now := s.now().UnixNano()
+	if iat > now+int64(s.leeway) {
+		return errFuture
+	}
+	if now >= exp {
+		return errExpired
+	}
+	return nil
+}
+
+// verifyMAC does the full verification of a token not in the cache.
+func (s *HMACSigner) verifyMAC(token string) (Claims, error) {
 	kid, rest, ok := strings.Cut(token, ".")
 	if !ok {
 		return Claims{}, errMalformed
@@ -304,12 +351,8 @@ func (s *HMACSigner) verify(token string) (Claims, error) {
 	if iat <= 0 || exp <= iat || allZero(p[17:33]) || !utf8.Valid(p[payloadFixed:]) {
 		return Claims{}, errMalformed // Sign never makes these
 	}
-	now := s.now().UnixNano()
-	if iat > now+int64(s.leeway) {
-		return Claims{}, errFuture
-	}
-	if now >= exp {
-		return Claims{}, errExpired
+	if err := s.checkTimes(iat, exp); err != nil {
+		return Claims{}, err
 	}
 	c := Claims{
 		IssuedAt:  time.Unix(0, iat),

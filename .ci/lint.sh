@@ -131,8 +131,9 @@ done
 # Core coverage.
 log "== core coverage"
 profile=$(mktemp)
-trap 'rm -f "$profile"' EXIT
-if go test -count=1 -coverprofile="$profile" ./ >/dev/null; then
+trap 'rm -f "$profile" "$covlog"' EXIT
+covlog=$(mktemp)
+if go test -count=1 -coverprofile="$profile" ./ >"$covlog" 2>&1; then
 	total=$(go tool cover -func="$profile" | tail -1)
 	echo "$total"
 	pct=$(awk '{sub(/%/, "", $NF); print $NF}' <<<"$total")
@@ -140,6 +141,7 @@ if go test -count=1 -coverprofile="$profile" ./ >/dev/null; then
 		failed+=("core coverage $pct% is below $MIN_COVERAGE%")
 	fi
 else
+	cat "$covlog"
 	failed+=("go test -coverprofile ./ (core)")
 fi
 

@@ -1,0 +1,476 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goauth "github.com/abbot/go-http-auth"
+	"github.com/go-chi/jwtauth/v5"
+	"github.com/gohttpauth/httpauth"
+	gojiauth "github.com/goji/httpauth"
+	gjwt "github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The one user every case authenticates.
+const (
+	benchLogin    = "alice@example.com"
+	benchPassword = "wonderland-42"
+	benchUserID   = "u1"
+	benchPath     = "/api/v1/me"
+	benchRealm    = "bench"
+)
+
+var (
+	benchSecret = bytes.Repeat([]byte("0123456789abcdef"), 2) // 32 bytes, shared by every token peer
+	otherSecret = bytes.Repeat([]byte("fedcba9876543210"), 2) // signs the forged tokens
+)
+
+// User is the host's user type for the httpauth cases.
+type User struct {
+	ID    string
+	Email string
+}
+
+// hashSet holds the stored hashes, made once per process: every Basic peer
+// checks the very same bcrypt string.
+var hashSet = sync.OnceValues(func() (map[string]string, error) {
+	h := map[string]string{}
+	for _, c := range []struct {
+		name string
+		cost int
+	}{{"bcrypt10", 10}, {"bcrypt4", 4}} {
+		b, err := bcrypt.GenerateFromPassword([]byte(benchPassword), c.cost)
+		if err != nil {
+			return nil, err
+		}
+		h[c.name] = string(b)
+	}
+	a, err := httpauth.DefaultHasher().Hash(context.Background(), benchPassword)
+	if err != nil {
+		return nil, err
+	}
+	h["argon2id"] = a
+	return h, nil
+})
+
+func storedHash(tb testing.TB, name string) string {
+	tb.Helper()
+	h, err := hashSet()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if h[name] == "" {
+		tb.Fatalf("no hash %q", name)
+	}
+	return h[name]
+}
+
+// benchCase is one implementation under test.
+type benchCase struct {
+	name    string
+	handler http.Handler
+	// authz is the Authorization value of a good request; "" sends none.
+	authz string
+	// bad maps a description to an Authorization value that must get a 401.
+	bad map[string]string
+}
+
+// request returns a good request for c.
+func (c benchCase) request() *http.Request {
+	return newRequest(c.authz)
+}
+
+func newRequest(authz string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, benchPath, nil)
+	if authz != "" {
+		r.Header.Set("Authorization", authz)
+	}
+	return r
+}
+
+// serve runs one request through h and checks the status; a 200 means the
+// handler saw the benchmark user (see answer).
+func serve(tb testing.TB, h http.Handler, r *http.Request, want int) {
+	tb.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != want {
+		tb.Fatalf("status %d, want %d; body %q", rec.Code, want, rec.Body.String())
+	}
+}
+
+func basicAuthz(login, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(login+":"+password))
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// answer ends every handler: a bare 200 when the middleware put the
+// benchmark user where the handler looked, a 500 otherwise. Writing only
+// the status keeps the baseline to the recorder's own cost (no header map
+// entry, no body buffer, no content sniffing), as in the peer measurements
+// of go-peers.md, while the status still proves the user was read.
+func answer(w http.ResponseWriter, id string, ok bool) {
+	if !ok || id != benchUserID {
+		http.Error(w, "no user in context", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// bareHandler is the baseline: no authentication, the same body.
+var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	answer(w, benchUserID, true)
+})
+
+// readOnlyUsers hides MemoryUserStore's PasswordRehasher, so that the first
+// bcrypt login does not replace the stored hash with argon2id and every
+// request keeps verifying the hash the peers verify.
+type readOnlyUsers struct{ httpauth.UserStore[User] }
+
+// newHTTPAuth returns an authenticator over one user with hash, and the
+// handler it guards.
+func newHTTPAuth(tb testing.TB, hash string, cfg httpauth.Config[User]) (*httpauth.Authenticator[User], http.Handler) {
+	tb.Helper()
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](nil)
+	err := users.Put(ctx, benchLogin, httpauth.Account[User]{
+		ID: benchUserID, PasswordHash: hash, Roles: []string{"user"},
+		User: User{ID: benchUserID, Email: benchLogin},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Users = readOnlyUsers{users}
+	cfg.Keys = []httpauth.SigningKey{{ID: "k1", Secret: benchSecret}}
+	cfg.Realm = benchRealm
+	cfg.Logger = discardLogger()
+	auth, err := httpauth.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := auth.User(r)
+		answer(w, u.ID, ok)
+	}))
+	return auth, h
+}
+
+// httpauthToken returns a fresh httpauth token for the benchmark user and
+// an expired one, signed with benchSecret.
+func httpauthTokens(tb testing.TB, auth *httpauth.Authenticator[User]) (good, expired, forged string) {
+	tb.Helper()
+	ctx := context.Background()
+	good, _, err := auth.IssueToken(ctx, benchUserID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sign := func(secret []byte, iat time.Time) string {
+		s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		t, err := s.Sign(ctx, httpauth.NewClaims(benchUserID, iat, time.Hour))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return t
+	}
+	return good, sign(benchSecret, time.Now().Add(-2*time.Hour)), sign(otherSecret, time.Now())
+}
+
+// tokenCases builds BenchmarkToken's cases.
+func tokenCases(tb testing.TB) []benchCase {
+	tb.Helper()
+	cases := []benchCase{{name: "bare", handler: bareHandler}}
+
+	// httpauth: the default HMAC signer, the in-memory user and revocation
+	// stores; one authenticator serves both transports.
+	auth, h := newHTTPAuth(tb, storedHash(tb, "argon2id"), httpauth.Config[User]{})
+	tok, expired, forged := httpauthTokens(tb, auth)
+	basicTok := func(t string) string { return basicAuthz(t, "") }
+	cases = append(cases,
+		benchCase{name: "httpauth-bearer", handler: h, authz: "Bearer " + tok, bad: map[string]string{
+			"forged": "Bearer " + forged, "expired": "Bearer " + expired,
+			"tampered": "Bearer " + tamper(tok), "garbage": "Bearer not-a-token",
+		}},
+		benchCase{name: "httpauth-basic-token", handler: h, authz: basicTok(tok), bad: map[string]string{
+			"forged": basicTok(forged), "expired": basicTok(expired),
+			"tampered": basicTok(tamper(tok)), "garbage": basicTok("not-a-token"),
+		}},
+	)
+	// The same with the verified-token cache off: every request pays the
+	// HMAC and the decoding, as a client that never repeats a token would.
+	nocache, hn := newHTTPAuth(tb, storedHash(tb, "argon2id"), httpauth.Config[User]{TokenCacheSize: -1})
+	ntok, nexpired, nforged := httpauthTokens(tb, nocache)
+	cases = append(cases, benchCase{name: "httpauth-bearer-nocache", handler: hn, authz: "Bearer " + ntok, bad: map[string]string{
+		"forged": "Bearer " + nforged, "expired": "Bearer " + nexpired,
+		"tampered": "Bearer " + tamper(ntok), "garbage": "Bearer not-a-token",
+	}})
+
+	cases = append(cases, golangJWTCase(tb), jwtauthCase(tb))
+	cases = append(cases, echoCases()...)
+	return cases
+}
+
+// tamper changes one character in the middle of a token: its signature no
+// longer matches.
+func tamper(tok string) string {
+	b := []byte(tok)
+	i := len(b) / 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+type subjectKey struct{}
+
+// golangJWTMiddleware is what a careful user writes on golang-jwt/jwt/v5:
+// one algorithm, a mandatory expiry, registered claims, the subject in the
+// context.
+func golangJWTMiddleware(key []byte, next http.Handler) http.Handler {
+	parser := gjwt.NewParser(gjwt.WithValidMethods([]string{gjwt.SigningMethodHS256.Alg()}), gjwt.WithExpirationRequired())
+	keyFunc := func(*gjwt.Token) (any, error) { return key, nil }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.Header.Get("Authorization")
+		if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bench"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var claims gjwt.RegisteredClaims
+		if _, err := parser.ParseWithClaims(v[7:], &claims, keyFunc); err != nil || claims.Subject == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bench", error="invalid_token"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, claims.Subject)))
+	})
+}
+
+func golangJWTCase(tb testing.TB) benchCase {
+	tb.Helper()
+	sign := func(key []byte, method gjwt.SigningMethod, c gjwt.RegisteredClaims) string {
+		s, err := gjwt.NewWithClaims(method, c).SignedString(key)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	claims := gjwt.RegisteredClaims{Subject: benchUserID, IssuedAt: gjwt.NewNumericDate(now), ExpiresAt: gjwt.NewNumericDate(now.Add(time.Hour))}
+	expired := gjwt.RegisteredClaims{Subject: benchUserID, IssuedAt: gjwt.NewNumericDate(now.Add(-2 * time.Hour)), ExpiresAt: gjwt.NewNumericDate(now.Add(-time.Hour))}
+	noExp := gjwt.RegisteredClaims{Subject: benchUserID, IssuedAt: gjwt.NewNumericDate(now)}
+	tok := sign(benchSecret, gjwt.SigningMethodHS256, claims)
+	h := golangJWTMiddleware(benchSecret, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, ok := r.Context().Value(subjectKey{}).(string)
+		answer(w, sub, ok)
+	}))
+	return benchCase{name: "golang-jwt", handler: h, authz: "Bearer " + tok, bad: map[string]string{
+		"forged":     "Bearer " + sign(otherSecret, gjwt.SigningMethodHS256, claims),
+		"expired":    "Bearer " + sign(benchSecret, gjwt.SigningMethodHS256, expired),
+		"no-expiry":  "Bearer " + sign(benchSecret, gjwt.SigningMethodHS256, noExp),
+		"other-alg":  "Bearer " + sign(benchSecret, gjwt.SigningMethodHS384, claims),
+		"alg-none":   "Bearer " + unsignedJWT(tb, claims),
+		"tampered":   "Bearer " + tamper(tok),
+		"garbage":    "Bearer not-a-token",
+		"no-bearer":  tok,
+		"basic-user": basicAuthz(tok, ""),
+	}}
+}
+
+func unsignedJWT(tb testing.TB, c gjwt.RegisteredClaims) string {
+	tb.Helper()
+	s, err := gjwt.NewWithClaims(gjwt.SigningMethodNone, c).SignedString(gjwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// jwtauthCase is go-chi/jwtauth/v5 as its README shows it: Verifier, then
+// Authenticator, and the handler calls FromContext.
+func jwtauthCase(tb testing.TB) benchCase {
+	tb.Helper()
+	ja := jwtauth.New("HS256", benchSecret, nil, jwxjwt.WithRequiredClaim("exp"))
+	forger := jwtauth.New("HS256", otherSecret, nil)
+	encode := func(ja *jwtauth.JWTAuth, claims map[string]any) string {
+		_, s, err := ja.Encode(claims)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	good := map[string]any{"sub": benchUserID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	tok := encode(ja, good)
+	h := jwtauth.Verifier(ja)(jwtauth.Authenticator(ja)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, claims, err := jwtauth.FromContext(r.Context())
+		sub, ok := claims["sub"].(string)
+		answer(w, sub, ok && err == nil)
+	})))
+	return benchCase{name: "jwtauth", handler: h, authz: "Bearer " + tok, bad: map[string]string{
+		"forged":    "Bearer " + encode(forger, good),
+		"expired":   "Bearer " + encode(ja, map[string]any{"sub": benchUserID, "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()}),
+		"no-expiry": "Bearer " + encode(ja, map[string]any{"sub": benchUserID}),
+		"tampered":  "Bearer " + tamper(tok),
+		"garbage":   "Bearer not-a-token",
+	}}
+}
+
+// The opaque API key of the echo KeyAuth case.
+const echoKey = "k-7f3a9c2e41b84d06a5e1c9b27d3f8a60"
+
+// echoCases are echo v4 with no authentication and with KeyAuth looking
+// the key up in a map.
+func echoCases() []benchCase {
+	handler := func(c echo.Context) error {
+		id, ok := c.Get("user").(string)
+		answer(c.Response(), id, ok)
+		return nil
+	}
+	bare := echo.New()
+	bare.GET(benchPath, func(c echo.Context) error {
+		answer(c.Response(), benchUserID, true)
+		return nil
+	})
+
+	keys := map[string]string{echoKey: benchUserID}
+	e := echo.New()
+	e.GET(benchPath, handler, echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
+		id, ok := keys[key]
+		if ok {
+			c.Set("user", id)
+		}
+		return ok, nil
+	}))
+	return []benchCase{
+		{name: "echo-bare", handler: bare},
+		{name: "echo-keyauth", handler: e, authz: "Bearer " + echoKey, bad: map[string]string{
+			"unknown-key": "Bearer " + tamper(echoKey),
+		}},
+	}
+}
+
+// peerAccount is the peers' user record: the same stored hash as ours.
+type peerAccount struct{ id, hash string }
+
+// basicCases builds BenchmarkBasic's cases for one stored hash. Peers only
+// run against bcrypt; httpauth runs against every hash.
+func basicCases(tb testing.TB, hashName string) []benchCase {
+	tb.Helper()
+	hash := storedHash(tb, hashName)
+	var cfg httpauth.Config[User]
+	if hashName == "bcrypt4" {
+		cfg.Hasher = &httpauth.Argon2idHasher{MinBcryptCost: 4}
+	}
+	good := basicAuthz(benchLogin, benchPassword)
+	bad := map[string]string{
+		"wrong-password": basicAuthz(benchLogin, benchPassword+"x"),
+		"unknown-login":  basicAuthz("mallory@example.com", benchPassword),
+		"empty-password": basicAuthz(benchLogin, ""), // a token to httpauth, a wrong password to the peers
+	}
+
+	coldCfg := cfg
+	coldCfg.CacheSize = -1
+	_, cold := newHTTPAuth(tb, hash, coldCfg)
+	_, cached := newHTTPAuth(tb, hash, cfg)
+	cases := []benchCase{
+		{name: "httpauth-cold", handler: cold, authz: good, bad: bad},
+		{name: "httpauth-cached", handler: cached, authz: good, bad: bad},
+	}
+	if !strings.HasPrefix(hashName, "bcrypt") {
+		return cases
+	}
+
+	users := map[string]peerAccount{benchLogin: {id: benchUserID, hash: hash}}
+	return append(cases,
+		benchCase{name: "abbot", handler: abbotHandler(users), authz: good, bad: bad},
+		benchCase{name: "goji", handler: gojiHandler(users), authz: good, bad: bad},
+		benchCase{name: "echo", handler: echoBasicHandler(users), authz: good, bad: bad},
+	)
+}
+
+func checkBcrypt(users map[string]peerAccount, login, password string) (peerAccount, bool) {
+	acct, ok := users[login]
+	if !ok {
+		return peerAccount{}, false
+	}
+	return acct, bcrypt.CompareHashAndPassword([]byte(acct.hash), []byte(password)) == nil
+}
+
+// abbotHandler is abbot/go-http-auth's stdlib path: NewContext, then the
+// handler reads FromContext. Secrets returns the stored bcrypt hash, which
+// the library compares with bcrypt.
+func abbotHandler(users map[string]peerAccount) http.Handler {
+	a := goauth.NewBasicAuthenticator(benchRealm, func(user, _ string) string {
+		return users[user].hash
+	})
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := goauth.FromContext(r.Context()); info != nil && info.Authenticated {
+			answer(w, users[info.Username].id, true)
+			return
+		}
+		answer(w, "", false)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := a.NewContext(r.Context(), r)
+		if info := goauth.FromContext(ctx); !info.Authenticated {
+			info.UpdateHeaders(w.Header())
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// gojiHandler is goji/httpauth with an AuthFunc doing the store lookup and
+// bcrypt. goji puts nothing in the context, so the handler reads the login
+// back from the request and looks the user up again.
+func gojiHandler(users map[string]peerAccount) http.Handler {
+	mw := gojiauth.BasicAuth(gojiauth.AuthOptions{
+		Realm: benchRealm,
+		AuthFunc: func(user, password string, _ *http.Request) bool {
+			_, ok := checkBcrypt(users, user, password)
+			return ok
+		},
+	})
+	return mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		login, _, ok := r.BasicAuth()
+		acct, found := users[login]
+		answer(w, acct.id, ok && found)
+	}))
+}
+
+// echoBasicHandler is echo v4 BasicAuth with a validator doing the store
+// lookup and bcrypt, and c.Set for the handler.
+func echoBasicHandler(users map[string]peerAccount) http.Handler {
+	e := echo.New()
+	e.GET(benchPath, func(c echo.Context) error {
+		id, ok := c.Get("user").(string)
+		answer(c.Response(), id, ok)
+		return nil
+	}, echomw.BasicAuth(func(user, password string, c echo.Context) (bool, error) {
+		acct, ok := checkBcrypt(users, user, password)
+		if ok {
+			c.Set("user", acct.id)
+		}
+		return ok, nil
+	}))
+	return e
+}

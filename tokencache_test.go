@@ -1,0 +1,114 @@
+package httpauth
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTokenCache(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{t0}
+	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Now: clock.Now, CacheSize: 4})
+	require.NoError(t, err)
+	require.NotNil(t, s.cache)
+	tok, err := s.Sign(ctx, NewClaims("user-1", t0, time.Hour))
+	require.NoError(t, err)
+
+	first, err := s.Verify(ctx, tok)
+	require.NoError(t, err)
+	_, cached := s.cache.get(tok)
+	require.True(t, cached, "a verified token is cached")
+	second, err := s.Verify(ctx, tok)
+	require.NoError(t, err)
+	assert.Equal(t, first, second, "a hit returns the same claims")
+
+	t.Run("a tampered token never hits", func(t *testing.T) {
+		bad := tok[:len(tok)-2] + "AA"
+		if bad == tok {
+			bad = tok[:len(tok)-2] + "BA"
+		}
+		_, err := s.Verify(ctx, bad)
+		assert.ErrorIs(t, err, ErrTokenInvalid)
+		_, cached := s.cache.get(bad)
+		assert.False(t, cached, "failures are never cached")
+	})
+	t.Run("a hash collision is caught by the full comparison", func(t *testing.T) {
+		other := "k1.forged.token"
+		s.cache.entries.Store(maphash.String(s.cache.seed, other), &cachedToken{token: tok, claims: first})
+		_, ok := s.cache.get(other)
+		assert.False(t, ok)
+		s.cache.entries.Delete(maphash.String(s.cache.seed, other))
+	})
+	t.Run("times are checked on hits", func(t *testing.T) {
+		clock.t = t0.Add(-time.Second)
+		_, err := s.Verify(ctx, tok)
+		assert.ErrorIs(t, err, ErrTokenInvalid, "issued in the future")
+		clock.t = t0.Add(time.Hour)
+		_, err = s.Verify(ctx, tok)
+		assert.ErrorIs(t, err, ErrTokenExpired)
+		_, cached := s.cache.get(tok)
+		assert.False(t, cached, "an expired token leaves the cache")
+		clock.t = t0
+	})
+	t.Run("bounded", func(t *testing.T) {
+		for i := range 20 {
+			tok, err := s.Sign(ctx, NewClaims(fmt.Sprint("u", i), t0, time.Hour))
+			require.NoError(t, err)
+			_, err = s.Verify(ctx, tok)
+			require.NoError(t, err, "a full cache still verifies")
+		}
+		assert.LessOrEqual(t, s.cache.size.Load(), int64(4))
+	})
+	t.Run("expired entries make room", func(t *testing.T) {
+		clock.t = t0.Add(2 * time.Hour)
+		fresh, err := s.Sign(ctx, NewClaims("late", clock.t, time.Hour))
+		require.NoError(t, err)
+		_, err = s.Verify(ctx, fresh)
+		require.NoError(t, err)
+		_, cached := s.cache.get(fresh)
+		assert.True(t, cached)
+		clock.t = t0
+	})
+	t.Run("off", func(t *testing.T) {
+		s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
+		require.NoError(t, err)
+		assert.Nil(t, s.cache)
+	})
+}
+
+func TestCachedVerifyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	s := newTestSigner(t, &fakeClock{t0}, "")
+	tok, err := s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = s.Verify(ctx, tok)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := s.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}
+
+func TestConstantTimeEqual(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true}, {"abc", "abc", true}, {"abc", "abd", false}, {"abc", "ab", false},
+		{strings.Repeat("x", 300), strings.Repeat("x", 300), true},
+	} {
+		assert.Equal(t, tt.want, constantTimeEqual(tt.a, tt.b), "%q %q", tt.a, tt.b)
+	}
+}
