@@ -43,6 +43,14 @@ const maxStackBasic = 384
 // if tokenHeader is not empty, that header. maxLen caps the header before
 // anything is decoded. It never authenticates anything.
 func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Credentials, error) {
+	return parseCredentials(r, tokenHeader, maxLen, true)
+}
+
+// parseCredentials is ParseAuthorization. The middleware passes
+// checkBearer false: the signer's strict parse refuses every value outside
+// b64token with the same 401 invalid_token, and a token already verified
+// (and cached) needs no second scan.
+func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBearer bool) (Credentials, error) {
 	auth := r.Header["Authorization"]
 	var alt []string
 	if tokenHeader != "" {
@@ -62,10 +70,10 @@ func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Creden
 		}
 		return Credentials{Transport: TransportHeader, Token: alt[0]}, nil
 	}
-	return parseAuthorizationValue(auth[0], maxLen)
+	return parseAuthorizationValue(auth[0], maxLen, checkBearer)
 }
 
-func parseAuthorizationValue(v string, maxLen int) (Credentials, error) {
+func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (Credentials, error) {
 	if v == "" {
 		return Credentials{}, ErrNoCredentials
 	}
@@ -78,7 +86,7 @@ func parseAuthorizationValue(v string, maxLen int) (Credentials, error) {
 	scheme, rest, _ := strings.Cut(v, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		if rest == "" || !isB64Token(rest) {
+		if rest == "" || checkBearer && !isB64Token(rest) {
 			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
 		}
 		return Credentials{Transport: TransportBearer, Token: rest}, nil
@@ -173,7 +181,7 @@ func isB64Token(s string) bool {
 // the token endpoint must.
 func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx context.Context, f *failure) {
 	defer recoverFailure(&f)
-	creds, err := ParseAuthorization(r, a.cfg.TokenHeader, a.cfg.MaxHeaderLen)
+	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.cfg.MaxHeaderLen, false)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
 		a.audit(r, false, "", "no_credentials", 0)
