@@ -255,6 +255,28 @@ func quoteString(s string) string {
 	return b.String()
 }
 
+// endpointIdentity serves the token and revoke handlers: it answers a
+// method other than method with a 405, and returns the identity the
+// middleware stored, or authenticates the request itself when the handler
+// is mounted on its own. On false, the response has been written.
+func (a *Authenticator[U]) endpointIdentity(w http.ResponseWriter, r *http.Request, method string, passwordOnly bool) (*Identity[U], bool) {
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
+		return nil, false
+	}
+	if id, ok := IdentityFrom[U](r.Context()); ok {
+		return id, true
+	}
+	ctx, f := a.authenticate(r, passwordOnly)
+	if f != nil {
+		a.fail(w, r, f)
+		return nil, false
+	}
+	id, _ := IdentityFrom[U](ctx)
+	return id, true
+}
+
 // RequireAnyRole returns middleware that lets through users holding at
 // least one of roles (Flask-HTTPAuth's role=[a, b]). Put it behind
 // Middleware; a user without the roles gets a 403.

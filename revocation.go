@@ -119,19 +119,9 @@ var ErrNoToken = fmt.Errorf("%w: request did not authenticate with a token", Err
 // to revoke all of a user's tokens.
 func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodDelete {
-			w.Header().Set("Allow", http.MethodDelete)
-			a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
-			return
-		}
-		id, ok := IdentityFrom[U](r.Context())
+		id, ok := a.endpointIdentity(w, r, http.MethodDelete, false)
 		if !ok {
-			ctx, f := a.authenticate(r, false)
-			if f != nil {
-				a.fail(w, r, f)
-				return
-			}
-			id, _ = IdentityFrom[U](ctx)
+			return
 		}
 		if id.Method != MethodToken {
 			a.fail(w, r, &failure{status: http.StatusBadRequest, err: ErrNoToken})

@@ -390,19 +390,9 @@ type tokenReply struct {
 // the request itself when no middleware did.
 func (a *Authenticator[U]) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
-			return
-		}
-		id, ok := IdentityFrom[U](r.Context())
+		id, ok := a.endpointIdentity(w, r, http.MethodPost, true)
 		if !ok {
-			ctx, f := a.authenticate(r, true)
-			if f != nil {
-				a.fail(w, r, f)
-				return
-			}
-			id, _ = IdentityFrom[U](ctx)
+			return
 		}
 		if id.Method != MethodPassword {
 			a.audit(r, false, id.Account.ID, "token_cannot_mint_token", id.Transport)
