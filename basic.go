@@ -225,6 +225,9 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (con
 	if a.cfg.ClientLimiter != nil {
 		clientKey = "client:" + a.clientIP(r)
 	}
+	// Checked here so that a throttled login (cached or not) never waits
+	// for a hash slot, and again inside the slot in guessWithSlot, where it
+	// is what bounds concurrent guesses.
 	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
 		return nil, f
 	}
