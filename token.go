@@ -88,7 +88,9 @@ type HMACSignerConfig struct {
 	// token on every request; once a token has verified, later requests
 	// with the byte-identical token skip the HMAC and the decoding (the
 	// expiry is still checked every time). Only verified tokens enter it.
-	// Default 10000 tokens; negative turns it off.
+	// It is direct-mapped: CacheSize, rounded up to a power of two, is the
+	// number of slots, and a new token replaces the one in its slot.
+	// Default 10000; negative turns it off.
 	CacheSize int
 }
 
@@ -288,7 +290,7 @@ func (s *HMACSigner) verify(token string) (Claims, error) {
 	}
 	c, err := s.verifyMAC(token)
 	if err == nil && s.cache != nil {
-		s.cache.put(token, c, s.now())
+		s.cache.put(token, c)
 	}
 	return c, err
 }

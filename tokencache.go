@@ -2,21 +2,20 @@ package httpauth
 
 import (
 	"hash/maphash"
-	"sync"
+	"math/bits"
 	"sync/atomic"
-	"time"
 )
 
 // tokenCache remembers tokens that verified, so that the token a client
-// sends on every request pays the HMAC once. Lookups take no lock. Keys are
-// a keyed 64-bit hash of the token (the seed is secret, so nobody can aim
-// at an entry), and a hit compares the whole token in constant time.
+// sends on every request pays the HMAC once. It is direct-mapped: a keyed
+// 64-bit hash of the token (the seed is secret, so nobody can aim at a
+// slot) picks one slot, a hit compares the whole token in constant time,
+// and a new token simply replaces whatever held its slot. Lookups and
+// inserts are single atomic operations, with no lock and no sweeper.
 type tokenCache struct {
-	seed      maphash.Seed
-	max       int64
-	size      atomic.Int64
-	entries   sync.Map // uint64 -> *cachedToken
-	lastSweep atomic.Int64
+	seed  maphash.Seed
+	mask  uint64
+	slots []atomic.Pointer[cachedToken]
 }
 
 type cachedToken struct {
@@ -24,52 +23,45 @@ type cachedToken struct {
 	claims Claims
 }
 
+// newTokenCache returns a cache of at least size slots (a power of two).
 func newTokenCache(size int) *tokenCache {
-	return &tokenCache{seed: maphash.MakeSeed(), max: int64(size)}
+	n := uint64(1) << bits.Len64(uint64(size-1))
+	return &tokenCache{seed: maphash.MakeSeed(), mask: n - 1, slots: make([]atomic.Pointer[cachedToken], n)}
+}
+
+func (c *tokenCache) slot(token string) *atomic.Pointer[cachedToken] {
+	return &c.slots[maphash.String(c.seed, token)&c.mask]
 }
 
 func (c *tokenCache) get(token string) (Claims, bool) {
-	v, ok := c.entries.Load(maphash.String(c.seed, token))
-	if !ok {
-		return Claims{}, false
-	}
-	e := v.(*cachedToken)
-	if !constantTimeEqual(e.token, token) {
+	e := c.slot(token).Load()
+	if e == nil || !constantTimeEqual(e.token, token) {
 		return Claims{}, false
 	}
 	return e.claims, true
 }
 
-func (c *tokenCache) put(token string, claims Claims, now time.Time) {
-	if c.size.Load() >= c.max {
-		c.sweep(now)
-		if c.size.Load() >= c.max {
-			return // full of live tokens: verify the rest every time
-		}
-	}
-	if _, loaded := c.entries.Swap(maphash.String(c.seed, token), &cachedToken{token: token, claims: claims}); !loaded {
-		c.size.Add(1)
-	}
+func (c *tokenCache) put(token string, claims Claims) {
+	c.slot(token).Store(&cachedToken{token: token, claims: claims})
 }
 
+// remove empties token's slot if token still holds it.
 func (c *tokenCache) remove(token string) {
-	if _, loaded := c.entries.LoadAndDelete(maphash.String(c.seed, token)); loaded {
-		c.size.Add(-1)
+	s := c.slot(token)
+	if e := s.Load(); e != nil && e.token == token {
+		s.CompareAndSwap(e, nil)
 	}
 }
 
-// sweep drops expired tokens, at most once a second.
-func (c *tokenCache) sweep(now time.Time) {
-	last := c.lastSweep.Load()
-	if now.UnixNano()-last < int64(time.Second) || !c.lastSweep.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	c.entries.Range(func(k, v any) bool {
-		if !now.Before(v.(*cachedToken).claims.ExpiresAt) && c.entries.CompareAndDelete(k, v) {
-			c.size.Add(-1)
+// len counts the filled slots.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.slots {
+		if c.slots[i].Load() != nil {
+			n++
 		}
-		return true
-	})
+	}
+	return n
 }
 
 // constantTimeEqual compares two strings without a data-dependent early

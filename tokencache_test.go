@@ -3,7 +3,6 @@ package httpauth
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +38,12 @@ func TestTokenCache(t *testing.T) {
 		_, cached := s.cache.get(bad)
 		assert.False(t, cached, "failures are never cached")
 	})
-	t.Run("a hash collision is caught by the full comparison", func(t *testing.T) {
+	t.Run("a slot collision is caught by the full comparison", func(t *testing.T) {
 		other := "k1.forged.token"
-		s.cache.entries.Store(maphash.String(s.cache.seed, other), &cachedToken{token: tok, claims: first})
+		s.cache.slot(other).Store(&cachedToken{token: tok, claims: first})
 		_, ok := s.cache.get(other)
 		assert.False(t, ok)
-		s.cache.entries.Delete(maphash.String(s.cache.seed, other))
+		s.cache.slot(other).Store(nil)
 	})
 	t.Run("times are checked on hits", func(t *testing.T) {
 		clock.t = t0.Add(-time.Second)
@@ -64,17 +63,21 @@ func TestTokenCache(t *testing.T) {
 			_, err = s.Verify(ctx, tok)
 			require.NoError(t, err, "a full cache still verifies")
 		}
-		assert.LessOrEqual(t, s.cache.size.Load(), int64(4))
+		assert.LessOrEqual(t, s.cache.len(), 4)
+		assert.Len(t, s.cache.slots, 4)
 	})
-	t.Run("expired entries make room", func(t *testing.T) {
-		clock.t = t0.Add(2 * time.Hour)
-		fresh, err := s.Sign(ctx, NewClaims("late", clock.t, time.Hour))
+	t.Run("a new token takes its slot", func(t *testing.T) {
+		fresh, err := s.Sign(ctx, NewClaims("late", t0, time.Hour))
 		require.NoError(t, err)
 		_, err = s.Verify(ctx, fresh)
 		require.NoError(t, err)
 		_, cached := s.cache.get(fresh)
 		assert.True(t, cached)
-		clock.t = t0
+	})
+	t.Run("size rounds up to a power of two", func(t *testing.T) {
+		for size, want := range map[int]int{1: 1, 2: 2, 3: 4, 1000: 1024, 1024: 1024} {
+			assert.Len(t, newTokenCache(size).slots, want, "size %d", size)
+		}
 	})
 	t.Run("off", func(t *testing.T) {
 		s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
