@@ -137,7 +137,10 @@ type Config[U any] struct {
 	OnError func(r *http.Request, err error)
 
 	// Hasher verifies stored hashes and makes rehashes. Default
-	// DefaultHasher(): argon2id, also verifying bcrypt.
+	// DefaultHasher(): argon2id, also verifying bcrypt. Unknown logins
+	// verify against a dummy hash made by Hasher at New, so they cost what
+	// a current-policy hash costs; while many users still have bcrypt
+	// hashes (until rehash-on-login moves them), the two costs differ.
 	Hasher PasswordHasher
 
 	// Limiter throttles password attempts per login. Default
