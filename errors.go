@@ -153,11 +153,11 @@ func ErrorMessage(status int, err error) string {
 	}
 }
 
-// Pre-encoded bodies for the fixed messages, so the hot failure paths do not
-// run the JSON encoder.
+// Pre-encoded bodies for the statuses whose message never varies (not 400
+// or 403), so the hot failure paths do not run the JSON encoder.
 var fixedBodies = func() map[int][]byte {
 	m := map[int][]byte{}
-	for _, s := range []int{400, 401, 405, 429, 500, 503} {
+	for _, s := range []int{401, 405, 429, 500, 503} {
 		b, _ := json.Marshal(errorBody{ErrorCode(s), ErrorMessage(s, nil)})
 		m[s] = append(b, '\n')
 	}
@@ -169,7 +169,7 @@ var fixedBodies = func() map[int][]byte {
 // application/json (JSON is UTF-8 by definition, RFC 8259).
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	body, ok := fixedBodies[status]
-	if !ok || status == http.StatusForbidden || status == http.StatusBadRequest {
+	if !ok {
 		b, _ := json.Marshal(errorBody{ErrorCode(status), ErrorMessage(status, err)})
 		body = append(b, '\n')
 	}

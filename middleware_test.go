@@ -751,3 +751,25 @@ func (f UserStoreFunc) UserByLogin(ctx context.Context, login string) (*Account[
 func (f UserStoreFunc) UserByID(ctx context.Context, id string) (*Account[testUser], error) {
 	return f().UserByID(ctx, id)
 }
+
+// A cached credential is no way around a failing store: the hit still
+// loads the account, and a store error is a 500.
+func TestCachedCredentialStoreFailureIsA500(t *testing.T) {
+	var store UserStore[testUser]
+	f := newFixture(t, func(c *Config[testUser]) {
+		c.Users = UserStoreFunc(func() UserStore[testUser] { return store })
+		c.OnError = func(*http.Request, error) {}
+	})
+	store = f.users
+	do := func() int {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
+		rec := httptest.NewRecorder()
+		f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusOK, do())
+	require.Equal(t, 1, f.auth.cache.len(), "the login is cached")
+	store = failingStore{}
+	assert.Equal(t, http.StatusInternalServerError, do())
+}
