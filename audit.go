@@ -18,7 +18,16 @@ func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
 // audit emits one auth.success or auth.failure event. who is a login or a
 // user ID, never a secret; it is escaped so CR, LF or ANSI codes in a login
 // cannot forge log lines.
-func (a *Authenticator[U]) audit(r *http.Request, success bool, who, reason string, t Transport) {
+func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reason Reason, t Transport) {
+	a.auditMethod(r, success, who, reason, methodOf(t), t)
+}
+
+// auditMethod is audit for a method that the transport does not tell (an
+// API key travels like a token). It also emits the Config.OnEvent event.
+func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string, reason Reason, m Method, t Transport) {
+	if a.cfg.OnEvent != nil {
+		a.emit(Event{Request: r, Success: success, Reason: reason, Method: m, Transport: t, Who: who})
+	}
 	level, msg := slog.LevelWarn, "auth.failure"
 	if success {
 		level, msg = slog.LevelInfo, "auth.success"
@@ -32,7 +41,7 @@ func (a *Authenticator[U]) audit(r *http.Request, success bool, who, reason stri
 	}
 	a.logger.LogAttrs(ctx, level, msg,
 		slog.String("login", escapeLog(who)),
-		slog.String("reason", reason),
+		slog.String("reason", string(reason)),
 		slog.String("transport", t.String()),
 		slog.String("remote", escapeLog(r.RemoteAddr)),
 	)

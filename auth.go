@@ -29,7 +29,7 @@
 // # Basic
 //
 // The middleware accepts "Authorization: Basic base64(login:password)". The
-// scheme is case-insensitive, exactly one space follows it, the base64 is
+// scheme is ASCII case-insensitive, exactly one space follows it, the base64 is
 // decoded strictly (padded standard alphabet, no stray bits), and the
 // password is everything after the first colon. Logins and passwords with
 // control characters or invalid UTF-8 are refused; passwords are compared
@@ -42,7 +42,23 @@
 // accepted as "Authorization: Bearer <token>", as the Basic username with
 // an empty password ("Basic base64(token:)"), and from Config.TokenHeader if
 // set. TokenHandler mints them for password logins only; a token can never
-// mint a token. RevokeHandler revokes the token a request came with.
+// mint a token. RevokeHandler revokes the token a request came with. A token
+// is refused unless issued strictly after its account's TokensValidAfter,
+// and a minted token is issued when its login began, so a password change
+// during a login ends it too. Minting and revoking are rate-limited per
+// user (Config.TokenRate).
+//
+// # Account lifecycle, API keys and events
+//
+// AccountToken makes purpose-bound tokens for emailed links (confirmation,
+// password reset, email change), each with its own lifetime and bound to
+// the account's state, so that Confirm, ResetPassword and ChangeLogin
+// accept each once; the UserStore must be an AccountStore. API keys
+// (CreateAPIKey, Config.APIKeys) are long-lived credentials for machine
+// clients: prefixed "hak_" with a checksum, stored as a SHA-256, limited to
+// their own and their user's roles, and never able to mint tokens or keys.
+// Config.OnEvent reports every authentication outcome with its Method and
+// Reason, for metrics.
 //
 // # Stores
 //
@@ -55,7 +71,8 @@
 //
 // RequireAnyRole and RequireAllRoles guard single routes behind the
 // middleware (Flask-HTTPAuth's role=[a, b] and role=[[a, b]]). A missing
-// role is a 403.
+// role is a 403 (with an insufficient_scope challenge naming the roles for
+// token users); a guard built with no role panics.
 //
 // # Errors
 //
@@ -63,7 +80,8 @@
 // with a WWW-Authenticate challenge for 401s, 403 for authenticated but not
 // allowed, 429 when throttled, 400 for ambiguous requests, and a generic 500
 // when a store, signer, limiter or hook fails or panics. The real cause
-// goes to Config.OnError, never to the client. Config.ErrorWriter replaces
+// goes to Config.OnError (or the log), never to the client; a panic with
+// http.ErrAbortHandler is passed on, not turned into a 500. Config.ErrorWriter replaces
 // the body format; WriteProblem writes RFC 9457 problem details instead.
 //
 // # Security
@@ -114,6 +132,18 @@ type Config[U any] struct {
 	// TokenTTL is the lifetime of issued tokens. Default 1 hour.
 	TokenTTL time.Duration
 
+	// TokenRate bounds, per user, how many tokens TokenHandler mints plus
+	// how many RevokeHandler revokes, per minute, after a burst of
+	// TokenBurst; past it the answer is a 429 with Retry-After. It bounds
+	// the revocation state any one user can create. The counters live in
+	// memory, per instance, and hold at most 65,536 users (about 4 MiB).
+	// Default DefaultTokenRate (60); negative turns it off.
+	TokenRate int
+
+	// TokenBurst is how many tokens a user may mint or revoke at once
+	// before TokenRate applies. Default DefaultTokenBurst (10).
+	TokenBurst int
+
 	// TokenHeader, if set, is a header (such as "X-API-Key") that may carry
 	// a token instead of Authorization. Default: none.
 	TokenHeader string
@@ -136,6 +166,23 @@ type Config[U any] struct {
 	// as a generic 500 or 401. Default: log it to Logger at Error.
 	OnError func(r *http.Request, err error)
 
+	// OnEvent, if set, receives every authentication outcome (and each
+	// password hash's duration) as an Event, for metrics. It runs on the
+	// request's goroutine, so keep it fast (count, observe, return); a
+	// panic in it is logged and ignored. Default: none.
+	OnEvent func(Event)
+
+	// APIKeys stores API keys (see CreateAPIKey). It is read on every
+	// request with a key (there is no local cache to go stale), so a
+	// deleted key is refused on every instance at once. Last-used times
+	// are written behind by a goroutine; call Close to stop it. Default:
+	// none, and then a key is refused like a bad token.
+	APIKeys KeyStore
+
+	// AccountTokens configures the confirmation, password-reset and
+	// email-change tokens (see AccountToken). The zero value works.
+	AccountTokens AccountTokenOptions[U]
+
 	// Hasher verifies stored hashes and makes rehashes. Default
 	// DefaultHasher(): argon2id, also verifying bcrypt. Unknown logins
 	// verify against a dummy hash made by Hasher at New, so they cost what
@@ -143,15 +190,19 @@ type Config[U any] struct {
 	// hashes (until rehash-on-login moves them), the two costs differ.
 	Hasher PasswordHasher
 
-	// Limiter throttles password attempts per login. Default
-	// NewMemoryLimiter(10, 15*time.Minute, Now).
+	// Limiter throttles password attempts per login: each attempt that
+	// would run a hash is reserved first, and a success resets the count.
+	// Default NewMemoryLimiter(10, 15*time.Minute, Now).
 	Limiter Limiter
 
 	// DisableThrottling turns the per-login Limiter off. Default false.
 	DisableThrottling bool
 
-	// ClientLimiter, if set, also throttles password failures per client
-	// address. Default: off.
+	// ClientLimiter, if set, also throttles password attempts per client
+	// address. Default: off. Every attempt that would run a hash is
+	// counted, successes included (a success resets the login's count, not
+	// the client's, so one valid account cannot refill a client's budget):
+	// size its limit for the logins a busy NAT legitimately makes.
 	ClientLimiter Limiter
 
 	// TrustedProxies lists the proxies whose X-Forwarded-For is believed
@@ -165,7 +216,11 @@ type Config[U any] struct {
 
 	// MaxConcurrentHashes bounds password hashes running at once (argon2id
 	// takes 19 MiB each); extra requests wait as long as their context
-	// lets them. Default 2×GOMAXPROCS.
+	// lets them. Default 2×GOMAXPROCS. Their memory is bounded too, to
+	// MaxConcurrentHashes × the hasher's policy memory (19 MiB unless
+	// Hasher is an Argon2idHasher with another Memory): a stored argon2id
+	// hash takes the memory it declares (up to 256 MiB) from that budget,
+	// and one larger than the whole budget runs alone.
 	MaxConcurrentHashes int
 
 	// MaxPasswordLen caps passwords, in bytes, before hashing. Default 1024.
@@ -206,6 +261,8 @@ type Authenticator[U any] struct {
 	cache       *credCache
 	challenges  challenges
 	trusted     []netip.Prefix
+	tokenRate   *userRate // nil when off
+	life        *lifecycle
 }
 
 // New validates cfg and returns an Authenticator. A missing store, a
@@ -269,6 +326,8 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 	if cfg.Hasher == nil {
 		cfg.Hasher = DefaultHasher()
 	}
+	// Bound hashing by memory as well as by count (see memBoundHasher).
+	cfg.Hasher = newMemBoundHasher(cfg.Hasher, cfg.MaxConcurrentHashes)
 	if cfg.Revocations == nil {
 		cfg.Revocations = NewMemoryRevocationStore(cfg.Now)
 	}
@@ -289,7 +348,7 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 		if len(cfg.Keys) == 0 {
 			return nil, errors.New("httpauth: Config.Keys (or Config.Signer) is required")
 		}
-		signer, err := NewHMACSigner(HMACSignerConfig{Keys: cfg.Keys, Now: cfg.Now, CacheSize: cfg.TokenCacheSize})
+		signer, err := NewHMACSigner(HMACSignerConfig{Keys: cfg.Keys, Purpose: DefaultPurpose, Now: cfg.Now, CacheSize: cfg.TokenCacheSize})
 		if err != nil {
 			return nil, err
 		}
@@ -308,6 +367,15 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 	if cfg.CacheSize > 0 {
 		a.cache = newCredCache(cfg.CacheSize, cfg.CacheTTL, cfg.Now)
 	}
+	if cfg.TokenRate >= 0 {
+		if cfg.TokenRate == 0 {
+			cfg.TokenRate = DefaultTokenRate
+		}
+		if cfg.TokenBurst <= 0 {
+			cfg.TokenBurst = DefaultTokenBurst
+		}
+		a.tokenRate = newUserRate(cfg.TokenRate, cfg.TokenBurst, cfg.Now)
+	}
 	// The dummy hash makes an unknown login cost one real hash.
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
@@ -316,6 +384,10 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 		return nil, fmt.Errorf("httpauth: hasher failed to make the dummy hash: %w", err)
 	}
 	a.dummyHash = dummy
+	// Last: it may start the API keys' last-used writer.
+	if a.life, err = newLifecycle(cfg); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

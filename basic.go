@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -39,17 +41,19 @@ var basicB64 = base64.StdEncoding.Strict()
 const maxStackBasic = 384
 
 // ParseAuthorization reads the credentials of r: Authorization (Basic or
-// Bearer, case-insensitively, with exactly one space after the scheme) and,
-// if tokenHeader is not empty, that header. maxLen caps the header before
-// anything is decoded. It never authenticates anything.
+// Bearer, ASCII case-insensitively, with exactly one space after the
+// scheme) and, if tokenHeader is not empty, that header (any spelling:
+// "X-API-Key" finds X-Api-Key). maxLen caps the header before anything is
+// decoded. It never authenticates anything.
 func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Credentials, error) {
-	return parseCredentials(r, tokenHeader, maxLen, true)
+	return parseCredentials(r, http.CanonicalHeaderKey(tokenHeader), maxLen, true)
 }
 
-// parseCredentials is ParseAuthorization. The middleware passes
-// checkBearer false: the signer's strict parse refuses every value outside
-// b64token with the same 401 invalid_token, and a token already verified
-// (and cached) needs no second scan.
+// parseCredentials is ParseAuthorization with tokenHeader already
+// canonical. The middleware passes checkBearer false: the signer's strict
+// parse refuses every value outside b64token with the same 401
+// invalid_token, and a token already verified (and cached) needs no second
+// scan.
 func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBearer bool) (Credentials, error) {
 	auth := r.Header["Authorization"]
 	var alt []string
@@ -60,17 +64,66 @@ func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBear
 	case len(auth)+len(alt) == 0:
 		return Credentials{}, ErrNoCredentials
 	case len(auth)+len(alt) > 1,
-		r.URL != nil && strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token"):
+		r.URL != nil && hasAccessTokenParam(r.URL.RawQuery):
 		// RFC 6750 §2: one method only. The query is never read for a
 		// token, but a token there beside a header is a 400.
 		return Credentials{}, ErrAmbiguousCredentials
 	case len(alt) == 1:
 		if len(alt[0]) > maxLen || alt[0] == "" {
-			return Credentials{}, ErrMalformedCredentials
+			return Credentials{Transport: TransportHeader}, ErrMalformedCredentials
 		}
 		return Credentials{Transport: TransportHeader, Token: alt[0]}, nil
 	}
 	return parseAuthorizationValue(auth[0], maxLen, checkBearer)
+}
+
+// hasAccessTokenParam reports whether the raw query has an access_token
+// parameter under any spelling that a query parser would decode to it
+// (access%5Ftoken, %61ccess_token, ...), even in a pair that url.ParseQuery
+// would drop as malformed.
+func hasAccessTokenParam(raw string) bool {
+	if raw == "" || !strings.Contains(raw, "access_token") && !strings.Contains(raw, "%") {
+		return false // the common case, without a scan
+	}
+	for raw != "" {
+		var pair string
+		if i := strings.IndexAny(raw, "&;"); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+		} else {
+			pair, raw = raw, ""
+		}
+		key, _, _ := strings.Cut(pair, "=")
+		if key == "access_token" {
+			return true
+		}
+		if strings.Contains(key, "%") {
+			if k, err := url.QueryUnescape(key); err == nil && k == "access_token" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only: schemes are ASCII
+// tokens, and Unicode folding would let "Baſic" (long s) pass as Basic.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (Credentials, error) {
@@ -78,19 +131,19 @@ func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (Credential
 		return Credentials{}, ErrNoCredentials
 	}
 	if len(v) > maxLen {
-		if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
+		if len(v) > 7 && asciiEqualFold(v[:7], "Bearer ") {
 			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
 		}
 		return Credentials{}, ErrMalformedCredentials
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	switch {
-	case strings.EqualFold(scheme, "Bearer"):
+	case asciiEqualFold(scheme, "Bearer"):
 		if rest == "" || checkBearer && !isB64Token(rest) {
 			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
 		}
 		return Credentials{Transport: TransportBearer, Token: rest}, nil
-	case strings.EqualFold(scheme, "Basic"):
+	case asciiEqualFold(scheme, "Basic"):
 		login, password, err := decodeBasic(rest)
 		if err != nil {
 			return Credentials{Transport: TransportBasic}, err
@@ -181,29 +234,36 @@ func isB64Token(s string) bool {
 // the token endpoint must.
 func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx context.Context, f *failure) {
 	defer recoverFailure(&f)
+	// Taken before any account is read: a token minted for this request
+	// is issued at it (see Identity.authTime).
+	start := a.cfg.Now()
 	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.cfg.MaxHeaderLen, false)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		a.audit(r, false, "", "no_credentials", 0)
+		a.audit(r, false, "", ReasonNoCredentials, 0)
 		return nil, failNoCredentials
 	case errors.Is(err, ErrAmbiguousCredentials):
-		a.audit(r, false, "", "ambiguous_credentials", 0)
+		a.audit(r, false, "", ReasonAmbiguousCredentials, 0)
 		return nil, failBadRequest
 	case err != nil:
-		a.audit(r, false, "", "malformed_credentials", creds.Transport)
-		if creds.Transport == TransportBearer {
-			return nil, failInvalidToken
+		a.audit(r, false, "", ReasonMalformedCredentials, creds.Transport)
+		if creds.Transport == TransportBearer || creds.Transport == TransportHeader {
+			return nil, failInvalidToken // a failed token, whatever its transport
 		}
 		return nil, failUnauthorized
 	}
 	if creds.Transport != TransportBasic {
 		if passwordOnly {
-			a.audit(r, false, "", "token_cannot_mint_token", creds.Transport)
+			a.audit(r, false, "", ReasonTokenCannotMintToken, creds.Transport)
 			return nil, failUnauthorized
 		}
 		return a.authToken(r, creds)
 	}
-	return a.authPassword(r, creds)
+	ctx, f = a.authPassword(r, creds)
+	if ac, ok := ctx.(*authContext[U]); ok {
+		ac.id.authTime = start
+	}
+	return ctx, f
 }
 
 // authPassword checks a login and password. Every path that reaches the
@@ -211,56 +271,89 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (context.Context, *failure) {
 	ctx := r.Context()
 	login := creds.Login
-	if looksLikeToken(login) {
+	if looksLikeToken(login) || parseAPIKey(login) {
 		// "Basic base64(token:unused)": never a login, and never to be logged.
-		a.audit(r, false, "", "token_with_password", TransportBasic)
+		a.audit(r, false, "", ReasonTokenWithPassword, TransportBasic)
 		return nil, failUnauthorized
 	}
 	if len(creds.Password) > a.cfg.MaxPasswordLen || len(login) > 512 {
-		a.audit(r, false, login, "too_long", TransportBasic)
+		a.audit(r, false, login, ReasonTooLong, TransportBasic)
 		return nil, failUnauthorized
 	}
-	loginKey := "login:" + strings.ToLower(login)
+	loginKey := a.loginThrottleKey(login)
 	clientKey := ""
 	if a.cfg.ClientLimiter != nil {
 		clientKey = "client:" + a.clientIP(r)
 	}
-	// Checked here so that a throttled login (cached or not) never waits
-	// for a hash slot, and again inside the slot in guessWithSlot, where it
-	// is what bounds concurrent guesses.
-	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
-		return nil, f
-	}
 
-	// A cached verification skips the hash, but only while the stored hash
-	// is the one it was made against.
+	// A cached verification skips the hash. Concurrent requests with the
+	// same login and password (a client's connections after its cache entry
+	// expired) wait for one verification instead of each counting an
+	// attempt, so a right password is never throttled by its own burst.
 	var cacheKey credKey
 	if a.cache != nil {
 		cacheKey = a.cache.key(login, creds.Password)
-		if e, ok := a.cache.get(cacheKey); ok {
-			acct, err := a.cfg.Users.UserByLogin(ctx, login)
-			if err != nil && !isNotFound(err) {
-				return nil, internalFailure(err)
+		if ctx, f, hit := a.cachedPassword(r, login, loginKey, clientKey, cacheKey); hit {
+			return ctx, f
+		}
+		wait, release := a.cache.join(cacheKey)
+		if release != nil {
+			defer release()
+		} else {
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, failBusy
 			}
-			if err == nil && e.matches(acct.ID, acct.PasswordHash, acct.Disabled) {
-				return a.finishPassword(r, login, acct, cacheKey, true)
+			if ctx, f, hit := a.cachedPassword(r, login, loginKey, clientKey, cacheKey); hit {
+				return ctx, f
 			}
-			a.cache.remove(cacheKey)
 		}
 	}
 
-	acct, f := a.guessWithSlot(r, login, creds.Password, loginKey, clientKey)
+	// Every other attempt is counted before it waits for a hash slot or
+	// hashes: a refused one costs no hash and no slot, and concurrency
+	// cannot get more hashes through than the limit.
+	if f := a.reserveAttempt(r, login, loginKey, clientKey); f != nil {
+		return nil, f
+	}
+	acct, f := a.guessWithSlot(r, login, creds.Password, loginKey)
 	if f != nil {
 		return nil, f
 	}
 	return a.finishPassword(r, login, acct, cacheKey, false)
 }
 
-// guessWithSlot holds a hash slot across the throttle check, the hash and
-// the failure count (and a rehash), so that at most MaxConcurrentHashes
-// guesses are ever between Allow and Fail: concurrency cannot multiply the
-// throttle's limit, and every hash is bounded by the slots.
-func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, loginKey, clientKey string) (*Account[U], *failure) {
+// cachedPassword answers from the verified-credential cache, but only
+// while the stored hash is the one the entry was made against. It reserves
+// nothing, since it runs no hash, but a locked login is refused even with
+// the right password. hit is false when the cache cannot answer.
+func (a *Authenticator[U]) cachedPassword(r *http.Request, login, loginKey, clientKey string, k credKey) (ctx context.Context, f *failure, hit bool) {
+	e, ok := a.cache.get(k)
+	if !ok {
+		return nil, nil, false
+	}
+	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
+		return nil, f, true
+	}
+	acct, err := a.cfg.Users.UserByLogin(r.Context(), login)
+	if err != nil && !isNotFound(err) {
+		return nil, internalFailure(err), true
+	}
+	if err == nil && e.matches(acct.ID, acct.PasswordHash, acct.Disabled) {
+		ctx, f = a.finishPassword(r, login, acct, k, true)
+		return ctx, f, true
+	}
+	a.cache.remove(k)
+	return nil, nil, false
+}
+
+// guessWithSlot runs one reserved guess: it holds a hash slot across the
+// hash (and a rehash), so every hash is bounded by the slots, and on
+// success resets the login's count. The per-client count is left as it is:
+// a success must not wipe a client's budget, or one valid account would
+// let its holder spray guesses at every other login.
+func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, loginKey string) (*Account[U], *failure) {
 	ctx := r.Context()
 	select {
 	case a.hashSlots <- struct{}{}:
@@ -268,17 +361,11 @@ func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, login
 	case <-ctx.Done():
 		return nil, failBusy
 	}
-	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
-		return nil, f
-	}
 	acct, ok, f := a.verifyPassword(r, login, password)
 	if f != nil {
 		return nil, f
 	}
 	if !ok {
-		if f := a.recordFailure(ctx, loginKey, clientKey); f != nil {
-			return nil, f
-		}
 		return nil, failUnauthorized
 	}
 	if a.limiter != nil {
@@ -300,68 +387,85 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 		return nil, false, internalFailure(err)
 	}
 	if err != nil {
-		_, _ = a.cfg.Hasher.Verify(ctx, a.dummyHash, password)
-		a.audit(r, false, login, "unknown_login", TransportBasic)
+		// The dummy hash's error counts like a real one's: a failing
+		// hasher is a 500 for every login, or it would tell which exist.
+		hashStart := time.Now()
+		_, err := a.cfg.Hasher.Verify(ctx, a.dummyHash, password)
+		a.hashed(r, time.Since(hashStart))
+		if err != nil {
+			return nil, false, internalFailure(err)
+		}
+		a.audit(r, false, login, ReasonUnknownLogin, TransportBasic)
 		return nil, false, nil
 	}
+	hashStart := time.Now()
 	match, err := a.cfg.Hasher.Verify(ctx, acct.PasswordHash, password)
+	a.hashed(r, time.Since(hashStart))
 	switch {
 	case errors.Is(err, ErrUntrustedHash):
 		a.reportError(r, err)
-		a.audit(r, false, login, "untrusted_hash", TransportBasic)
+		a.audit(r, false, login, ReasonUntrustedHash, TransportBasic)
 		return nil, false, nil
 	case err != nil:
 		return nil, false, internalFailure(err)
 	case !match:
-		a.audit(r, false, login, "wrong_password", TransportBasic)
+		a.audit(r, false, login, ReasonWrongPassword, TransportBasic)
 		return nil, false, nil
 	case acct.Disabled:
-		a.audit(r, false, login, "disabled", TransportBasic)
+		a.audit(r, false, login, ReasonDisabled, TransportBasic)
 		return nil, false, nil
 	}
 	return acct, true, nil
 }
 
+// checkThrottle peeks at the limiters without counting, for a credential
+// verified earlier (no hash runs): a locked login or client is a 429.
 func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clientKey string) *failure {
-	check := func(l Limiter, key string) *failure {
-		ok, wait, err := l.Allow(r.Context(), key)
-		if err != nil {
-			return internalFailure(err)
-		}
-		if !ok {
-			a.audit(r, false, login, "throttled", TransportBasic)
-			return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
-		}
-		return nil
-	}
 	if a.limiter != nil {
-		if f := check(a.limiter, loginKey); f != nil {
+		if f := a.throttleVerdict(r, login, a.limiter.Allow, loginKey); f != nil {
 			return f
 		}
 	}
 	if clientKey != "" {
-		return check(a.cfg.ClientLimiter, clientKey)
+		return a.throttleVerdict(r, login, a.cfg.ClientLimiter.Allow, clientKey)
 	}
 	return nil
 }
 
-func (a *Authenticator[U]) recordFailure(ctx context.Context, loginKey, clientKey string) *failure {
-	if a.limiter != nil {
-		if err := a.limiter.Fail(ctx, loginKey); err != nil {
-			return internalFailure(err)
+// reserveAttempt counts one attempt against the client (if ClientLimiter
+// is set) and then the login, before any hash. The client goes first so
+// that a throttled client cannot spend a login's budget. A refusal is a
+// 429; a limiter error is a 500, so a limiter that cannot count (say, a
+// full Redis) never lets a guess reach the hasher.
+func (a *Authenticator[U]) reserveAttempt(r *http.Request, login, loginKey, clientKey string) *failure {
+	if clientKey != "" {
+		if f := a.throttleVerdict(r, login, a.cfg.ClientLimiter.Reserve, clientKey); f != nil {
+			return f
 		}
 	}
-	if clientKey != "" {
-		if err := a.cfg.ClientLimiter.Fail(ctx, clientKey); err != nil {
-			return internalFailure(err)
-		}
+	if a.limiter != nil {
+		return a.throttleVerdict(r, login, a.limiter.Reserve, loginKey)
+	}
+	return nil
+}
+
+func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask func(context.Context, string) (bool, time.Duration, error), key string) *failure {
+	ok, wait, err := ask(r.Context(), key)
+	if err != nil {
+		return internalFailure(err)
+	}
+	if !ok {
+		a.audit(r, false, login, ReasonThrottled, TransportBasic)
+		return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 	}
 	return nil
 }
 
 // finishPassword runs the account check and builds the identity.
 func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *Account[U], cacheKey credKey, cached bool) (context.Context, *failure) {
-	if f := a.checkAccount(r, login, acct, TransportBasic); f != nil {
+	// Hooks and handlers get the request's copy, never the store's account.
+	ac := newAuthContext(r.Context(), acct, MethodPassword, TransportBasic, Claims{}, time.Time{})
+	if f := a.checkAccount(r, login, &ac.acct, TransportBasic); f != nil {
 		if a.cache != nil {
 			a.cache.remove(cacheKey)
 		}
@@ -370,8 +474,8 @@ func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *A
 	if a.cache != nil && !cached {
 		a.cache.put(cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(r, true, login, "password", TransportBasic)
-	return &authContext[U]{Context: r.Context(), id: Identity[U]{Account: acct, Method: MethodPassword, Transport: TransportBasic}}, nil
+	a.audit(r, true, login, ReasonPassword, TransportBasic)
+	return ac, nil
 }
 
 func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t Transport) *failure {
@@ -384,7 +488,7 @@ func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Accou
 	}
 	var fe *ForbiddenError
 	if errors.As(err, &fe) {
-		a.audit(r, false, who, "account_check", t)
+		a.audit(r, false, who, ReasonAccountCheck, t)
 		return &failure{status: http.StatusForbidden, err: fe}
 	}
 	return internalFailure(err)
@@ -408,14 +512,17 @@ func (a *Authenticator[U]) maybeRehash(r *http.Request, acct *Account[U], passwo
 
 // authToken checks a token and the account it names.
 func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (context.Context, *failure) {
+	if isAPIKeyShaped(creds.Token) {
+		return a.authAPIKey(r, creds) // before the signer: keys are not tokens
+	}
 	ctx := r.Context()
 	claims, err := a.signer.Verify(ctx, creds.Token)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrTokenExpired):
-			a.audit(r, false, "", "token_expired", creds.Transport)
+			a.audit(r, false, "", ReasonTokenExpired, creds.Transport)
 		case errors.Is(err, ErrTokenInvalid):
-			a.audit(r, false, "", "token_invalid", creds.Transport)
+			a.audit(r, false, "", ReasonTokenInvalid, creds.Transport)
 		default:
 			return nil, internalFailure(err)
 		}
@@ -426,7 +533,7 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (contex
 		return nil, internalFailure(err)
 	}
 	if revoked {
-		a.audit(r, false, claims.Subject, "token_revoked", creds.Transport)
+		a.audit(r, false, claims.Subject, ReasonTokenRevoked, creds.Transport)
 		return nil, failInvalidToken
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, claims.Subject)
@@ -434,18 +541,40 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (contex
 		if !isNotFound(err) {
 			return nil, internalFailure(err)
 		}
-		a.audit(r, false, claims.Subject, "token_unknown_user", creds.Transport)
+		a.audit(r, false, claims.Subject, ReasonTokenUnknownUser, creds.Transport)
 		return nil, failInvalidToken
 	}
-	if acct.Disabled || claims.IssuedAt.Before(acct.TokensValidAfter) {
-		a.audit(r, false, claims.Subject, "token_user_disabled_or_cutoff", creds.Transport)
+	if acct.Disabled || !issuedAfter(claims.IssuedAt, acct.TokensValidAfter) {
+		a.audit(r, false, claims.Subject, ReasonTokenUserCutoff, creds.Transport)
 		return nil, failInvalidToken
 	}
-	if f := a.checkAccount(r, claims.Subject, acct, creds.Transport); f != nil {
+	ac := newAuthContext(ctx, acct, MethodToken, creds.Transport, claims, time.Time{})
+	if f := a.checkAccount(r, claims.Subject, &ac.acct, creds.Transport); f != nil {
 		return nil, f
 	}
-	a.audit(r, true, claims.Subject, "token", creds.Transport)
-	return &authContext[U]{Context: ctx, id: Identity[U]{Account: acct, Method: MethodToken, Transport: creds.Transport, Claims: claims}}, nil
+	a.audit(r, true, claims.Subject, ReasonToken, creds.Transport)
+	return ac, nil
+}
+
+// issuedAfter reports whether a token issued at iat survives the cutoff: iat,
+// truncated down to the microsecond, must be strictly after it. A store that
+// keeps microseconds (most SQL databases) then cannot round a cutoff down
+// below a token minted just before the change.
+func issuedAfter(iat, cutoff time.Time) bool {
+	if cutoff.IsZero() {
+		return true
+	}
+	return iat.Truncate(time.Microsecond).After(cutoff)
+}
+
+// loginThrottleKey is the key the per-login limiter counts against: the
+// store's canonical login if it is a LoginKeyer, so every spelling the
+// store matches shares one budget, and strings.ToLower(login) otherwise.
+func (a *Authenticator[U]) loginThrottleKey(login string) string {
+	if k, ok := a.cfg.Users.(LoginKeyer); ok {
+		return "login:" + k.LoginKey(login)
+	}
+	return "login:" + strings.ToLower(login)
 }
 
 // looksLikeToken reports whether s has the token layout kid.payload.mac,

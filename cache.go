@@ -21,6 +21,9 @@ type credCache struct {
 	macs      sync.Pool
 	shards    [credCacheShards]credShard
 	shardMask uint64
+
+	flightMu sync.Mutex
+	flights  map[credKey]chan struct{} // verifications in progress
 }
 
 const credCacheShards = 16
@@ -46,7 +49,27 @@ func newCredCache(size int, ttl time.Duration, now func() time.Time) *credCache 
 	for i := range c.shards {
 		c.shards[i].m = make(map[credKey]credEntry)
 	}
+	c.flights = make(map[credKey]chan struct{})
 	return c
+}
+
+// join makes the caller the verifier of k, returning release to call when
+// done, or, when another request is already verifying k, returns the
+// channel that closes when it is done (and a nil release).
+func (c *credCache) join(k credKey) (wait <-chan struct{}, release func()) {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if ch, ok := c.flights[k]; ok {
+		return ch, nil
+	}
+	ch := make(chan struct{})
+	c.flights[k] = ch
+	return nil, func() {
+		c.flightMu.Lock()
+		delete(c.flights, k)
+		c.flightMu.Unlock()
+		close(ch)
+	}
 }
 
 // credMAC is a keyed HMAC with scratch space, pooled so that computing a

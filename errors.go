@@ -164,9 +164,14 @@ var fixedBodies = func() map[int][]byte {
 	return m
 }()
 
+// jsonContentType labels every JSON body the package writes. JSON is UTF-8
+// by definition (RFC 8259), but some clients guess otherwise without the
+// parameter.
+const jsonContentType = "application/json; charset=utf-8"
+
 // WriteJSONError is the default ErrorWriter. It writes
 // {"error":"<code>","message":"<message>"} with Content-Type
-// application/json (JSON is UTF-8 by definition, RFC 8259).
+// application/json; charset=utf-8.
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	body, ok := fixedBodies[status]
 	if !ok {
@@ -174,7 +179,7 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err erro
 		body = append(b, '\n')
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", jsonContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

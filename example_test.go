@@ -234,7 +234,7 @@ func ExampleWriteProblem() {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), "\n", rec.Body)
 	// Output:
-	// 401 application/problem+json
+	// 401 application/problem+json; charset=utf-8
 	// {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid credentials","code":"unauthorized"}
 }
 

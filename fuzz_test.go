@@ -77,8 +77,9 @@ func FuzzParseAuthorization(f *testing.F) {
 
 func fzSigner(tb testing.TB) *HMACSigner {
 	s, err := NewHMACSigner(HMACSignerConfig{
-		Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}},
-		Now:  func() time.Time { return hxT0 },
+		Keys:    []SigningKey{{ID: hxKID, Secret: hxSecret}},
+		Purpose: DefaultPurpose,
+		Now:     func() time.Time { return hxT0 },
 	})
 	if err != nil {
 		tb.Fatal(err)

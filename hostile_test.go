@@ -397,7 +397,7 @@ func hxCraft(iat, exp time.Time, sub string) string {
 }
 
 func TestHostileTokenHelperMatchesSigner(t *testing.T) {
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Now: func() time.Time { return hxT0 }})
+	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Now: func() time.Time { return hxT0 }})
 	require.NoError(t, err)
 	c := Claims{Subject: "u-alice", ID: hxJTI, IssuedAt: hxT0.Add(-time.Minute), ExpiresAt: hxT0.Add(time.Hour)}
 	tok, err := s.Sign(context.Background(), c)
@@ -525,7 +525,8 @@ func hostileCases() []hxCase {
 		}, want: hxR, secrets: func(e *hxEnv) []string { return []string{e.bobTok} }},
 		{name: "12/900KiB Basic", req: authz("Basic " + strings.Repeat("QUFB", 900*256)), want: hxU},
 		{name: "12/900KiB Bearer", req: authz("Bearer " + strings.Repeat("a", 900<<10)), want: hxTok},
-		{name: "12/900KiB token header", req: hdr("X-API-Key", strings.Repeat("a", 900<<10)), want: hxU},
+		// Issue 9 #8: a failed token gets invalid_token in every transport.
+		{name: "12/900KiB token header", req: hdr("X-API-Key", strings.Repeat("a", 900<<10)), want: hxTok},
 		{name: "13/Bearer 100k dots", req: authz("Bearer " + strings.Repeat(".", 100_000)), want: hxTok},
 		{name: "13/Bearer 8000 dots (under the cap)", req: authz("Bearer " + strings.Repeat(".", 8000)), want: hxTok},
 		{name: "14/NUL after Basic value", req: authz(alice + "\x00"), want: hxU},
@@ -681,8 +682,14 @@ func hostileCases() []hxCase {
 		{name: "45/issued before TokensValidAfter", setup: func(t *testing.T, e *hxEnv) {
 			require.NoError(t, e.users.Update(context.Background(), "u-alice", func(a *Account[hxUser]) { a.TokensValidAfter = e.clock.Now() }))
 		}, req: bearer(func(tok string) string { return tok }), want: hxTok},
+		// Issue 9 #1: a token must be issued strictly after the cutoff.
 		{name: "45/issued exactly at TokensValidAfter", setup: func(t *testing.T, e *hxEnv) {
 			require.NoError(t, e.users.Update(context.Background(), "u-alice", func(a *Account[hxUser]) { a.TokensValidAfter = hxT0.Add(-time.Minute) }))
+		}, req: bearer(func(tok string) string { return tok }), want: hxTok},
+		{name: "45/issued a microsecond after TokensValidAfter", setup: func(t *testing.T, e *hxEnv) {
+			require.NoError(t, e.users.Update(context.Background(), "u-alice", func(a *Account[hxUser]) {
+				a.TokensValidAfter = hxT0.Add(-time.Minute - time.Microsecond)
+			}))
 		}, req: bearer(func(tok string) string { return tok }), want: hxOK, wantUser: "u-alice"},
 		{name: "45/revoked", setup: func(t *testing.T, e *hxEnv) {
 			w := e.serve(e.auth.RevokeHandler(), hxReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+e.token))
@@ -717,7 +724,7 @@ func hostileCases() []hxCase {
 		}, want: hxU, secrets: func(*hxEnv) []string { return []string{hxAlicePW} }},
 		{name: "49/token without role", handler: func(e *hxEnv) http.Handler {
 			return e.auth.Middleware(e.auth.RequireAnyRole("admin")(e.next))
-		}, req: bearer(func(tok string) string { return tok }), want: hxWant{http.StatusForbidden, hxChScope, hxBody403}},
+		}, req: bearer(func(tok string) string { return tok }), want: hxWant{http.StatusForbidden, []string{`Bearer realm="api", error="insufficient_scope", scope="admin"`}, hxBody403}},
 		{name: "49/Basic without role", handler: func(e *hxEnv) http.Handler {
 			return e.auth.Middleware(e.auth.RequireAnyRole("admin")(e.next))
 		}, req: authz(hxBasic("alice", hxAlicePW)), want: hxWant{http.StatusForbidden, nil, hxBody403}, verifies: 1},
@@ -1051,7 +1058,7 @@ func TestHostileTokenEverySubstitution(t *testing.T) {
 // when iat > now + leeway.
 func TestHostileTokenClockEdges(t *testing.T) {
 	clock := hxNewClock(hxT0)
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Leeway: 30 * time.Second, Now: clock.Now})
+	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Leeway: 30 * time.Second, Now: clock.Now})
 	require.NoError(t, err)
 	now := hxT0
 	cases := []struct {
@@ -1333,8 +1340,8 @@ func TestBruteForceConcurrent(t *testing.T) {
 	}
 }
 
-// The throttle must hold under concurrency: between Allow and Fail no more
-// than MaxConcurrentHashes guesses may be in flight. Verify is held until
+// The throttle must hold under concurrency: attempts are reserved before
+// any hash, so no more than the limit are hashed. Verify is held until
 // every request has asked the limiter (or 3 s pass, for implementations that
 // serialise attempts per login), which makes the check-then-act race
 // deterministic.
@@ -1371,7 +1378,7 @@ func TestBruteForceThrottleIsNotRacy(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			assert.LessOrEqual(t, e.hasher.verifies.Load(), int64(DefaultMaxFailures+slots),
+			assert.LessOrEqual(t, e.hasher.verifies.Load(), int64(DefaultMaxFailures),
 				"guesses hashed for one login in one window")
 		})
 	}
@@ -1383,8 +1390,8 @@ type hxCountingLimiter struct {
 	onAllow func(int64)
 }
 
-func (l *hxCountingLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
-	ok, d, err := l.Limiter.Allow(ctx, key)
+func (l *hxCountingLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
+	ok, d, err := l.Limiter.Reserve(ctx, key)
 	k := l.allows.Add(1)
 	if l.onAllow != nil {
 		l.onAllow(k)
@@ -1450,7 +1457,7 @@ func TestBruteForceRehashHoldsHashSlot(t *testing.T) {
 		c.MaxConcurrentHashes = 1
 		c.Hasher = &hxHasher{inner: &Argon2idHasher{Memory: 128, Time: 1}}
 	})
-	hs := e.auth.cfg.Hasher.(*hxHasher)
+	hs := e.auth.cfg.Hasher.(*memBoundHasher).PasswordHasher.(*hxHasher)
 	hs.hashes.Store(0) // the dummy hash of New
 	// Two users with weak hashes; each successful login rehashes.
 	hashIn := make(chan struct{}, 2)
@@ -1594,14 +1601,14 @@ func (l *hxFaultyLimiter) Allow(ctx context.Context, key string) (bool, time.Dur
 	return l.Limiter.Allow(ctx, key)
 }
 
-func (l *hxFaultyLimiter) Fail(ctx context.Context, key string) error {
+func (l *hxFaultyLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
 	switch l.fail {
 	case "error":
-		return errHxStore
+		return true, 0, errHxStore // ok=true with an error must still fail closed
 	case "panic":
 		panic(errHxStore)
 	}
-	return l.Limiter.Fail(ctx, key)
+	return l.Limiter.Reserve(ctx, key)
 }
 
 func (l *hxFaultyLimiter) Reset(ctx context.Context, key string) error {
@@ -1635,6 +1642,12 @@ func TestFailClosed(t *testing.T) {
 	unknown := func(*hxEnv) *http.Request { return hxGet("Authorization", hxBasic("nobody", "pw-guess")) }
 	bearerReq := func(e *hxEnv) *http.Request { return hxGet("Authorization", "Bearer "+e.token) }
 	basicTok := func(e *hxEnv) *http.Request { return hxGet("Authorization", hxBasic(e.token, "")) }
+	// cachedBasic first logs in once, so that the request it returns is
+	// served from the credential cache, the path that peeks with Allow.
+	cachedBasic := func(e *hxEnv) *http.Request {
+		e.serve(e.auth.Middleware(http.NotFoundHandler()), basic(e))
+		return basic(e)
+	}
 	mint := func(*hxEnv) *http.Request {
 		return hxReq(http.MethodPost, "/api/tokens", "Authorization", hxBasic("alice", hxAlicePW))
 	}
@@ -1647,7 +1660,7 @@ func TestFailClosed(t *testing.T) {
 	// The signer is wrapped after New built it, see below.
 	signer := func(sign, verify string) hxOpt {
 		return func(c *Config[hxUser]) {
-			s, err := NewHMACSigner(HMACSignerConfig{Keys: c.Keys, Now: c.Now})
+			s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: c.Keys, Now: c.Now})
 			if err != nil {
 				panic(err)
 			}
@@ -1712,15 +1725,15 @@ func TestFailClosed(t *testing.T) {
 		{"IsRevoked panic", revs("", "panic"), bearerReq, mw},
 		{"Revoke error", revs("error", ""), revoke, revokeH},
 		{"Revoke panic", revs("panic", ""), revoke, revokeH},
-		{"limiter Allow error", lim("error", "", ""), basic, mw},
-		{"limiter Allow panic", lim("panic", "", ""), basic, mw},
-		{"limiter Fail error", lim("", "error", ""), wrong, mw},
-		{"limiter Fail error, unknown login", lim("", "error", ""), unknown, mw},
-		{"limiter Fail panic", lim("", "panic", ""), wrong, mw},
+		{"limiter Allow error", lim("error", "", ""), cachedBasic, mw},
+		{"limiter Allow panic", lim("panic", "", ""), cachedBasic, mw},
+		{"limiter Reserve error", lim("", "error", ""), wrong, mw},
+		{"limiter Reserve error, unknown login", lim("", "error", ""), unknown, mw},
+		{"limiter Reserve panic", lim("", "panic", ""), wrong, mw},
 		{"limiter Reset error", lim("", "", "error"), basic, mw},
 		{"limiter Reset panic", lim("", "", "panic"), basic, mw},
-		{"client limiter Allow error", clientLim("error", ""), basic, mw},
-		{"client limiter Fail panic", clientLim("", "panic"), wrong, mw},
+		{"client limiter Allow error", clientLim("error", ""), cachedBasic, mw},
+		{"client limiter Reserve panic", clientLim("", "panic"), wrong, mw},
 		{"CheckAccount error, Basic", check("error"), basic, mw},
 		{"CheckAccount error, Bearer", check("error"), bearerReq, mw},
 		{"CheckAccount panic, Basic", check("panic"), basic, mw},

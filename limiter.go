@@ -7,61 +7,90 @@ import (
 	"time"
 )
 
-// Limiter throttles password guessing. It counts failed attempts per key (a
+// Limiter throttles password guessing. It counts attempts per key (a
 // login, or a client address) in a window. Implementations must be safe for
 // concurrent use.
 //
-// Contract: any error is a limiter failure and the request fails closed with
-// a 500; it is never treated as "allowed".
+// The authenticator reserves an attempt before it hashes a password, so
+// the number of hashes for one key within a window is at most the limit,
+// whatever the concurrency and however many instances share the limiter.
+//
+// Contract: any error is a limiter failure and the request fails closed
+// with a 500, before any hash runs; an error is never treated as "allowed",
+// whatever ok says.
 type Limiter interface {
-	// Allow reports whether another attempt for key may proceed. When it
-	// may not, retryAfter is how long until the window ends (at least one
-	// second).
+	// Reserve atomically counts one attempt for key and reports whether it
+	// may proceed. Once the limit is reached in the current window it
+	// refuses (ok false, the count unchanged) with retryAfter, the time
+	// until the window ends (whole seconds, at least one). A count that
+	// cannot be written is an error, never ok: a limiter that cannot count
+	// must not let a guess through.
+	Reserve(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+
+	// Allow reports, without counting, whether key is below its limit
+	// (refused with retryAfter as Reserve would be). The authenticator uses
+	// it for credentials it verified earlier, which run no hash, so that a
+	// locked login is refused even with the right cached password.
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 
-	// Fail records one failed attempt for key.
-	Fail(ctx context.Context, key string) error
-
-	// Reset forgets the failures of key, after a successful login.
+	// Reset forgets the attempts of key, after a successful login.
 	Reset(ctx context.Context, key string) error
 }
 
-// Default throttling: 10 failures in 15 minutes lock a login until the
-// window ends.
+// Default throttling: 10 attempts in 15 minutes lock a login until the
+// window ends (a success resets the count).
 const (
 	DefaultMaxFailures   = 10
 	DefaultFailureWindow = 15 * time.Minute
 )
 
 // MemoryLimiter is an in-memory fixed-window Limiter. The window starts at
-// a key's first failure; after MaxFailures failures the key is refused
-// until the window ends. Keys are spread over shards so that logins do not
-// contend on one lock.
+// a key's first attempt; after MaxFailures reserved attempts the key is
+// refused until the window ends. Keys are spread over shards so that
+// logins do not contend on one lock.
+//
+// Memory is bounded: a key is held as a 128-bit keyed hash of it (so a long
+// login costs no more than a short one), ended windows are swept as the
+// limiter is used, and at most MemoryLimiterMaxEntries keys are held, at
+// most 96 bytes each (MemoryLimiterMaxBytes, 24 MiB, in all; measured at
+// about 80). When the limiter is full,
+// keys that have not reached the limit are dropped before locked ones.
 type MemoryLimiter struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
-	seed   maphash.Seed
+	seeds  [2]maphash.Seed
 	shards [limiterShards]limiterShard
 }
 
 const (
 	limiterShards        = 64
-	limiterShardMaxItems = 1 << 14 // ~1M keys in all before old windows are dropped
+	limiterShardMaxItems = 1 << 12
+
+	// MemoryLimiterMaxEntries is the most keys a MemoryLimiter holds.
+	MemoryLimiterMaxEntries = limiterShards * limiterShardMaxItems // 262144
+
+	// MemoryLimiterMaxBytes bounds a full MemoryLimiter's memory: 96 bytes
+	// per entry (a 16-byte key and a 16-byte entry in a Go map, with its
+	// control bytes and growth slack), 24 MiB in all.
+	MemoryLimiterMaxBytes = MemoryLimiterMaxEntries * 96
 )
 
+type limiterKey [2]uint64
+
 type limiterShard struct {
-	mu      sync.Mutex
-	entries map[string]limiterEntry
+	mu        sync.Mutex
+	entries   map[limiterKey]limiterEntry
+	nextSweep int64 // unix nanos; ended windows are dropped at the first write after it
 }
 
 type limiterEntry struct {
-	failures int
-	ends     time.Time
+	count int64
+	ends  int64 // unix nanos
 }
 
 // NewMemoryLimiter returns a limiter that refuses a key after maxFailures
-// failures inside window. Zero values take DefaultMaxFailures and
+// attempts inside window. Zero values take DefaultMaxFailures and
 // DefaultFailureWindow; now nil means time.Now.
 func NewMemoryLimiter(maxFailures int, window time.Duration, now func() time.Time) *MemoryLimiter {
 	if maxFailures <= 0 {
@@ -73,15 +102,44 @@ func NewMemoryLimiter(maxFailures int, window time.Duration, now func() time.Tim
 	if now == nil {
 		now = time.Now
 	}
-	l := &MemoryLimiter{max: maxFailures, window: window, now: now, seed: maphash.MakeSeed()}
+	l := &MemoryLimiter{max: maxFailures, window: window, now: now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range l.shards {
-		l.shards[i].entries = map[string]limiterEntry{}
+		l.shards[i].entries = map[limiterKey]limiterEntry{}
 	}
 	return l
 }
 
-func (l *MemoryLimiter) shard(key string) *limiterShard {
-	return &l.shards[maphash.String(l.seed, key)%limiterShards]
+// hashKey returns key's 128-bit keyed hash and its shard. The seeds are
+// random per limiter, so colliding keys cannot be chosen from outside.
+func (l *MemoryLimiter) hashKey(key string) (limiterKey, *limiterShard) {
+	k := limiterKey{maphash.String(l.seeds[0], key), maphash.String(l.seeds[1], key)}
+	return k, &l.shards[k[0]%limiterShards]
+}
+
+// Reserve implements Limiter: the check and the count are one step under
+// the shard's lock.
+func (l *MemoryLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	k, s := l.hashKey(key)
+	now := l.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maybeSweepLocked(now, l.window)
+	e, ok := s.entries[k]
+	if !ok || now >= e.ends {
+		if !ok && len(s.entries) >= limiterShardMaxItems {
+			s.evictLocked(now, l.max)
+		}
+		e = limiterEntry{ends: now + int64(l.window)}
+	}
+	if e.count >= int64(l.max) {
+		return false, retryAfter(time.Duration(e.ends - now)), nil
+	}
+	e.count++
+	s.entries[k] = e
+	return true, 0, nil
 }
 
 // Allow implements Limiter.
@@ -89,15 +147,39 @@ func (l *MemoryLimiter) Allow(ctx context.Context, key string) (bool, time.Durat
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
 	}
-	s := l.shard(key)
-	now := l.now()
+	k, s := l.hashKey(key)
+	now := l.now().UnixNano()
 	s.mu.Lock()
-	e, ok := s.entries[key]
+	e, ok := s.entries[k]
 	s.mu.Unlock()
-	if !ok || !now.Before(e.ends) || e.failures < l.max {
+	if !ok || now >= e.ends || e.count < int64(l.max) {
 		return true, 0, nil
 	}
-	return false, retryAfter(e.ends.Sub(now)), nil
+	return false, retryAfter(time.Duration(e.ends - now)), nil
+}
+
+// Reset implements Limiter.
+func (l *MemoryLimiter) Reset(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, s := l.hashKey(key)
+	s.mu.Lock()
+	delete(s.entries, k)
+	s.mu.Unlock()
+	return nil
+}
+
+// len returns the number of keys held, for tests.
+func (l *MemoryLimiter) len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.entries)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // retryAfter rounds up to whole seconds, as Retry-After carries them.
@@ -109,54 +191,52 @@ func retryAfter(d time.Duration) time.Duration {
 	return s * time.Second
 }
 
-// Fail implements Limiter.
-func (l *MemoryLimiter) Fail(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// maybeSweepLocked drops ended windows, at most once per sweep interval
+// (a quarter of the window, at most a minute), so that idle keys do not
+// linger until the shard is full. The cost is amortised over the writes of
+// that interval.
+func (s *limiterShard) maybeSweepLocked(now int64, window time.Duration) {
+	if now < s.nextSweep {
+		return
 	}
-	s := l.shard(key)
-	now := l.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.entries[key]
-	if !ok || !now.Before(e.ends) {
-		if !ok && len(s.entries) >= limiterShardMaxItems {
-			s.sweepLocked(now)
-		}
-		e = limiterEntry{ends: now.Add(l.window)}
-	}
-	e.failures++
-	s.entries[key] = e
-	return nil
-}
-
-// Reset implements Limiter.
-func (l *MemoryLimiter) Reset(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s := l.shard(key)
-	s.mu.Lock()
-	delete(s.entries, key)
-	s.mu.Unlock()
-	return nil
-}
-
-// sweepLocked drops ended windows; if the shard is still full it drops the
-// entry closest to ending, so memory stays bounded under a flood of logins.
-func (s *limiterShard) sweepLocked(now time.Time) {
-	var oldestKey string
-	var oldest time.Time
+	every := min(window/4, time.Minute)
+	s.nextSweep = now + int64(max1ns(every))
 	for k, e := range s.entries {
-		if !now.Before(e.ends) {
+		if now >= e.ends {
 			delete(s.entries, k)
-			continue
-		}
-		if oldestKey == "" || e.ends.Before(oldest) {
-			oldestKey, oldest = k, e.ends
 		}
 	}
-	if len(s.entries) >= limiterShardMaxItems {
-		delete(s.entries, oldestKey)
+}
+
+func max1ns(d time.Duration) time.Duration {
+	if d < 1 {
+		return 1
+	}
+	return d
+}
+
+// evictLocked makes room in a full shard: it drops ended windows, then
+// keys below the limit, then, if every key is locked, any keys, down to
+// 7/8 of the cap so that the next inserts do not each pay a full scan.
+func (s *limiterShard) evictLocked(now int64, limit int) {
+	target := limiterShardMaxItems * 7 / 8
+	for k, e := range s.entries {
+		if now >= e.ends {
+			delete(s.entries, k)
+		}
+	}
+	for k, e := range s.entries {
+		if len(s.entries) <= target {
+			return
+		}
+		if e.count < int64(limit) {
+			delete(s.entries, k)
+		}
+	}
+	for k := range s.entries {
+		if len(s.entries) <= target {
+			return
+		}
+		delete(s.entries, k)
 	}
 }

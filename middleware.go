@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,15 +21,20 @@ const (
 	MethodPassword Method = iota + 1
 	// MethodToken is a token, in any transport.
 	MethodToken
+	// MethodAPIKey is an API key, as a Bearer token or in
+	// Config.TokenHeader; Identity.APIKeyID says which.
+	MethodAPIKey
 )
 
-// String returns "password", "token" or "none".
+// String returns "password", "token", "api_key" or "none".
 func (m Method) String() string {
 	switch m {
 	case MethodPassword:
 		return "password"
 	case MethodToken:
 		return "token"
+	case MethodAPIKey:
+		return "api_key"
 	}
 	return "none"
 }
@@ -65,25 +72,54 @@ func (t Transport) String() string {
 
 // Identity is what the middleware learned about an authenticated request.
 type Identity[U any] struct {
-	// Account is the user's account as the store returned it.
+	// Account is this request's own copy of the account the store
+	// returned (Roles copied too; User is copied shallowly), so a handler
+	// that changes it changes neither the store nor other requests.
 	Account *Account[U]
 	// Method is how the request authenticated.
 	Method Method
 	// Transport is where the credentials came from.
 	Transport Transport
-	// Claims are the verified token's claims; zero for MethodPassword.
+	// Claims are the verified token's claims; zero for MethodPassword
+	// and MethodAPIKey.
 	Claims Claims
+	// APIKeyID is the APIKey.ID of the key used, for MethodAPIKey.
+	APIKeyID string
+
+	// authTime was taken before the account was read: a token minted for
+	// this request is issued at it, so a password change (or disable, or
+	// "log out everywhere") that lands during the login ends that token too.
+	authTime time.Time
 }
 
 type contextKey struct{ name string }
 
 var identityKey = &contextKey{"httpauth identity"}
 
-// authContext carries the identity in one allocation: it is both the
-// context and the value.
+// authContext carries the identity and the request's copy of the account
+// in one allocation: it is both the context and the value.
 type authContext[U any] struct {
 	context.Context
-	id Identity[U]
+	id       Identity[U]
+	acct     Account[U]
+	rolesBuf [4]string // the copied roles of most accounts, without a second allocation
+}
+
+// newAuthContext returns ctx carrying an identity with a private copy of
+// acct, so a handler cannot change the store's account through it.
+func newAuthContext[U any](ctx context.Context, acct *Account[U], m Method, t Transport, c Claims, authTime time.Time) *authContext[U] {
+	ac := &authContext[U]{Context: ctx, acct: *acct}
+	if n := len(acct.Roles); n <= len(ac.rolesBuf) {
+		ac.acct.Roles = ac.rolesBuf[:n:n]
+		copy(ac.acct.Roles, acct.Roles)
+		if acct.Roles == nil {
+			ac.acct.Roles = nil
+		}
+	} else {
+		ac.acct.Roles = slices.Clone(acct.Roles)
+	}
+	ac.id = Identity[U]{Account: &ac.acct, Method: m, Transport: t, Claims: c, authTime: authTime}
+	return ac
 }
 
 func (c *authContext[U]) Value(key any) any {
@@ -154,6 +190,7 @@ type failure struct {
 	err           error // sent to the ErrorWriter
 	cause         error // internal, for OnError; nil for ordinary refusals
 	bearerError   string
+	challenge     []string // replaces the default challenge for the status
 	retryAfter    time.Duration
 	noCredentials bool
 }
@@ -178,21 +215,21 @@ func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failu
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
+	// Each response gets its own copy of the challenge, so an ErrorWriter
+	// that edits it in place cannot change any other response.
+	switch {
+	case f.challenge != nil:
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(f.challenge))
+	case f.status == http.StatusUnauthorized && f.bearerError == "invalid_token":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.invalidToken))
+	case f.status == http.StatusUnauthorized:
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.plain))
+	case f.status == http.StatusBadRequest && f.bearerError != "":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.invalidRequest))
+	case f.status == http.StatusForbidden && f.bearerError == "insufficient_scope":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.insufficientScope))
+	}
 	switch f.status {
-	case http.StatusUnauthorized:
-		if f.bearerError == "invalid_token" {
-			h["Www-Authenticate"] = a.challenges.invalidToken
-		} else {
-			h["Www-Authenticate"] = a.challenges.plain
-		}
-	case http.StatusBadRequest:
-		if f.bearerError != "" {
-			h["Www-Authenticate"] = a.challenges.invalidRequest
-		}
-	case http.StatusForbidden:
-		if f.bearerError == "insufficient_scope" {
-			h["Www-Authenticate"] = a.challenges.insufficientScope
-		}
 	case http.StatusTooManyRequests:
 		h.Set("Retry-After", strconv.FormatInt(int64(retryAfter(f.retryAfter)/time.Second), 10))
 	}
@@ -204,6 +241,9 @@ func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failu
 func (a *Authenticator[U]) safeWriteError(w http.ResponseWriter, r *http.Request, f *failure) {
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
 			a.reportError(r, fmt.Errorf("httpauth: ErrorWriter panicked: %v", p))
 			WriteJSONError(w, r, http.StatusInternalServerError, ErrInternal)
 		}
@@ -212,20 +252,64 @@ func (a *Authenticator[U]) safeWriteError(w http.ResponseWriter, r *http.Request
 }
 
 func (a *Authenticator[U]) reportError(r *http.Request, err error) {
-	if a.cfg.OnError != nil {
-		func() {
-			defer func() { _ = recover() }() // a broken hook must not take the request down
-			a.cfg.OnError(r, err)
-		}()
+	if a.cfg.OnError != nil && a.callOnError(r, err) {
 		return
 	}
 	a.logger.LogAttrs(r.Context(), levelError, "httpauth: internal error", errAttr(err))
 }
 
-// challenges are the precomputed WWW-Authenticate values. Each slice is
-// full (len == cap) so that a handler appending to the header copies it.
+// callOnError runs the hook. A hook that panics must not take the request
+// down, but neither the error nor the panic may vanish: both are logged.
+func (a *Authenticator[U]) callOnError(r *http.Request, err error) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.logger.LogAttrs(r.Context(), levelError, "httpauth: OnError panicked",
+				slog.String("panic", fmt.Sprint(p)))
+			ok = false
+		}
+	}()
+	a.cfg.OnError(r, err)
+	return true
+}
+
+// challenges are the precomputed WWW-Authenticate values; fail hands each
+// response a copy.
 type challenges struct {
 	plain, invalidToken, invalidRequest, insufficientScope []string
+	bearer                                                 string // Bearer realm="…"
+}
+
+// scoped returns the insufficient_scope challenge naming roles as the
+// scope needed (RFC 6750 §3). Roles that are not scope-tokens (a space,
+// a quote, a backslash, non-ASCII) cannot be named and are left out.
+func (c challenges) scoped(roles []string) []string {
+	var names []string
+	for _, r := range roles {
+		if isScopeToken(r) {
+			names = append(names, r)
+		}
+	}
+	if len(names) == 0 {
+		return c.insufficientScope
+	}
+	return []string{c.bearer + `, error="insufficient_scope", scope="` + strings.Join(names, " ") + `"`}
+}
+
+// isScopeToken reports whether s is an RFC 6749 scope-token:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func newChallenges(basicScheme, realm string) challenges {
@@ -238,6 +322,7 @@ func newChallenges(basicScheme, realm string) challenges {
 		invalidToken:      full(basic, bearer+`, error="invalid_token"`),
 		invalidRequest:    full(bearer + `, error="invalid_request"`),
 		insufficientScope: full(bearer + `, error="insufficient_scope"`),
+		bearer:            bearer,
 	}
 }
 
@@ -279,13 +364,16 @@ func (a *Authenticator[U]) endpointIdentity(w http.ResponseWriter, r *http.Reque
 
 // RequireAnyRole returns middleware that lets through users holding at
 // least one of roles (Flask-HTTPAuth's role=[a, b]). Put it behind
-// Middleware; a user without the roles gets a 403.
+// Middleware; a user without the roles gets a 403, and a token user's
+// challenge names them as the insufficient scope. It panics when roles is
+// empty: a guard naming no role is a bug that would let everyone through.
 func (a *Authenticator[U]) RequireAnyRole(roles ...string) func(http.Handler) http.Handler {
 	return a.requireRoles(roles, false)
 }
 
 // RequireAllRoles returns middleware that lets through users holding every
-// one of roles (Flask-HTTPAuth's role=[[a, b]]).
+// one of roles (Flask-HTTPAuth's role=[[a, b]]). Like RequireAnyRole, it
+// panics when roles is empty.
 func (a *Authenticator[U]) RequireAllRoles(roles ...string) func(http.Handler) http.Handler {
 	return a.requireRoles(roles, true)
 }
@@ -293,7 +381,11 @@ func (a *Authenticator[U]) RequireAllRoles(roles ...string) func(http.Handler) h
 var errInsufficientRole = &ForbiddenError{Message: "Insufficient role"}
 
 func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Handler) http.Handler {
+	if len(roles) == 0 {
+		panic("httpauth: RequireAnyRole/RequireAllRoles needs at least one role")
+	}
 	roles = append([]string(nil), roles...)
+	scopeChallenge := a.challenges.scoped(roles)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, ok := IdentityFrom[U](r.Context())
@@ -303,10 +395,11 @@ func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Hand
 			}
 			if !hasRoles(id.Account, roles, all) {
 				f := &failure{status: http.StatusForbidden, err: errInsufficientRole}
-				if id.Method == MethodToken {
+				if id.Method != MethodPassword { // tokens and API keys
 					f.bearerError = "insufficient_scope"
+					f.challenge = scopeChallenge
 				}
-				a.audit(r, false, id.Account.ID, "insufficient_role", id.Transport)
+				a.auditMethod(r, false, id.Account.ID, ReasonInsufficientRole, id.Method, id.Transport)
 				a.fail(w, r, f)
 				return
 			}
@@ -317,7 +410,7 @@ func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Hand
 
 func hasRoles[U any](acct *Account[U], roles []string, all bool) bool {
 	if len(roles) == 0 {
-		return true
+		return false // never reached: requireRoles refuses an empty list
 	}
 	for _, role := range roles {
 		has := acct.HasRole(role)
@@ -332,9 +425,13 @@ func hasRoles[U any](acct *Account[U], roles []string, all bool) bool {
 }
 
 // recoverFailure turns a panic in a store, signer, limiter or hook into a
-// 500 instead of a crashed request.
+// 500 instead of a crashed request; fail reports it. http.ErrAbortHandler
+// is the deliberate way to abort a request, so it is panicked again.
 func recoverFailure(f **failure) {
 	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
 		err, ok := p.(error)
 		if !ok {
 			err = fmt.Errorf("%v", p)

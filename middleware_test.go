@@ -38,6 +38,7 @@ func newFixture(t *testing.T, mutate func(*Config[testUser])) *fixture {
 	ctx := context.Background()
 	clock := &fakeClock{t0}
 	users := NewMemoryUserStore[testUser](cheapHasher)
+	users.SetClock(clock.Now) // accounts are created at t0 (their token cutoff)
 	add := func(id, login, pw string, confirmed, disabled bool, roles ...string) {
 		require.NoError(t, users.Add(ctx, login, pw, Account[testUser]{
 			ID: id, Roles: roles, Disabled: disabled, User: testUser{Email: login, Confirmed: confirmed},
@@ -48,6 +49,7 @@ func newFixture(t *testing.T, mutate func(*Config[testUser])) *fixture {
 	add("4", "admin@example.com", "s3cret:with:colons", true, false, "user", "admin")
 	add("5", "dave@example.com", "disabled-42", true, true, "user")
 	add("6", "ops@example.com", "ops-42", true, false, "ops")
+	clock.Advance(time.Second) // tokens are issued strictly after creation
 	cfg := Config[testUser]{
 		Users:  users,
 		Keys:   []SigningKey{{ID: "k1", Secret: testKey1}},
@@ -184,7 +186,7 @@ func TestMiddlewareEntryPoints(t *testing.T) {
 				if want != http.StatusOK {
 					assert.Equal(t, 0, s.called, "next handler must not run")
 					assert.Equal(t, tt.body, rec.Body.String())
-					assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+					assert.Equal(t, "application/json; charset=utf-8", rec.Header().Get("Content-Type"))
 					assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 					assert.Equal(t, tt.challenge, rec.Header().Values("Www-Authenticate"))
 					assert.NotContains(t, rec.Body.String(), alice)
@@ -283,7 +285,7 @@ func TestTokenHandler(t *testing.T) {
 			require.Equal(t, tt.status, rec.Code, rec.Body.String())
 			assert.Equal(t, tt.allow, rec.Header().Get("Allow"))
 			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.Equal(t, "application/json; charset=utf-8", rec.Header().Get("Content-Type"))
 			var reply map[string]any
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &reply))
 			if !tt.wantsToken {
@@ -327,7 +329,7 @@ func TestTokenLifecycle(t *testing.T) {
 		assert.Equal(t, 200, get("Bearer "+tok))
 		f.clock.Advance(time.Second)
 		assert.Equal(t, 401, get("Bearer "+tok))
-		f.clock.t = t0
+		f.clock.t = t0.Add(time.Second)
 	})
 	t.Run("revoke only that token, in every transport", func(t *testing.T) {
 		tok1 := f.token(t, "alice@example.com", "wonderland-42")
@@ -355,8 +357,9 @@ func TestTokenLifecycle(t *testing.T) {
 		f.clock.Advance(time.Second)
 		require.NoError(t, f.users.Update(ctx, "4", func(a *Account[testUser]) { a.TokensValidAfter = f.clock.Now() }))
 		assert.Equal(t, 401, get("Bearer "+tok))
+		f.clock.Advance(time.Second) // a token issued at the cutoff itself is refused too
 		assert.Equal(t, 200, get("Bearer "+f.token(t, "admin@example.com", "s3cret:with:colons")))
-		f.clock.t = t0
+		f.clock.t = t0.Add(time.Second)
 	})
 	t.Run("disabled and deleted users lose their tokens", func(t *testing.T) {
 		tok := f.token(t, "ops@example.com", "ops-42")
@@ -388,7 +391,6 @@ func TestRoles(t *testing.T) {
 		{"any-of: has none", f.auth.RequireAnyRole("admin", "ops"), "alice@example.com", "wonderland-42", 403},
 		{"all-of: has all", f.auth.RequireAllRoles("user", "admin"), "admin@example.com", "s3cret:with:colons", 200},
 		{"all-of: has one", f.auth.RequireAllRoles("user", "admin"), "alice@example.com", "wonderland-42", 403},
-		{"no roles named", f.auth.RequireAllRoles(), "alice@example.com", "wonderland-42", 200},
 	}
 	for _, tt := range tests {
 		for _, viaToken := range []bool{false, true} {
@@ -412,7 +414,7 @@ func TestRoles(t *testing.T) {
 				assert.Equal(t, 0, s.called)
 				assert.Equal(t, `{"error":"forbidden","message":"Insufficient role"}`+"\n", rec.Body.String())
 				if viaToken {
-					assert.Equal(t, []string{`Bearer realm="test", error="insufficient_scope"`}, rec.Header().Values("Www-Authenticate"))
+					assert.Regexp(t, `^Bearer realm="test", error="insufficient_scope", scope="[a-z ]+"$`, rec.Header().Get("Www-Authenticate"))
 				} else {
 					assert.Empty(t, rec.Header().Values("Www-Authenticate"), "a Basic 403 has no challenge")
 				}
@@ -621,7 +623,8 @@ func TestClientIP(t *testing.T) {
 		{"untrusted proxy's header ignored", "192.0.2.1:1234", "198.51.100.7", "192.0.2.1", "192.0.2.1"},
 		{"trusted proxy", "10.1.1.1:1234", "198.51.100.7", "198.51.100.7", "10.1.1.1"},
 		{"chain of trusted proxies", "10.1.1.1:1234", "203.0.113.9, 198.51.100.7, 10.2.2.2", "198.51.100.7", "10.1.1.1"},
-		{"garbage hop", "10.1.1.1:1234", "junk", "10.1.1.1", "10.1.1.1"},
+		// Issue 9: a garbled chain gets a bucket of its own, not the proxy's.
+		{"garbage hop", "10.1.1.1:1234", "junk", clientKeyInvalidChain, "10.1.1.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

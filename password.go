@@ -51,6 +51,8 @@ type Argon2idHasher struct {
 	MinBcryptCost int
 	// MaxBcryptCost is the highest bcrypt cost accepted. Default 16.
 	MaxBcryptCost int
+
+	onBurn func() // test hook: runs on every burn
 }
 
 // Defaults for Argon2idHasher, from the OWASP Password Storage Cheat Sheet.
@@ -129,18 +131,22 @@ func (h *Argon2idHasher) Verify(ctx context.Context, hash, password string) (boo
 			c.burn(password)
 			return false, fmt.Errorf("%w: bcrypt cost outside %d..%d", ErrUntrustedHash, c.MinBcryptCost, c.MaxBcryptCost)
 		}
-		if len(password) > bcryptMaxLen {
-			// bcrypt would compare only the first 72 bytes: never accept.
-			_ = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password[:bcryptMaxLen]))
-			return false, nil
+		pw := password
+		if len(pw) > bcryptMaxLen {
+			// bcrypt would compare only the first 72 bytes: hash them
+			// for the time, but never accept.
+			pw = pw[:bcryptMaxLen]
 		}
-		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-		if err == nil {
+		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
+		switch {
+		case err == nil && len(password) <= bcryptMaxLen:
 			return true, nil
-		}
-		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		case err == nil, errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 			return false, nil
 		}
+		// A hash bcrypt cannot parse (a bad salt character, say) fails
+		// before hashing: spend the hash here, so it does not stand out.
+		c.burn(password)
 		return false, fmt.Errorf("%w: %v", ErrUntrustedHash, err)
 	default:
 		c.burn(password)
@@ -151,6 +157,9 @@ func (h *Argon2idHasher) Verify(ctx context.Context, hash, password string) (boo
 // burn spends one policy hash, so an untrusted stored hash costs the same
 // time as a real one.
 func (h *Argon2idHasher) burn(password string) {
+	if h.onBurn != nil {
+		h.onBurn()
+	}
 	var salt [argon2SaltLen]byte
 	argon2.IDKey([]byte(password), salt[:], h.Time, h.Memory, h.Threads, argon2KeyLen)
 }

@@ -6,7 +6,8 @@ import (
 	"strconv"
 )
 
-// ProblemContentType is the media type of RFC 9457 problem details.
+// ProblemContentType is the media type of RFC 9457 problem details. The
+// writers send it with "; charset=utf-8".
 const ProblemContentType = "application/problem+json"
 
 // Problem is an RFC 9457 problem details object, as WriteProblem and
@@ -50,7 +51,7 @@ func NewProblem(status int, err error) Problem {
 //	{"type":"about:blank","title":"Unauthorized","status":401,
 //	 "detail":"Invalid credentials","code":"unauthorized"}
 //
-// with Content-Type application/problem+json. Set it as Config.ErrorWriter
+// with Content-Type application/problem+json; charset=utf-8. Set it as Config.ErrorWriter
 // instead of the default WriteJSONError. The detail is ErrorMessage's
 // client-safe text, so no internal error ever reaches the client.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, err error) {
@@ -77,7 +78,7 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	b, _ := json.Marshal(p) // a Problem of strings and an int always encodes
 	b = append(b, '\n')
 	h := w.Header()
-	h.Set("Content-Type", ProblemContentType)
+	h.Set("Content-Type", ProblemContentType+"; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(p.Status)

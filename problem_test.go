@@ -47,8 +47,8 @@ func TestWriteProblem(t *testing.T) {
 			if rec.Code != tt.status {
 				t.Errorf("status = %d, want %d", rec.Code, tt.status)
 			}
-			if got := rec.Header().Get("Content-Type"); got != "application/problem+json" {
-				t.Errorf("Content-Type = %q, want application/problem+json", got)
+			if got := rec.Header().Get("Content-Type"); got != "application/problem+json; charset=utf-8" {
+				t.Errorf("Content-Type = %q, want application/problem+json; charset=utf-8", got)
 			}
 			if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
 				t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
@@ -132,7 +132,7 @@ func TestProblemWriter(t *testing.T) {
 			if rec.Code != tt.status {
 				t.Errorf("status = %d, want %d", rec.Code, tt.status)
 			}
-			if got := rec.Header().Get("Content-Type"); got != ProblemContentType {
+			if got := rec.Header().Get("Content-Type"); got != ProblemContentType+"; charset=utf-8" {
 				t.Errorf("Content-Type = %q", got)
 			}
 			p := decodeProblem(t, rec.Body.Bytes())
@@ -192,7 +192,7 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 			if rec.Code != tt.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tt.status)
 			}
-			if got := rec.Header().Get("Content-Type"); got != ProblemContentType {
+			if got := rec.Header().Get("Content-Type"); got != ProblemContentType+"; charset=utf-8" {
 				t.Errorf("Content-Type = %q", got)
 			}
 			if got := rec.Header().Get("Cache-Control"); got != "no-store" {

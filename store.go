@@ -14,7 +14,10 @@ import (
 // authenticator needs, plus the host's own user value in User.
 type Account[U any] struct {
 	// ID is the stable identifier a token carries as its subject. It must
-	// not change when the login or password changes. 1 to 255 bytes.
+	// not change when the login or password changes, and must never be
+	// reused for another account once deleted: a token of the old account
+	// would otherwise name the new one (random or sequence IDs do this).
+	// 1 to 255 bytes.
 	ID string
 
 	// PasswordHash is the stored hash in PHC ($argon2id$…) or bcrypt ($2b$…)
@@ -27,8 +30,12 @@ type Account[U any] struct {
 	// Disabled accounts cannot log in, and their tokens are rejected.
 	Disabled bool
 
-	// TokensValidAfter rejects every token issued before it. Set it on a
-	// password change or "log out everywhere". The zero time disables it.
+	// TokensValidAfter rejects every token not issued strictly after it
+	// (compared at microsecond precision). Set it on a password change, a
+	// disable or "log out everywhere", to the time of the write, taken as
+	// late as possible. Stores set it when they create an account, so that
+	// no token minted before the account existed can name it. The zero
+	// time disables it.
 	TokensValidAfter time.Time
 
 	// User is the host application's own user value. Handlers get it back
@@ -53,8 +60,18 @@ func (a *Account[U]) HasRole(role string) bool {
 // error for which errors.Is(err, ErrUserNotFound) holds (wrapping is fine).
 // Any other error is a store failure: the request fails closed with a 500,
 // never a 401. A nil error means a non-nil account. The returned account is
-// read, never modified, by the authenticator; a store may hand out a shared
-// pointer as long as it never mutates it afterwards.
+// read, never modified, by the authenticator, which hands handlers a copy; a
+// store may hand out a shared pointer as long as it never mutates it
+// afterwards.
+//
+// Account lifecycle: IDs are never reused, and creating an account sets
+// its TokensValidAfter to the creation time unless given one, so a token
+// can only ever name the account it was minted for.
+//
+// Throttling: password failures are counted per login key. A store that
+// matches logins more loosely than strings.ToLower (trimming, Unicode
+// normalization, citext collations) implements LoginKeyer, so that every
+// spelling it matches shares one budget.
 type UserStore[U any] interface {
 	// UserByLogin finds the account whose login (email or username) is
 	// login, exactly as the client sent it. Whether logins are matched
@@ -64,6 +81,15 @@ type UserStore[U any] interface {
 	// UserByID finds the account whose Account.ID is id, the subject of a
 	// verified token.
 	UserByID(ctx context.Context, id string) (*Account[U], error)
+}
+
+// LoginKeyer is an optional interface for a UserStore: LoginKey returns the
+// canonical form of login, the same for every spelling that UserByLogin
+// matches to one account (for example strings.ToLower(strings.TrimSpace(
+// norm.NFKC.String(login)))). The per-login limiter counts against it.
+// Without it, the key is strings.ToLower(login).
+type LoginKeyer interface {
+	LoginKey(login string) string
 }
 
 // PasswordRehasher is an optional interface for a UserStore. When a user
@@ -81,8 +107,11 @@ type PasswordRehasher interface {
 // the store publishes an immutable snapshot that writers replace.
 type MemoryUserStore[U any] struct {
 	hasher PasswordHasher
-	mu     sync.Mutex // serializes writers
+	now    atomic.Pointer[func() time.Time] // nil means time.Now
+	mu     sync.Mutex                       // serializes writers
 	snap   atomic.Pointer[memorySnapshot[U]]
+
+	confirmed sync.Map // id -> struct{}; see MarkConfirmed
 }
 
 type memorySnapshot[U any] struct {
@@ -108,21 +137,54 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 
 func normalizeLogin(login string) string { return strings.ToLower(login) }
 
-// Add hashes password and stores acct under login. It fails if the login or
-// the ID is taken, or if the password cannot be hashed.
+// SetClock sets the clock that stamps TokensValidAfter (at creation and in
+// SetPassword); nil means time.Now, the default. Tests with a fake clock
+// for the Authenticator give the store the same one.
+func (s *MemoryUserStore[U]) SetClock(now func() time.Time) {
+	if now == nil {
+		s.now.Store(nil)
+		return
+	}
+	s.now.Store(&now)
+}
+
+func (s *MemoryUserStore[U]) clock() time.Time {
+	if f := s.now.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
+
+// LoginKey implements LoginKeyer: logins match after strings.ToLower.
+func (s *MemoryUserStore[U]) LoginKey(login string) string { return normalizeLogin(login) }
+
+// ErrAccountExists is returned by MemoryUserStore.Add for a login or an ID
+// that is taken.
+var ErrAccountExists = errors.New("httpauth: account exists")
+
+// Add hashes password and stores a new account acct under login. It fails
+// with ErrAccountExists if the login or the ID is taken, and if the
+// password cannot be hashed. A zero acct.TokensValidAfter is set to now.
 func (s *MemoryUserStore[U]) Add(ctx context.Context, login, password string, acct Account[U]) error {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
 	acct.PasswordHash = hash
-	return s.Put(ctx, login, acct)
+	return s.put(ctx, login, acct, false)
 }
 
-// Put stores acct under login with the hash already in acct.PasswordHash. It
-// replaces an existing account with the same ID (moving it to the new login)
-// and fails if the login belongs to another ID.
+// Put is an upsert: it stores acct under login with the hash already in
+// acct.PasswordHash, creating the account or replacing the one with the
+// same ID (moving it to the new login). It fails if the login belongs to
+// another ID. A new account's zero TokensValidAfter is set to now; a
+// replaced account's cutoff never moves back (use Update to clear it).
+// IDs must never be reused for another account (see Account.ID).
 func (s *MemoryUserStore[U]) Put(ctx context.Context, login string, acct Account[U]) error {
+	return s.put(ctx, login, acct, true)
+}
+
+func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account[U], replace bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -137,7 +199,19 @@ func (s *MemoryUserStore[U]) Put(ctx context.Context, login string, acct Account
 	defer s.mu.Unlock()
 	old := s.snap.Load()
 	if other, ok := old.byLogin[key]; ok && other.ID != acct.ID {
-		return fmt.Errorf("httpauth: login %q is taken", login)
+		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
+	}
+	prev, exists := old.byID[acct.ID]
+	switch {
+	case exists && !replace:
+		return fmt.Errorf("%w: ID %q is taken", ErrAccountExists, acct.ID)
+	case exists:
+		if prev.TokensValidAfter.After(acct.TokensValidAfter) {
+			acct.TokensValidAfter = prev.TokensValidAfter
+		}
+	case acct.TokensValidAfter.IsZero():
+		// No token minted before now may name the new account.
+		acct.TokensValidAfter = s.clock()
 	}
 	next := old.clone()
 	if prev, ok := next.loginOf[acct.ID]; ok {
@@ -179,16 +253,17 @@ func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Acc
 }
 
 // SetPassword hashes password as the new password of account id and
-// revokes every token issued before now, as a password change should.
+// revokes every token issued up to now, as a password change should. The
+// cutoff is taken under the write lock, after the hash, just before the
+// change is published.
 func (s *MemoryUserStore[U]) SetPassword(ctx context.Context, id, password string) error {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	return s.Update(ctx, id, func(a *Account[U]) {
 		a.PasswordHash = hash
-		a.TokensValidAfter = now
+		a.TokensValidAfter = s.clock()
 	})
 }
 
@@ -208,6 +283,7 @@ func (s *MemoryUserStore[U]) Delete(ctx context.Context, id string) error {
 	delete(next.byID, id)
 	delete(next.loginOf, id)
 	s.snap.Store(next)
+	s.confirmed.Delete(id)
 	return nil
 }
 

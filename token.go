@@ -74,7 +74,10 @@ type HMACSignerConfig struct {
 
 	// Purpose binds tokens to one use, like itsdangerous's salt: the MAC
 	// key is derived from the secret and the purpose, so a token minted for
-	// one purpose never verifies for another. Default "api-access".
+	// one purpose never verifies for another. Required: a signer for
+	// another use (email confirmation, password reset) that left it empty
+	// would otherwise mint valid access tokens. The authenticator's own
+	// signer uses DefaultPurpose.
 	Purpose string
 
 	// Leeway tolerates clock skew between instances when checking that a
@@ -152,7 +155,7 @@ func NewHMACSigner(cfg HMACSignerConfig) (*HMACSigner, error) {
 	}
 	purpose := cfg.Purpose
 	if purpose == "" {
-		purpose = DefaultPurpose
+		return nil, errors.New("httpauth: HMAC signer needs an explicit Purpose (DefaultPurpose for access tokens)")
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
 		return nil, errors.New("httpauth: HMAC signer leeway must be between 0 and 5m")
@@ -369,12 +372,20 @@ func (s *HMACSigner) verifyMAC(token string) (Claims, error) {
 // IssueToken mints a token for the account with ID subject, valid for
 // Config.TokenTTL. Hosts normally mount TokenHandler instead.
 func (a *Authenticator[U]) IssueToken(ctx context.Context, subject string) (token string, c Claims, err error) {
+	return a.issueToken(ctx, subject, a.cfg.Now())
+}
+
+// issueToken mints a token issued at iat.
+func (a *Authenticator[U]) issueToken(ctx context.Context, subject string, iat time.Time) (token string, c Claims, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
 			token, err = "", fmt.Errorf("httpauth: signer panicked: %v", p)
 		}
 	}()
-	c = NewClaims(subject, a.cfg.Now(), a.cfg.TokenTTL)
+	c = NewClaims(subject, iat, a.cfg.TokenTTL)
 	token, err = a.signer.Sign(ctx, c)
 	return token, c, err
 }
@@ -390,6 +401,13 @@ type tokenReply struct {
 // Cache-Control: no-store. Other methods get a 405; a token never mints a
 // token (401). Mount it behind Middleware or on its own: it authenticates
 // the request itself when no middleware did.
+//
+// The token is issued at the time the request started to authenticate,
+// before the account was read, and the account is read again after
+// minting: a password change, disable or "log out everywhere" that lands
+// during the login ends the token too (the client gets a 401). Minting
+// counts against the user's token rate (Config.TokenRate); past it the
+// answer is a 429 with Retry-After.
 func (a *Authenticator[U]) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := a.endpointIdentity(w, r, http.MethodPost, true)
@@ -397,18 +415,30 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 			return
 		}
 		if id.Method != MethodPassword {
-			a.audit(r, false, id.Account.ID, "token_cannot_mint_token", id.Transport)
+			a.audit(r, false, id.Account.ID, ReasonTokenCannotMintToken, id.Transport)
 			a.fail(w, r, failUnauthorized)
 			return
 		}
-		token, _, err := a.IssueToken(r.Context(), id.Account.ID)
+		if f := a.checkTokenRate(r, id); f != nil {
+			a.fail(w, r, f)
+			return
+		}
+		iat := id.authTime
+		if iat.IsZero() {
+			iat = a.cfg.Now()
+		}
+		token, c, err := a.issueToken(r.Context(), id.Account.ID, iat)
 		if err != nil {
 			a.fail(w, r, internalFailure(err))
 			return
 		}
+		if f := a.recheckMinted(r, id, c); f != nil {
+			a.fail(w, r, f)
+			return
+		}
 		body, _ := json.Marshal(tokenReply{Token: token, Expiration: int64(a.cfg.TokenTTL / time.Second)})
 		h := w.Header()
-		h.Set("Content-Type", "application/json")
+		h.Set("Content-Type", jsonContentType)
 		h.Set("Cache-Control", "no-store")
 		h.Set("Pragma", "no-cache")
 		w.WriteHeader(http.StatusOK)
@@ -423,4 +453,25 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// recheckMinted reads the account again after minting and refuses to hand
+// out a token that its current state would refuse: one more lookup per
+// login, so a change that landed while the password was being hashed never
+// yields a live token.
+func (a *Authenticator[U]) recheckMinted(r *http.Request, id *Identity[U], c Claims) (f *failure) {
+	defer recoverFailure(&f)
+	acct, err := a.cfg.Users.UserByID(r.Context(), id.Account.ID)
+	if err != nil {
+		if !isNotFound(err) {
+			return internalFailure(err)
+		}
+		a.audit(r, false, id.Account.ID, ReasonTokenDeletedUser, id.Transport)
+		return failUnauthorized
+	}
+	if acct.Disabled || !issuedAfter(c.IssuedAt, acct.TokensValidAfter) {
+		a.audit(r, false, id.Account.ID, ReasonAccountChanged, id.Transport)
+		return failUnauthorized
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ func newTestSigner(t *testing.T, clock *fakeClock, purpose string, keys ...Signi
 	if len(keys) == 0 {
 		keys = []SigningKey{{ID: "k1", Secret: testKey1}}
 	}
+	if purpose == "" {
+		purpose = DefaultPurpose
+	}
 	s, err := NewHMACSigner(HMACSignerConfig{Keys: keys, Purpose: purpose, Now: clock.Now})
 	require.NoError(t, err)
 	return s
@@ -43,13 +46,15 @@ func TestNewHMACSignerValidation(t *testing.T) {
 		want string
 	}{
 		{"no keys", HMACSignerConfig{}, "at least one key"},
-		{"short key", HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: make([]byte, 31)}}}, "at least 32"},
-		{"empty key ID", HMACSignerConfig{Keys: []SigningKey{{Secret: testKey1}}}, "ID must be"},
-		{"key ID with a dot", HMACSignerConfig{Keys: []SigningKey{{ID: "k.1", Secret: testKey1}}}, "ID must be"},
-		{"key ID too long", HMACSignerConfig{Keys: []SigningKey{{ID: strings.Repeat("k", 17), Secret: testKey1}}}, "ID must be"},
-		{"duplicate key ID", HMACSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}, {ID: "k", Secret: testKey2}}}, "used twice"},
-		{"negative leeway", HMACSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: -1}, "leeway"},
-		{"huge leeway", HMACSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: time.Hour}, "leeway"},
+		{"short key", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: make([]byte, 31)}}}, "at least 32"},
+		{"empty key ID", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{Secret: testKey1}}}, "ID must be"},
+		{"key ID with a dot", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k.1", Secret: testKey1}}}, "ID must be"},
+		{"key ID too long", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: strings.Repeat("k", 17), Secret: testKey1}}}, "ID must be"},
+		{"duplicate key ID", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}, {ID: "k", Secret: testKey2}}}, "used twice"},
+		{"negative leeway", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: -1}, "leeway"},
+		{"huge leeway", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: time.Hour}, "leeway"},
+		// Issue 9 #14: a signer for another use must name its purpose.
+		{"empty purpose", HMACSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}}, "explicit Purpose"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,7 +143,7 @@ func TestVerifyExpiryWithInjectedClock(t *testing.T) {
 
 func TestVerifyLeeway(t *testing.T) {
 	clock := &fakeClock{t0}
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second, Now: clock.Now})
+	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second, Now: clock.Now})
 	require.NoError(t, err)
 	tok, err := s.Sign(context.Background(), NewClaims("u", t0.Add(30*time.Second), time.Hour))
 	require.NoError(t, err)
@@ -330,7 +335,7 @@ func TestVerifyAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts; CI runs this without -race too")
 	}
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1, Now: (&fakeClock{t0}).Now})
+	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1, Now: (&fakeClock{t0}).Now})
 	require.NoError(t, err)
 	tok, err := s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
 	require.NoError(t, err)

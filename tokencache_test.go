@@ -14,7 +14,7 @@ import (
 func TestTokenCache(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t0}
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Now: clock.Now, CacheSize: 4})
+	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Now: clock.Now, CacheSize: 4})
 	require.NoError(t, err)
 	require.NotNil(t, s.cache)
 	tok, err := s.Sign(ctx, NewClaims("user-1", t0, time.Hour))
@@ -80,7 +80,7 @@ func TestTokenCache(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		s, err := NewHMACSigner(HMACSignerConfig{Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
+		s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
 		require.NoError(t, err)
 		assert.Nil(t, s.cache)
 	})

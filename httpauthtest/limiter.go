@@ -16,17 +16,19 @@ import (
 
 // TestLimiter runs the httpauth.Limiter conformance suite against the
 // limiters that newLimiter returns. The semantics checked are those of
-// httpauth.MemoryLimiter: a fixed window starts at a key's first failure;
-// once maxFailures failures are recorded the key is refused until the window
-// ends, with a retryAfter rounded up to whole seconds and at least one
-// second; Reset forgets a key's failures.
+// httpauth.MemoryLimiter: a fixed window starts at a key's first reserved
+// attempt; Reserve counts an attempt and refuses once maxFailures attempts
+// are counted, until the window ends, with a retryAfter rounded up to whole
+// seconds and at least one second; Allow answers the same without
+// counting; Reset forgets a key's attempts. N concurrent Reserves of one
+// key give exactly min(N, maxFailures) oks.
 //
 // newLimiter is called once per subtest, with that subtest's t (so it can
-// register cleanups), and must return a limiter that has recorded no
-// failures, refuses a key after maxFailures failures and uses window.
-// Subtests run in parallel, so newLimiter must be safe to call
-// concurrently. The suite uses the real clock: some subtests wait about
-// two seconds for windows to end.
+// register cleanups), and must return a limiter that has counted nothing,
+// refuses a key after maxFailures attempts and uses window. Subtests run
+// in parallel, so newLimiter must be safe to call concurrently. The suite
+// uses the real clock: some subtests wait about two seconds for windows to
+// end.
 func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter) {
 	t.Helper()
 
@@ -36,12 +38,12 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		ctx := context.Background()
 		for _, key := range []string{"alice", "", "\x00\xff"} {
 			limiterAllow(t, l, key, true)
-			require.NoError(t, l.Reset(ctx, key), "Reset(%q) of a key with no failures", key)
+			require.NoError(t, l.Reset(ctx, key), "Reset(%q) of a key with no attempts", key)
 			limiterAllow(t, l, key, true)
 		}
 	})
 
-	t.Run("RefusedAfterMaxFailures", func(t *testing.T) {
+	t.Run("RefusedAfterMaxAttempts", func(t *testing.T) {
 		t.Parallel()
 		tests := []struct {
 			name          string
@@ -61,37 +63,56 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				l := newLimiter(t, tt.max, tt.window)
-				ctx := context.Background()
 				const key = "alice"
 				for i := range tt.max {
-					limiterAllow(t, l, key, true, "after %d of %d failures", i, tt.max)
-					require.NoError(t, l.Fail(ctx, key))
+					limiterAllow(t, l, key, true, "after %d of %d attempts", i, tt.max)
+					limiterReserve(t, l, key, true, "attempt %d of %d", i+1, tt.max)
 				}
 				for extra := range 3 {
-					ra := limiterAllow(t, l, key, false, "after %d failures, max %d", tt.max+extra, tt.max)
-					assert.Zero(t, ra%time.Second, "retryAfter %v is not whole seconds", ra)
-					assert.GreaterOrEqual(t, ra, tt.minRetryAfter, "retryAfter")
-					assert.LessOrEqual(t, ra, tt.maxRetryAfter, "retryAfter exceeds the window")
-					require.NoError(t, l.Fail(ctx, key), "Fail on a refused key")
+					for _, ra := range []time.Duration{
+						limiterAllow(t, l, key, false, "Allow after %d attempts, max %d", tt.max+extra, tt.max),
+						limiterReserve(t, l, key, false, "Reserve after %d attempts, max %d", tt.max+extra, tt.max),
+					} {
+						assert.Zero(t, ra%time.Second, "retryAfter %v is not whole seconds", ra)
+						assert.GreaterOrEqual(t, ra, tt.minRetryAfter, "retryAfter")
+						assert.LessOrEqual(t, ra, tt.maxRetryAfter, "retryAfter exceeds the window")
+					}
 				}
 			})
 		}
 	})
 
-	t.Run("WindowStartsAtFirstFailure", func(t *testing.T) {
+	t.Run("AllowDoesNotCount", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t, 2, time.Minute)
+		const key = "alice"
+		for range 5 {
+			limiterAllow(t, l, key, true)
+		}
+		limiterReserve(t, l, key, true, "first attempt after Allows")
+		for range 5 {
+			limiterAllow(t, l, key, true, "Allow after one attempt, max 2")
+		}
+		limiterReserve(t, l, key, true, "second attempt after Allows")
+		limiterAllow(t, l, key, false, "after two attempts, max 2")
+	})
+
+	t.Run("WindowStartsAtFirstAttempt", func(t *testing.T) {
 		t.Parallel()
 		const window = 2 * time.Second
 		l := newLimiter(t, 2, window)
 		ctx := context.Background()
 		const key = "alice"
-		require.NoError(t, l.Fail(ctx, key))
+		limiterReserve(t, l, key, true)
 		start := time.Now()
 		time.Sleep(1100 * time.Millisecond)
-		require.NoError(t, l.Fail(ctx, key))
+		limiterReserve(t, l, key, true)
 		// Less than 0.9s of the window is left, which rounds up to 1s; a
-		// window restarted or extended by the second failure would say 2s.
+		// window restarted or extended by the second attempt would say 2s.
 		ra := limiterAllow(t, l, key, false)
-		assert.Equal(t, time.Second, ra, "retryAfter: the window must not be extended by later failures")
+		assert.Equal(t, time.Second, ra, "retryAfter: the window must not be extended by later attempts")
+		ra = limiterReserve(t, l, key, false)
+		assert.Equal(t, time.Second, ra, "retryAfter: a refused Reserve must not extend the window")
 
 		time.Sleep(time.Until(start.Add(window)))
 		suitePoll(t, suiteExpiryGrace, func() (bool, error) {
@@ -107,8 +128,8 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		ctx := context.Background()
 		const key, other = "alice", "bob"
 		start := time.Now()
-		require.NoError(t, l.Fail(ctx, key))
-		require.NoError(t, l.Fail(ctx, key))
+		limiterReserve(t, l, key, true)
+		limiterReserve(t, l, key, true)
 		limiterAllow(t, l, key, false)
 
 		time.Sleep(time.Until(start.Add(window)))
@@ -118,11 +139,11 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		}, "key still refused %v after its window ended", suiteExpiryGrace)
 
 		// The count starts over in a new window.
-		require.NoError(t, l.Fail(ctx, key))
-		limiterAllow(t, l, key, true, "one failure in a new window")
-		require.NoError(t, l.Fail(ctx, key))
-		limiterAllow(t, l, key, false, "two failures in a new window")
-		limiterAllow(t, l, other, true, "a key with no failures")
+		limiterReserve(t, l, key, true, "first attempt in a new window")
+		limiterAllow(t, l, key, true, "one attempt in a new window")
+		limiterReserve(t, l, key, true, "second attempt in a new window")
+		limiterAllow(t, l, key, false, "two attempts in a new window")
+		limiterAllow(t, l, other, true, "a key with no attempts")
 	})
 
 	t.Run("ResetFreesKey", func(t *testing.T) {
@@ -131,18 +152,18 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		ctx := context.Background()
 		const key = "alice"
 		for range 3 {
-			require.NoError(t, l.Fail(ctx, key))
+			limiterReserve(t, l, key, true)
 		}
 		limiterAllow(t, l, key, false)
 		require.NoError(t, l.Reset(ctx, key))
 		limiterAllow(t, l, key, true, "after Reset")
 
 		// Reset forgets the count, not just the refusal.
-		require.NoError(t, l.Fail(ctx, key))
-		require.NoError(t, l.Fail(ctx, key))
-		limiterAllow(t, l, key, true, "two failures after Reset, max 3")
-		require.NoError(t, l.Fail(ctx, key))
-		limiterAllow(t, l, key, false, "three failures after Reset, max 3")
+		limiterReserve(t, l, key, true)
+		limiterReserve(t, l, key, true)
+		limiterAllow(t, l, key, true, "two attempts after Reset, max 3")
+		limiterReserve(t, l, key, true)
+		limiterAllow(t, l, key, false, "three attempts after Reset, max 3")
 
 		require.NoError(t, l.Reset(ctx, key))
 		require.NoError(t, l.Reset(ctx, key), "second Reset")
@@ -161,47 +182,46 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 			"httpauth:alice", "fail:alice", strings.Repeat("k", 4096),
 		}
 		for range max {
-			require.NoError(t, l.Fail(ctx, locked))
+			limiterReserve(t, l, locked, true)
 		}
 		limiterAllow(t, l, locked, false)
-		// One failure each: if any two keys shared a counter, the second
+		// One attempt each: if any two keys shared a counter, the second
 		// would reach max and be refused.
 		for _, key := range others {
-			limiterAllow(t, l, key, true, "key %q with no failures of its own", key)
-			require.NoError(t, l.Fail(ctx, key))
-			limiterAllow(t, l, key, true, "key %q after one failure of its own, max %d", key, max)
+			limiterAllow(t, l, key, true, "key %q with no attempts of its own", key)
+			limiterReserve(t, l, key, true, "key %q, first attempt", key)
+			limiterAllow(t, l, key, true, "key %q after one attempt of its own, max %d", key, max)
 		}
 		require.NoError(t, l.Reset(ctx, others[0]))
 		limiterAllow(t, l, locked, false, "Reset of %q freed %q", others[0], locked)
 	})
 
-	t.Run("ConcurrentFailsCountExactly", func(t *testing.T) {
+	t.Run("ConcurrentReservesExactlyMax", func(t *testing.T) {
 		t.Parallel()
 		const goroutines = 50
-		tests := []struct {
-			max  int
-			want bool
-		}{
-			{goroutines, false},
-			{goroutines + 1, true},
-		}
-		for _, tt := range tests {
-			l := newLimiter(t, tt.max, time.Minute)
+		for _, max := range []int{1, 10, goroutines, goroutines + 1} {
+			l := newLimiter(t, max, time.Minute)
 			ctx := context.Background()
 			const key = "alice"
+			oks := make([]bool, goroutines)
 			errs := make([]error, goroutines)
 			var wg sync.WaitGroup
 			for i := range goroutines {
-				wg.Go(func() { errs[i] = l.Fail(ctx, key) })
+				wg.Go(func() { oks[i], _, errs[i] = l.Reserve(ctx, key) })
 			}
 			wg.Wait()
+			n := 0
 			for i, err := range errs {
-				require.NoError(t, err, "Fail in goroutine %d", i)
+				require.NoError(t, err, "Reserve in goroutine %d", i)
+				if oks[i] {
+					n++
+				}
 			}
-			limiterAllow(t, l, key, tt.want, "after %d concurrent failures, max %d", goroutines, tt.max)
-			if tt.want {
-				require.NoError(t, l.Fail(ctx, key))
-				limiterAllow(t, l, key, false, "after %d failures, max %d", goroutines+1, tt.max)
+			assert.Equal(t, min(goroutines, max), n, "oks of %d concurrent Reserves, max %d", goroutines, max)
+			limiterAllow(t, l, key, max > goroutines, "after %d concurrent Reserves, max %d", goroutines, max)
+			if max > goroutines {
+				limiterReserve(t, l, key, true)
+				limiterAllow(t, l, key, false, "after %d attempts, max %d", goroutines+1, max)
 			}
 		}
 	})
@@ -215,15 +235,30 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		ok, _, err := l.Allow(ctx, key)
 		assert.Error(t, err, "Allow with a cancelled context")
 		assert.False(t, ok, "Allow with a cancelled context must not allow")
-		assert.Error(t, l.Fail(ctx, key), "Fail with a cancelled context")
+		ok, _, err = l.Reserve(ctx, key)
+		assert.Error(t, err, "Reserve with a cancelled context")
+		assert.False(t, ok, "Reserve with a cancelled context must not allow")
 		assert.Error(t, l.Reset(ctx, key), "Reset with a cancelled context")
+		limiterAllow(t, l, key, true, "a cancelled Reserve counted nothing")
 	})
+}
+
+// limiterReserve calls Reserve for key, requires no error and the wanted
+// verdict, and returns retryAfter (at least one second on a refusal).
+func limiterReserve(t testing.TB, l httpauth.Limiter, key string, want bool, msgAndArgs ...any) time.Duration {
+	t.Helper()
+	return limiterCheck(t, "Reserve", l.Reserve, key, want, msgAndArgs...)
 }
 
 // limiterAllow calls Allow for key, requires no error and the wanted
 // verdict, and returns retryAfter. A refusal must carry a retryAfter of at
 // least one second. msgAndArgs is a format and its arguments.
 func limiterAllow(t testing.TB, l httpauth.Limiter, key string, want bool, msgAndArgs ...any) time.Duration {
+	t.Helper()
+	return limiterCheck(t, "Allow", l.Allow, key, want, msgAndArgs...)
+}
+
+func limiterCheck(t testing.TB, name string, ask func(context.Context, string) (bool, time.Duration, error), key string, want bool, msgAndArgs ...any) time.Duration {
 	t.Helper()
 	var msg string
 	if len(msgAndArgs) > 0 {
@@ -234,11 +269,11 @@ func limiterAllow(t testing.TB, l httpauth.Limiter, key string, want bool, msgAn
 	if len(shown) > 40 {
 		shown = shown[:40] + "..."
 	}
-	ok, retryAfter, err := l.Allow(context.Background(), key)
-	require.NoError(t, err, "Allow(%q)%s", shown, msg)
-	require.Equal(t, want, ok, "Allow(%q)%s", shown, msg)
+	ok, retryAfter, err := ask(context.Background(), key)
+	require.NoError(t, err, "%s(%q)%s", name, shown, msg)
+	require.Equal(t, want, ok, "%s(%q)%s", name, shown, msg)
 	if !ok {
-		require.GreaterOrEqual(t, retryAfter, time.Second, "Allow(%q) refused with too short a retryAfter%s", shown, msg)
+		require.GreaterOrEqual(t, retryAfter, time.Second, "%s(%q) refused with too short a retryAfter%s", name, shown, msg)
 	}
 	return retryAfter
 }

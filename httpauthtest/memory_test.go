@@ -19,3 +19,9 @@ func TestMemoryLimiter(t *testing.T) {
 		return httpauth.NewMemoryLimiter(maxFailures, window, nil)
 	})
 }
+
+func TestMemoryKeyStore(t *testing.T) {
+	httpauthtest.TestKeyStore(t, func(t *testing.T) httpauth.KeyStore {
+		return httpauth.NewMemoryKeyStore()
+	})
+}

@@ -17,8 +17,9 @@ import (
 // TimePrecision of the time written (a store may round either way, since
 // stores differ: nanoseconds, microseconds, ...), and a time that is a whole
 // multiple of TimePrecision since the Unix epoch must come back exactly
-// (time.Time.Equal; the location may differ). The zero time must come back
-// as the zero time.
+// (time.Time.Equal; the location may differ). A zero time written by an
+// update must come back as the zero time; a zero time given at creation
+// comes back as the creation time (see TestUserStore).
 const TimePrecision = time.Microsecond
 
 // UserStoreHarness is what TestUserStore needs to drive one store under
@@ -31,9 +32,15 @@ type UserStoreHarness[U any] struct {
 
 	// Add creates a user reachable by login whose stored fields are those
 	// of acct: ID, PasswordHash (stored as given, never re-hashed), Roles,
-	// Disabled and TokensValidAfter. acct.User is ignored. Add must fail if
+	// Disabled and TokensValidAfter, which the store sets to the creation
+	// time when acct's is zero. acct.User is ignored. Add must fail if
 	// login, compared by the store's own rule (case-insensitively for the
 	// stores this suite knows), or the ID is taken. Required.
+	//
+	// Add must call the store's own create operation and nothing else: a
+	// harness that checks for a taken ID itself and then upserts hides a
+	// store whose create replaces an account (as MemoryUserStore.Add once
+	// did, unnoticed, because its harness did exactly that).
 	Add func(ctx context.Context, login string, acct httpauth.Account[U]) error
 
 	// Update applies fn to a copy of the stored account id and writes back
@@ -68,6 +75,11 @@ type UserStoreHarness[U any] struct {
 //     httpauth.ErrUserNotFound) holds, from both methods;
 //   - logins match case-insensitively, and exactly otherwise (no trimming,
 //     no SQL wildcards); logins that differ only by case cannot both exist;
+//   - creating an account with a taken ID fails and leaves the existing
+//     account as it was, under its own login;
+//   - creating an account without a TokensValidAfter sets it to the
+//     creation time, also when the ID was used before and deleted, so no
+//     earlier token can name the new account;
 //   - a cancelled or expired context, or a broken store, is an error that is
 //     NOT ErrUserNotFound (a failure must not look like a wrong password);
 //   - updates are visible to the next lookup, and an account returned
@@ -88,6 +100,8 @@ func TestUserStore[U any](t *testing.T, newHarness func(t *testing.T) UserStoreH
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, h(t)) })
 	t.Run("LoginMatching", func(t *testing.T) { testLoginMatching(t, h(t)) })
 	t.Run("DuplicateLogin", func(t *testing.T) { testDuplicate(t, h(t)) })
+	t.Run("TakenIDKeepsAccount", func(t *testing.T) { testTakenID(t, h(t)) })
+	t.Run("CreationSetsCutoff", func(t *testing.T) { testCreationCutoff(t, h(t)) })
 	t.Run("FailureIsNotNotFound", func(t *testing.T) { testFailure(t, h(t)) })
 	t.Run("UpdateVisible", func(t *testing.T) { testUpdateVisible(t, h(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, h(t)) })
@@ -139,6 +153,33 @@ func checkAccount[U any](t *testing.T, what string, got *httpauth.Account[U], wa
 	checkTime(t, what, got.TokensValidAfter, want.TokensValidAfter)
 }
 
+// creationSlack bounds how far after Add returns a store's creation time
+// may be: a database server's clock may run a little ahead of the tests'.
+const creationSlack = time.Minute
+
+// checkCreated is checkAccount for an account just created: a zero
+// TokensValidAfter in want may come back as a creation time in
+// [since, until].
+func checkCreated[U any](t *testing.T, what string, got *httpauth.Account[U], want httpauth.Account[U], since, until time.Time) {
+	t.Helper()
+	if got != nil && want.TokensValidAfter.IsZero() && !got.TokensValidAfter.IsZero() {
+		checkCreationTime(t, what, got.TokensValidAfter, since, until)
+		want.TokensValidAfter = got.TokensValidAfter
+	}
+	checkAccount(t, what, got, want)
+}
+
+func checkCreationTime(t *testing.T, what string, got, since, until time.Time) {
+	t.Helper()
+	if got.IsZero() {
+		t.Errorf("%s: TokensValidAfter is the zero time; creating an account must set it to the creation time", what)
+		return
+	}
+	if got.Before(since.Add(-TimePrecision)) || got.After(until.Add(creationSlack)) {
+		t.Errorf("%s: TokensValidAfter = %v, want the creation time, between %v and %v", what, got, since, until)
+	}
+}
+
 func checkTime(t *testing.T, what string, got, want time.Time) {
 	t.Helper()
 	switch {
@@ -176,21 +217,23 @@ func testRoundTrip[U any](t *testing.T, h UserStoreHarness[U]) {
 		{"everything", "judy.O'Hara@Example.org", httpauth.Account[U]{ID: "a-long-id-" + fmt.Sprint(time.Duration(1<<40)), PasswordHash: hashBcr, Roles: []string{"a", "b"}, Disabled: true, TokensValidAfter: cutoff}},
 		{"unicode", "Zoë-Łukasz", httpauth.Account[U]{ID: "ü-11", PasswordHash: hashArgon, Roles: []string{"rôle"}}},
 	}
+	since := time.Now()
 	for _, c := range cases {
 		mustAdd(t, h, c.login, c.acct)
 	}
+	until := time.Now()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			byLogin, err := h.Store.UserByLogin(ctxT(t), c.login)
 			if err != nil {
 				t.Fatalf("UserByLogin(%q): %v", c.login, err)
 			}
-			checkAccount(t, "UserByLogin", byLogin, c.acct)
+			checkCreated(t, "UserByLogin", byLogin, c.acct, since, until)
 			byID, err := h.Store.UserByID(ctxT(t), c.acct.ID)
 			if err != nil {
 				t.Fatalf("UserByID(%q): %v", c.acct.ID, err)
 			}
-			checkAccount(t, "UserByID", byID, c.acct)
+			checkCreated(t, "UserByID", byID, c.acct, since, until)
 			if h.CheckUser != nil {
 				h.CheckUser(t, c.login, byLogin)
 				h.CheckUser(t, c.login, byID)
@@ -281,7 +324,9 @@ func testLoginMatching[U any](t *testing.T, h UserStoreHarness[U]) {
 
 func testDuplicate[U any](t *testing.T, h UserStoreHarness[U]) {
 	ctx := ctxT(t)
+	since := time.Now()
 	mustAdd(t, h, "Carol", httpauth.Account[U]{ID: "id-carol", PasswordHash: hashArgon})
+	until := time.Now()
 	for _, c := range []struct{ name, login, id string }{
 		{"same login", "Carol", "id-other-1"},
 		{"login differing by case", "cAROL", "id-other-2"},
@@ -298,7 +343,73 @@ func testDuplicate[U any](t *testing.T, h UserStoreHarness[U]) {
 	if err != nil {
 		t.Fatalf("UserByLogin: %v", err)
 	}
-	checkAccount(t, "after failed Adds", a, httpauth.Account[U]{ID: "id-carol", PasswordHash: hashArgon})
+	checkCreated(t, "after failed Adds", a, httpauth.Account[U]{ID: "id-carol", PasswordHash: hashArgon}, since, until)
+}
+
+// testTakenID: creating an account with a taken ID is refused, and the
+// existing account keeps its login, its hash and its cutoff, so neither
+// its password nor its tokens start answering as someone else.
+func testTakenID[U any](t *testing.T, h UserStoreHarness[U]) {
+	ctx := ctxT(t)
+	cutoff := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	orig := httpauth.Account[U]{ID: "id-alice", PasswordHash: hashArgon, Roles: []string{"user"}, TokensValidAfter: cutoff}
+	mustAdd(t, h, "alice", orig)
+	for _, c := range []struct {
+		name string
+		acct httpauth.Account[U]
+	}{
+		{"zero cutoff", httpauth.Account[U]{ID: "id-alice", PasswordHash: hashBcr, Roles: []string{"admin"}}},
+		{"later cutoff", httpauth.Account[U]{ID: "id-alice", PasswordHash: hashNew, Disabled: true, TokensValidAfter: cutoff.Add(time.Hour)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := h.Add(ctx, "mallory", c.acct); err == nil {
+				t.Fatalf("Add(%q, taken ID %q) succeeded, want an error", "mallory", c.acct.ID)
+			}
+			a, err := h.Store.UserByLogin(ctx, "mallory")
+			wantNotFound(t, "UserByLogin(new login) after a refused Add", a, err)
+			a, err = h.Store.UserByLogin(ctx, "alice")
+			if err != nil {
+				t.Fatalf("UserByLogin(alice) after a refused Add: %v", err)
+			}
+			checkAccount(t, "UserByLogin(alice) after a refused Add", a, orig)
+			a, err = h.Store.UserByID(ctx, "id-alice")
+			if err != nil {
+				t.Fatalf("UserByID after a refused Add: %v", err)
+			}
+			checkAccount(t, "UserByID after a refused Add", a, orig)
+		})
+	}
+}
+
+// testCreationCutoff: an account created without a cutoff gets the
+// creation time as its cutoff, so a token minted before it existed (for a
+// deleted account with the same ID, say) never names it.
+func testCreationCutoff[U any](t *testing.T, h UserStoreHarness[U]) {
+	ctx := ctxT(t)
+	since := time.Now()
+	mustAdd(t, h, "nick", httpauth.Account[U]{ID: "id-nick", PasswordHash: hashArgon})
+	until := time.Now()
+	a, err := h.Store.UserByID(ctx, "id-nick")
+	if err != nil {
+		t.Fatalf("UserByID: %v", err)
+	}
+	checkCreationTime(t, "new account", a.TokensValidAfter, since, until)
+	if h.Delete == nil {
+		return
+	}
+	t.Run("ID used before", func(t *testing.T) {
+		if err := h.Delete(ctx, "id-nick"); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		since := time.Now()
+		mustAdd(t, h, "nick-2", httpauth.Account[U]{ID: "id-nick", PasswordHash: hashBcr})
+		until := time.Now()
+		a, err := h.Store.UserByID(ctx, "id-nick")
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		checkCreationTime(t, "account re-created with a deleted ID", a.TokensValidAfter, since, until)
+	})
 }
 
 func wantFailure(t *testing.T, what string, acct any, err error) {
@@ -343,11 +454,15 @@ func testUpdateVisible[U any](t *testing.T, h UserStoreHarness[U]) {
 	}
 	ctx := ctxT(t)
 	orig := httpauth.Account[U]{ID: "id-erin", PasswordHash: hashArgon, Roles: []string{"a", "b"}}
+	since := time.Now()
 	mustAdd(t, h, "Erin", orig)
+	until := time.Now()
 	before, err := h.Store.UserByID(ctx, "id-erin")
 	if err != nil {
 		t.Fatalf("UserByID: %v", err)
 	}
+	checkCreated(t, "created", before, orig, since, until)
+	orig.TokensValidAfter = before.TokensValidAfter // the creation time
 	snapshot := *before
 	snapshot.Roles = slices.Clone(before.Roles)
 
@@ -412,12 +527,14 @@ func testDelete[U any](t *testing.T, h UserStoreHarness[U]) {
 		t.Errorf("other user after Delete: %v", err)
 	}
 	// The login is free again.
+	since := time.Now()
 	mustAdd(t, h, "FRANK", httpauth.Account[U]{ID: "id-frank-2", PasswordHash: hashBcr})
+	until := time.Now()
 	a2, err := h.Store.UserByLogin(ctx, "frank")
 	if err != nil {
 		t.Fatalf("UserByLogin after re-Add: %v", err)
 	}
-	checkAccount(t, "re-added", a2, httpauth.Account[U]{ID: "id-frank-2", PasswordHash: hashBcr})
+	checkCreated(t, "re-added", a2, httpauth.Account[U]{ID: "id-frank-2", PasswordHash: hashBcr}, since, until)
 }
 
 func testRehash[U any](t *testing.T, h UserStoreHarness[U]) {
@@ -429,7 +546,7 @@ func testRehash[U any](t *testing.T, h UserStoreHarness[U]) {
 	cutoff := time.Date(2029, 9, 9, 9, 9, 9, 9000, time.UTC)
 	acct := httpauth.Account[U]{ID: "id-heidi", PasswordHash: hashBcr, Roles: []string{"r"}, TokensValidAfter: cutoff}
 	mustAdd(t, h, "heidi", acct)
-	other := httpauth.Account[U]{ID: "id-ivan", PasswordHash: hashBcr}
+	other := httpauth.Account[U]{ID: "id-ivan", PasswordHash: hashBcr, TokensValidAfter: cutoff}
 	mustAdd(t, h, "ivan", other)
 
 	t.Run("swap", func(t *testing.T) {

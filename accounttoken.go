@@ -1,0 +1,504 @@
+package httpauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Purpose names what an account token is for. A token of one purpose never
+// verifies as another, nor as an access token, and access tokens never
+// verify as account tokens: each purpose has its own MAC key, derived from
+// Config.Keys.
+type Purpose string
+
+// The account-token purposes.
+const (
+	// PurposeConfirmation proves that the user owns the login (an email
+	// address). Default lifetime 48 hours; Confirm consumes it.
+	PurposeConfirmation Purpose = "confirmation"
+	// PurposePasswordReset lets the user set a new password. Default
+	// lifetime 1 hour; ResetPassword consumes it.
+	PurposePasswordReset Purpose = "password-reset"
+	// PurposeEmailChange carries a new login, as its data, that the user
+	// proved to own. Default lifetime 24 hours; ChangeLogin consumes it.
+	PurposeEmailChange Purpose = "email-change"
+)
+
+// MaxAccountTokenData caps the data an account token carries, in bytes.
+const MaxAccountTokenData = 256
+
+// AccountTokenOptions configures account tokens (Config.AccountTokens).
+// The zero value takes the defaults in the comments.
+type AccountTokenOptions[U any] struct {
+	// Stamp returns account state that the library cannot see but that
+	// must end a token when it changes, such as the confirmed flag and
+	// the login (for example []byte(fmt.Sprint(u.Email, u.Confirmed))).
+	// Tokens always cover the account's ID, PasswordHash,
+	// TokensValidAfter and Disabled, and, when the UserStore is an
+	// AccountStore, its AccountStamp. Default: none.
+	Stamp func(acct *Account[U]) []byte
+
+	// ConfirmationTTL is the lifetime of PurposeConfirmation tokens.
+	// Default 48 hours.
+	ConfirmationTTL time.Duration
+	// PasswordResetTTL is the lifetime of PurposePasswordReset tokens.
+	// Default 1 hour.
+	PasswordResetTTL time.Duration
+	// EmailChangeTTL is the lifetime of PurposeEmailChange tokens.
+	// Default 24 hours.
+	EmailChangeTTL time.Duration
+}
+
+// AccountStore is an optional interface for a UserStore: the writes that
+// Confirm, ResetPassword and ChangeLogin make, and the state they bind
+// tokens to. Implementations must be safe for concurrent use.
+//
+// Contract for the writes: a missing account is an error for which
+// errors.Is(err, ErrUserNotFound) holds; any other error is a store
+// failure. A write is visible to the next UserByID.
+type AccountStore[U any] interface {
+	// AccountStamp returns the state of acct that the Account fields do
+	// not show and that a token must be bound to: at least the confirmed
+	// flag and the login, so that MarkConfirmed and SetLogin end the
+	// tokens issued before them. It must not block.
+	AccountStamp(acct *Account[U]) []byte
+
+	// MarkConfirmed marks account id confirmed. Confirming a confirmed
+	// account is not an error.
+	MarkConfirmed(ctx context.Context, id string) error
+
+	// SetPasswordHash replaces account id's password hash with hash and
+	// sets its TokensValidAfter to the time of the write, taken as late
+	// as possible, so every token issued before it is refused.
+	SetPasswordHash(ctx context.Context, id, hash string) error
+
+	// SetLogin moves account id to login. A login that another account
+	// holds (by the store's own matching rule) is an error wrapping
+	// ErrAccountExists, and changes nothing.
+	SetLogin(ctx context.Context, id, login string) error
+}
+
+// Account token layout, the access token's shape with its own version:
+//
+//	kid "." base64url(payload) "." base64url(tag1[:16] | tag2[:16])
+//	payload: version(1) | purpose(1) | iat ns(8) | exp ns(8) | len(1) | subject | data
+//
+// tag1 authenticates the text before the second dot, so the payload is
+// read only once it is genuine; tag2 binds tag1 to the account's current
+// state, which the verifier re-reads through the subject.
+const (
+	acctTokenVersion = 0x81
+	acctFixed        = 1 + 1 + 8 + 8 + 1
+	acctTagLen       = 16
+	acctMaxPayload   = acctFixed + maxSubjectLen + MaxAccountTokenData
+	acctMaxPayloadB  = (acctMaxPayload*8 + 5) / 6
+	acctMaxTokenLen  = maxKeyIDLen + 1 + acctMaxPayloadB + 1 + macB64Len
+)
+
+// purposes lists the purposes in their payload order (code = index+1).
+var purposes = [...]Purpose{PurposeConfirmation, PurposePasswordReset, PurposeEmailChange}
+
+func purposeCode(p Purpose) int {
+	for i, q := range purposes {
+		if q == p {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// lifecycle holds what New derives for account tokens and API keys.
+type lifecycle struct {
+	keys  []acctKey // keys[0] signs; nil when Config.Signer replaced Keys
+	ttl   [len(purposes) + 1]time.Duration
+	touch *keyToucher // nil without Config.APIKeys
+}
+
+type acctKey struct {
+	id  string
+	mac [len(purposes) + 1][]byte // per purpose code
+}
+
+// newLifecycle derives a MAC key per purpose from every key of the ring.
+// The label differs from deriveKey's, so no HMACSigner purpose can ever
+// share a key with an account token.
+func newLifecycle[U any](cfg Config[U]) (*lifecycle, error) {
+	keys, o := cfg.Keys, cfg.AccountTokens
+	l := &lifecycle{}
+	for i, d := range []struct {
+		ttl *time.Duration
+		def time.Duration
+	}{{&o.ConfirmationTTL, 48 * time.Hour}, {&o.PasswordResetTTL, time.Hour}, {&o.EmailChangeTTL, 24 * time.Hour}} {
+		switch {
+		case *d.ttl < 0:
+			return nil, errors.New("httpauth: Config.AccountTokens lifetimes must not be negative")
+		case *d.ttl == 0:
+			l.ttl[i+1] = d.def
+		default:
+			l.ttl[i+1] = *d.ttl
+		}
+	}
+	for _, k := range keys {
+		ak := acctKey{id: k.ID}
+		for i, p := range purposes {
+			m := hmac.New(sha256.New, k.Secret)
+			m.Write([]byte("httpauth-account-token-v1\x00"))
+			m.Write([]byte(p))
+			ak.mac[i+1] = m.Sum(nil)
+		}
+		l.keys = append(l.keys, ak)
+	}
+	if cfg.APIKeys != nil {
+		l.touch = newKeyToucher(cfg.APIKeys, cfg.Logger)
+	}
+	return l, nil
+}
+
+var (
+	errAcctMalformed = fmt.Errorf("%w: malformed account token", ErrTokenInvalid)
+	errAcctMAC       = fmt.Errorf("%w: account token signature mismatch", ErrTokenInvalid)
+	errAcctPurpose   = fmt.Errorf("%w: account token of another purpose", ErrTokenInvalid)
+	errAcctFuture    = fmt.Errorf("%w: account token issued in the future", ErrTokenInvalid)
+	errAcctState     = fmt.Errorf("%w: account token already used, or the account changed", ErrTokenInvalid)
+	errAcctNoUser    = fmt.Errorf("%w: account token names no account", ErrTokenInvalid)
+	errAcctExpired   = fmt.Errorf("%w: account token", ErrTokenExpired)
+	errNoAcctStore   = fmt.Errorf("httpauth: Config.Users is not an AccountStore: %w", errors.ErrUnsupported)
+)
+
+// AccountToken returns a token for purpose that names account id and
+// carries data (at most MaxAccountTokenData bytes; the new login for
+// PurposeEmailChange, else usually empty). Send it in a link; it is a
+// bearer secret until it expires or is used. It is bound to the account's
+// current state (see AccountTokenOptions.Stamp): once the password, the
+// login, the confirmed flag, the disabled flag or TokensValidAfter
+// changes, it no longer verifies, so it works once and needs no table.
+//
+// A missing account is an error wrapping ErrUserNotFound. It needs
+// Config.Keys: with a custom Config.Signer there are no account tokens.
+func (a *Authenticator[U]) AccountToken(ctx context.Context, purpose Purpose, id, data string) (string, error) {
+	code := purposeCode(purpose)
+	switch {
+	case code == 0:
+		return "", fmt.Errorf("httpauth: unknown account token purpose %q", purpose)
+	case len(a.life.keys) == 0:
+		return "", errors.New("httpauth: account tokens need Config.Keys")
+	case id == "" || len(id) > maxSubjectLen || !utf8.ValidString(id):
+		return "", fmt.Errorf("httpauth: account ID must be 1 to %d bytes of UTF-8", maxSubjectLen)
+	case len(data) > MaxAccountTokenData:
+		return "", fmt.Errorf("httpauth: account token data is longer than %d bytes", MaxAccountTokenData)
+	case purpose == PurposeEmailChange && data == "":
+		return "", errors.New("httpauth: an email change token needs the new login as its data")
+	}
+	acct, err := a.cfg.Users.UserByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	now := a.cfg.Now()
+	payload := make([]byte, acctFixed, acctFixed+len(id)+len(data))
+	payload[0] = acctTokenVersion
+	payload[1] = byte(code)
+	binary.BigEndian.PutUint64(payload[2:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(payload[10:], uint64(now.Add(a.life.ttl[code]).UnixNano()))
+	payload[18] = byte(len(id))
+	payload = append(append(payload, id...), data...)
+
+	k := a.life.keys[0]
+	signed := k.id + "." + tokenB64.EncodeToString(payload)
+	m := hmac.New(sha256.New, k.mac[code])
+	tags := a.acctTags(m, signed, acct)
+	return signed + "." + tokenB64.EncodeToString(tags), nil
+}
+
+// acctTags returns tag1 | tag2 for the signed text and the account.
+func (a *Authenticator[U]) acctTags(m hash.Hash, signed string, acct *Account[U]) []byte {
+	m.Write([]byte{1})
+	m.Write([]byte(signed))
+	tag1 := m.Sum(nil)[:acctTagLen]
+	m.Reset()
+	m.Write([]byte{2})
+	m.Write(tag1)
+	a.writeState(m, acct)
+	return append(tag1, m.Sum(nil)[:acctTagLen]...)
+}
+
+// writeState feeds the account state a token is bound to into m, each
+// field length-prefixed so no two states write the same bytes.
+func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
+	field := func(b []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+		m.Write(n[:])
+		m.Write(b)
+	}
+	field([]byte(acct.ID))
+	field([]byte(acct.PasswordHash))
+	var cutoff [9]byte
+	if !acct.TokensValidAfter.IsZero() {
+		// Microseconds: what SQL stores keep, so a round trip changes nothing.
+		binary.BigEndian.PutUint64(cutoff[:], uint64(acct.TokensValidAfter.Truncate(time.Microsecond).UnixNano()))
+	}
+	if acct.Disabled {
+		cutoff[8] = 1
+	}
+	field(cutoff[:])
+	if s, ok := a.cfg.Users.(AccountStore[U]); ok {
+		field(s.AccountStamp(acct))
+	} else {
+		field(nil)
+	}
+	if a.cfg.AccountTokens.Stamp != nil {
+		field(a.cfg.AccountTokens.Stamp(acct))
+	} else {
+		field(nil)
+	}
+}
+
+// VerifyAccountToken checks a token of purpose and returns the account it
+// names, as it is now, and the data it carries. It checks the length
+// before decoding, the first MAC before reading the payload, the purpose
+// and the expiry, then reads the account (UserByID) and checks that its
+// state is still the one the token was bound to.
+//
+// The error wraps ErrTokenInvalid (malformed, forged, another purpose,
+// already used or outdated, a disabled or missing account) or
+// ErrTokenExpired; any other error is a store failure. Most hosts call
+// Confirm, ResetPassword or ChangeLogin, which verify and then write.
+func (a *Authenticator[U]) VerifyAccountToken(ctx context.Context, purpose Purpose, token string) (*Account[U], string, error) {
+	code := purposeCode(purpose)
+	if code == 0 {
+		return nil, "", fmt.Errorf("httpauth: unknown account token purpose %q", purpose)
+	}
+	if len(token) > acctMaxTokenLen {
+		return nil, "", errAcctMalformed
+	}
+	kid, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return nil, "", errAcctMalformed
+	}
+	payloadB64, tagB64, ok := strings.Cut(rest, ".")
+	if !ok || len(tagB64) != macB64Len || payloadB64 == "" {
+		return nil, "", errAcctMalformed
+	}
+	var k *acctKey
+	for i := range a.life.keys {
+		if a.life.keys[i].id == kid {
+			k = &a.life.keys[i]
+		}
+	}
+	if k == nil {
+		return nil, "", errAcctMAC
+	}
+	tags, err := tokenB64.DecodeString(tagB64)
+	if err != nil || len(tags) != 2*acctTagLen {
+		return nil, "", errAcctMalformed
+	}
+	signed := token[:len(kid)+1+len(payloadB64)]
+	m := hmac.New(sha256.New, k.mac[code])
+	m.Write([]byte{1})
+	m.Write([]byte(signed))
+	if !hmac.Equal(m.Sum(nil)[:acctTagLen], tags[:acctTagLen]) {
+		return nil, "", errAcctMAC // also every token of another purpose
+	}
+
+	// Genuine from here on; decode strictly all the same.
+	p, err := tokenB64.DecodeString(payloadB64)
+	if err != nil || len(p) < acctFixed || p[0] != acctTokenVersion {
+		return nil, "", errAcctMalformed
+	}
+	if int(p[1]) != code {
+		return nil, "", errAcctPurpose // unreachable: the keys differ
+	}
+	iat := int64(binary.BigEndian.Uint64(p[2:]))
+	exp := int64(binary.BigEndian.Uint64(p[10:]))
+	n := int(p[18])
+	if iat <= 0 || exp <= iat || n == 0 || len(p) < acctFixed+n || !utf8.Valid(p[acctFixed:acctFixed+n]) {
+		return nil, "", errAcctMalformed
+	}
+	now := a.cfg.Now().UnixNano()
+	if iat > now {
+		return nil, "", errAcctFuture
+	}
+	if now >= exp {
+		return nil, "", errAcctExpired
+	}
+	subject, data := string(p[acctFixed:acctFixed+n]), string(p[acctFixed+n:])
+	acct, err := a.cfg.Users.UserByID(ctx, subject)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, "", errAcctNoUser
+		}
+		return nil, "", err
+	}
+	m.Reset()
+	m.Write([]byte{2})
+	m.Write(tags[:acctTagLen])
+	a.writeState(m, acct)
+	if !hmac.Equal(m.Sum(nil)[:acctTagLen], tags[acctTagLen:]) {
+		return nil, "", errAcctState
+	}
+	if acct.Disabled {
+		return nil, "", errAcctState // never reached: Disabled is bound
+	}
+	return acct, data, nil
+}
+
+func (a *Authenticator[U]) accountStore() (AccountStore[U], error) {
+	s, ok := a.cfg.Users.(AccountStore[U])
+	if !ok {
+		return nil, errNoAcctStore
+	}
+	return s, nil
+}
+
+// Confirm verifies a PurposeConfirmation token and marks its account
+// confirmed through the store's AccountStore.MarkConfirmed; the token dies
+// with it. It returns the account as it was before. Errors are those of
+// VerifyAccountToken, a store failure, or errors.ErrUnsupported when the
+// store is not an AccountStore.
+func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[U], error) {
+	s, err := a.accountStore()
+	if err != nil {
+		return nil, err
+	}
+	acct, _, err := a.VerifyAccountToken(ctx, PurposeConfirmation, token)
+	if err != nil {
+		return nil, err
+	}
+	return acct, s.MarkConfirmed(ctx, acct.ID)
+}
+
+// ResetPassword verifies a PurposePasswordReset token, then hashes
+// password with Config.Hasher and stores it through
+// AccountStore.SetPasswordHash, which also ends every token issued before
+// (access tokens included) and this reset token. An empty password is an
+// error wrapping ErrBadRequest, one longer than Config.MaxPasswordLen
+// wraps ErrPasswordTooLong. Two requests racing with the same token within
+// one hash's time can both succeed; the later password stands.
+func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
+	s, err := a.accountStore()
+	if err != nil {
+		return nil, err
+	}
+	acct, _, err := a.VerifyAccountToken(ctx, PurposePasswordReset, token)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case password == "":
+		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
+	case len(password) > a.cfg.MaxPasswordLen:
+		return nil, ErrPasswordTooLong
+	}
+	h, err := a.hashWithSlot(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	return acct, s.SetPasswordHash(ctx, acct.ID, h)
+}
+
+// hashWithSlot hashes a new password within the hash-slot bound, like a
+// login's hash.
+func (a *Authenticator[U]) hashWithSlot(ctx context.Context, password string) (string, error) {
+	select {
+	case a.hashSlots <- struct{}{}:
+		defer func() { <-a.hashSlots }() // released even if the hasher panics
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return a.cfg.Hasher.Hash(ctx, password)
+}
+
+// ChangeLogin verifies a PurposeEmailChange token and moves its account to
+// the login the token carries (AccountStore.SetLogin); the token dies with
+// the old login. A login taken meanwhile is an error wrapping
+// ErrAccountExists. It returns the account as it was before.
+func (a *Authenticator[U]) ChangeLogin(ctx context.Context, token string) (*Account[U], error) {
+	s, err := a.accountStore()
+	if err != nil {
+		return nil, err
+	}
+	acct, login, err := a.VerifyAccountToken(ctx, PurposeEmailChange, token)
+	if err != nil {
+		return nil, err
+	}
+	if login == "" {
+		return nil, fmt.Errorf("%w: email change token without a login", ErrTokenInvalid)
+	}
+	return acct, s.SetLogin(ctx, acct.ID, login)
+}
+
+// AccountStamp implements AccountStore: the login and the confirmed flag.
+func (s *MemoryUserStore[U]) AccountStamp(acct *Account[U]) []byte {
+	b := []byte(s.snap.Load().loginOf[acct.ID])
+	if s.Confirmed(acct.ID) {
+		return append(b, 0, 1)
+	}
+	return append(b, 0, 0)
+}
+
+// Confirmed reports whether account id was marked confirmed with
+// MarkConfirmed. The store keeps the flag itself, beside the host's User
+// value; a host whose User has its own flag reads that one instead.
+func (s *MemoryUserStore[U]) Confirmed(id string) bool {
+	_, ok := s.confirmed.Load(id)
+	return ok
+}
+
+// MarkConfirmed implements AccountStore.
+func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock() // against a concurrent Delete
+	defer s.mu.Unlock()
+	if _, ok := s.snap.Load().byID[id]; !ok {
+		return fmt.Errorf("httpauth: confirm %q: %w", id, ErrUserNotFound)
+	}
+	s.confirmed.Store(id, struct{}{})
+	return nil
+}
+
+// SetPasswordHash implements AccountStore: it stores hash as given and
+// sets TokensValidAfter to now.
+func (s *MemoryUserStore[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
+	return s.Update(ctx, id, func(a *Account[U]) {
+		a.PasswordHash = hash
+		a.TokensValidAfter = s.clock()
+	})
+}
+
+// SetLogin implements AccountStore. Logins match after strings.ToLower, so
+// a change of case only is allowed.
+func (s *MemoryUserStore[U]) SetLogin(ctx context.Context, id, login string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if login == "" {
+		return errors.New("httpauth: empty login")
+	}
+	key := normalizeLogin(login)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	cur, ok := old.byID[id]
+	if !ok {
+		return fmt.Errorf("httpauth: set login of %q: %w", id, ErrUserNotFound)
+	}
+	if other, ok := old.byLogin[key]; ok && other.ID != id {
+		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
+	}
+	next := old.clone()
+	delete(next.byLogin, next.loginOf[id])
+	next.byLogin[key] = cur
+	next.loginOf[id] = key
+	s.snap.Store(next)
+	return nil
+}

@@ -1,0 +1,495 @@
+package httpauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// APIKeyPrefix starts every API key, so secret scanners can find leaked
+// ones. A key is APIKeyPrefix, 30 base62 characters of randomness (about
+// 178 bits) and a 6-character base62 CRC32 of those 30, 40 characters in
+// all, as GitHub's ghp_ tokens: a mistyped key fails the checksum and is
+// refused without a store lookup.
+const APIKeyPrefix = "hak_"
+
+const (
+	apiKeyRandLen = 30
+	apiKeyCRCLen  = 6
+	apiKeyLen     = len(APIKeyPrefix) + apiKeyRandLen + apiKeyCRCLen
+	base62        = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+// ErrKeyNotFound is what a KeyStore returns for a key that does not exist
+// (or, from DeleteKey, belongs to another user).
+var ErrKeyNotFound = errors.New("httpauth: API key not found")
+
+// APIKey is what a KeyStore keeps of an API key: never the key itself,
+// only its SHA-256 (keys are random, so a fast hash is the right one).
+type APIKey struct {
+	// ID identifies the key in listings and deletions; it is not secret.
+	ID string
+	// UserID is the Account.ID of the key's owner.
+	UserID string
+	// Name is the owner's label for the key.
+	Name string
+	// Roles are the most the key may do: a request with the key gets the
+	// roles in both Roles and its owner's current roles.
+	Roles []string
+	// Hash is the SHA-256 of the key. Listings leave it zero.
+	Hash [sha256.Size]byte
+	// Created is when the key was made.
+	Created time.Time
+	// LastUsed is when the key last authenticated a request, written
+	// behind (see CreateAPIKey); zero if never.
+	LastUsed time.Time
+	// Expires, if not zero, is when the key stops working.
+	Expires time.Time
+}
+
+// KeyStore stores API keys. Implementations must be safe for concurrent
+// use. Times must round-trip to the microsecond.
+//
+// Contract: a key that does not exist is an error for which
+// errors.Is(err, ErrKeyNotFound) holds; any other error is a store failure
+// and the request fails closed with a 500.
+type KeyStore interface {
+	// CreateKey stores k. An ID or Hash already stored is an error (not
+	// ErrKeyNotFound), and changes nothing.
+	CreateKey(ctx context.Context, k APIKey) error
+
+	// KeyByHash returns the key whose Hash is hash, or ErrKeyNotFound.
+	// The result is the caller's to keep: later writes must not change it.
+	KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*APIKey, error)
+
+	// KeysByUser returns the keys of user userID, oldest first; none is an
+	// empty list and no error. Their Hash may be left zero.
+	KeysByUser(ctx context.Context, userID string) ([]APIKey, error)
+
+	// DeleteKey deletes key id if it belongs to userID. An unknown id, or
+	// a key of another user, is ErrKeyNotFound, and deletes nothing.
+	DeleteKey(ctx context.Context, userID, id string) error
+
+	// TouchKeys sets the LastUsed time of each key in used (ID -> time),
+	// never moving one back. Unknown IDs (deleted keys) are ignored.
+	TouchKeys(ctx context.Context, used map[string]time.Time) error
+}
+
+// newAPIKey returns a fresh key: prefix, 30 uniform base62 characters and
+// their checksum.
+func newAPIKey() string {
+	b := make([]byte, 0, apiKeyLen)
+	b = append(b, APIKeyPrefix...)
+	var buf [64]byte
+	for len(b) < len(APIKeyPrefix)+apiKeyRandLen {
+		_, _ = rand.Read(buf[:]) // never fails (Go 1.24+)
+		for _, c := range buf {
+			// 248 = 4×62: rejecting the rest keeps every character uniform.
+			if c < 248 && len(b) < len(APIKeyPrefix)+apiKeyRandLen {
+				b = append(b, base62[c%62])
+			}
+		}
+	}
+	return string(appendCRC62(b, b[len(APIKeyPrefix):]))
+}
+
+// appendCRC62 appends the CRC32 of random as 6 base62 digits.
+func appendCRC62(dst, random []byte) []byte {
+	v := crc32.ChecksumIEEE(random)
+	var d [apiKeyCRCLen]byte
+	for i := apiKeyCRCLen - 1; i >= 0; i-- {
+		d[i] = base62[v%62]
+		v /= 62
+	}
+	return append(dst, d[:]...)
+}
+
+// isAPIKeyShaped tells an API key from an access token before either is
+// checked: the prefix, and no dot (tokens have two).
+func isAPIKeyShaped(s string) bool {
+	return strings.HasPrefix(s, APIKeyPrefix) && strings.IndexByte(s, '.') < 0
+}
+
+// parseAPIKey reports whether s is a well-formed key with a valid
+// checksum. It reads only s: no store, no secret.
+func parseAPIKey(s string) bool {
+	if len(s) != apiKeyLen || !strings.HasPrefix(s, APIKeyPrefix) {
+		return false
+	}
+	for i := len(APIKeyPrefix); i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	random := s[len(APIKeyPrefix) : len(APIKeyPrefix)+apiKeyRandLen]
+	var want [apiKeyCRCLen]byte
+	appendCRC62(want[:0], []byte(random))
+	return string(want[:]) == s[len(APIKeyPrefix)+apiKeyRandLen:]
+}
+
+// authAPIKey checks an API key, its owner, and builds the identity with
+// the key's effective roles. The store is read on every request: a local
+// cache could not learn of a deletion on another instance, and a deleted
+// key must die everywhere at once.
+func (a *Authenticator[U]) authAPIKey(r *http.Request, creds Credentials) (context.Context, *failure) {
+	ctx := r.Context()
+	t := creds.Transport
+	if !parseAPIKey(creds.Token) {
+		a.auditMethod(r, false, "", ReasonAPIKeyMalformed, MethodAPIKey, t)
+		return nil, failInvalidToken
+	}
+	if a.cfg.APIKeys == nil {
+		a.auditMethod(r, false, "", ReasonAPIKeyUnknown, MethodAPIKey, t)
+		return nil, failInvalidToken
+	}
+	sum := sha256.Sum256([]byte(creds.Token))
+	k, err := a.cfg.APIKeys.KeyByHash(ctx, sum)
+	if err != nil {
+		if !errors.Is(err, ErrKeyNotFound) {
+			return nil, internalFailure(err)
+		}
+		a.auditMethod(r, false, "", ReasonAPIKeyUnknown, MethodAPIKey, t)
+		return nil, failInvalidToken
+	}
+	if k == nil || subtle.ConstantTimeCompare(k.Hash[:], sum[:]) != 1 {
+		return nil, internalFailure(errors.New("httpauth: KeyStore.KeyByHash returned another key"))
+	}
+	now := a.cfg.Now()
+	if !k.Expires.IsZero() && !now.Before(k.Expires) {
+		a.auditMethod(r, false, k.UserID, ReasonAPIKeyExpired, MethodAPIKey, t)
+		return nil, failInvalidToken
+	}
+	acct, err := a.cfg.Users.UserByID(ctx, k.UserID)
+	if err != nil && !isNotFound(err) {
+		return nil, internalFailure(err)
+	}
+	if err != nil || acct.Disabled {
+		a.auditMethod(r, false, k.UserID, ReasonAPIKeyUserGone, MethodAPIKey, t)
+		return nil, failInvalidToken
+	}
+	eff := *acct
+	eff.Roles = nil
+	for _, role := range k.Roles {
+		if acct.HasRole(role) && !slices.Contains(eff.Roles, role) {
+			eff.Roles = append(eff.Roles, role)
+		}
+	}
+	if f := a.checkAccount(r, k.UserID, &eff, t); f != nil {
+		return nil, f
+	}
+	a.life.touch.note(k.ID, now)
+	a.auditMethod(r, true, k.UserID, ReasonAPIKey, MethodAPIKey, t)
+	ac := newAuthContext(ctx, &eff, MethodAPIKey, t, Claims{}, time.Time{})
+	ac.id.APIKeyID = k.ID
+	return ac, nil
+}
+
+// CreateAPIKey makes a key for the user of id, named name, with roles (a
+// subset of the user's own) and an optional expiry (zero: never). It
+// returns the key, which is shown once and stored only as a hash, and its
+// record.
+//
+// Errors: a caller that authenticated with an API key, or roles beyond the
+// caller's own, is a *ForbiddenError (errors.Is(err, ErrForbidden): a 403);
+// an empty or overlong name (1 to 100 bytes of printable UTF-8), an empty
+// role, or an expiry in the past wraps ErrBadRequest; anything else is a
+// store failure. Without Config.APIKeys it is an error.
+func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], name string, roles []string, expires time.Time) (string, APIKey, error) {
+	switch {
+	case a.cfg.APIKeys == nil:
+		return "", APIKey{}, errors.New("httpauth: Config.APIKeys is not set")
+	case id == nil || id.Account == nil:
+		return "", APIKey{}, ErrUnauthorized
+	case id.Method == MethodAPIKey:
+		return "", APIKey{}, Forbidden("An API key cannot create API keys")
+	case name == "" || len(name) > 100 || !validCredentialText(name):
+		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", ErrBadRequest)
+	}
+	now := a.cfg.Now()
+	if !expires.IsZero() && !expires.After(now) {
+		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", ErrBadRequest)
+	}
+	var own []string
+	for _, role := range roles {
+		switch {
+		case role == "" || !utf8.ValidString(role):
+			return "", APIKey{}, fmt.Errorf("%w: empty or invalid role", ErrBadRequest)
+		case !id.Account.HasRole(role):
+			return "", APIKey{}, Forbidden("Roles exceed your own")
+		case !slices.Contains(own, role):
+			own = append(own, role)
+		}
+	}
+	var rid [12]byte
+	_, _ = rand.Read(rid[:])
+	key := newAPIKey()
+	k := APIKey{
+		ID:      hex.EncodeToString(rid[:]),
+		UserID:  id.Account.ID,
+		Name:    name,
+		Roles:   own,
+		Hash:    sha256.Sum256([]byte(key)),
+		Created: now,
+		Expires: expires,
+	}
+	if err := a.cfg.APIKeys.CreateKey(ctx, k); err != nil {
+		return "", APIKey{}, err
+	}
+	k.Hash = [sha256.Size]byte{}
+	return key, k, nil
+}
+
+// APIKeys lists the keys of user userID, oldest first, with no secret (and
+// no hash). LastUsed lags by up to the write-behind interval (30 seconds).
+func (a *Authenticator[U]) APIKeys(ctx context.Context, userID string) ([]APIKey, error) {
+	if a.cfg.APIKeys == nil {
+		return nil, errors.New("httpauth: Config.APIKeys is not set")
+	}
+	keys, err := a.cfg.APIKeys.KeysByUser(ctx, userID)
+	for i := range keys {
+		keys[i].Hash = [sha256.Size]byte{}
+	}
+	return keys, err
+}
+
+// DeleteAPIKey deletes key id of user userID; the next request with it is
+// a 401 on every instance sharing the KeyStore. Another user's key, or an
+// unknown id, is ErrKeyNotFound.
+func (a *Authenticator[U]) DeleteAPIKey(ctx context.Context, userID, id string) error {
+	if a.cfg.APIKeys == nil {
+		return errors.New("httpauth: Config.APIKeys is not set")
+	}
+	return a.cfg.APIKeys.DeleteKey(ctx, userID, id)
+}
+
+// Close stops the goroutine that writes API keys' last-used times and
+// writes what it holds. Call it when the authenticator is no longer used;
+// it is safe to call more than once. Without Config.APIKeys it does
+// nothing.
+func (a *Authenticator[U]) Close() error {
+	a.life.touch.close()
+	return nil
+}
+
+// keyTouchInterval is how often last-used times are written.
+const keyTouchInterval = 30 * time.Second
+
+// keyTouchBuffer bounds the uses waiting for the writer. When it is full
+// (the store is slow), further uses are dropped: a last-used time is a
+// hint, and a request never waits for it.
+const keyTouchBuffer = 1024
+
+type keyUse struct {
+	id string
+	at time.Time
+}
+
+// keyToucher writes last-used times behind the requests, in batches.
+type keyToucher struct {
+	store  KeyStore
+	logger *slog.Logger
+	uses   chan keyUse
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newKeyToucher(store KeyStore, logger *slog.Logger) *keyToucher {
+	t := &keyToucher{
+		store:  store,
+		logger: logger,
+		uses:   make(chan keyUse, keyTouchBuffer),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go t.run()
+	return t
+}
+
+// note records a use without ever blocking.
+func (t *keyToucher) note(id string, at time.Time) {
+	if t == nil {
+		return
+	}
+	select {
+	case t.uses <- keyUse{id, at}:
+	default: // full: drop it
+	}
+}
+
+func (t *keyToucher) close() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() { close(t.stop) })
+	<-t.done
+}
+
+func (t *keyToucher) run() {
+	defer close(t.done)
+	tick := time.NewTicker(keyTouchInterval)
+	defer tick.Stop()
+	pending := map[string]time.Time{}
+	add := func(u keyUse) {
+		if u.at.After(pending[u.id]) {
+			pending[u.id] = u.at
+		}
+	}
+	for {
+		select {
+		case u := <-t.uses:
+			add(u)
+		case <-tick.C:
+			t.flush(pending)
+			pending = map[string]time.Time{}
+		case <-t.stop:
+			for {
+				select {
+				case u := <-t.uses:
+					add(u)
+				default:
+					t.flush(pending)
+					return
+				}
+			}
+		}
+	}
+}
+
+func (t *keyToucher) flush(used map[string]time.Time) {
+	if len(used) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			t.logger.LogAttrs(ctx, levelError, "httpauth: KeyStore.TouchKeys panicked", slog.String("panic", fmt.Sprint(p)))
+		}
+	}()
+	if err := t.store.TouchKeys(ctx, used); err != nil {
+		t.logger.LogAttrs(ctx, levelError, "httpauth: writing API key last-used times failed", errAttr(err))
+	}
+}
+
+// MemoryKeyStore is an in-memory KeyStore, safe for concurrent use.
+type MemoryKeyStore struct {
+	mu     sync.RWMutex
+	byHash map[[sha256.Size]byte]*APIKey
+	byID   map[string]*APIKey
+}
+
+// NewMemoryKeyStore returns an empty store.
+func NewMemoryKeyStore() *MemoryKeyStore {
+	return &MemoryKeyStore{byHash: map[[sha256.Size]byte]*APIKey{}, byID: map[string]*APIKey{}}
+}
+
+func copyKey(k *APIKey) *APIKey {
+	c := *k
+	c.Roles = slices.Clone(k.Roles)
+	return &c
+}
+
+// CreateKey implements KeyStore.
+func (s *MemoryKeyStore) CreateKey(ctx context.Context, k APIKey) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if k.ID == "" || k.UserID == "" {
+		return errors.New("httpauth: an API key needs an ID and a UserID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[k.ID]; ok {
+		return fmt.Errorf("httpauth: API key ID %q exists", k.ID)
+	}
+	if _, ok := s.byHash[k.Hash]; ok {
+		return errors.New("httpauth: API key hash exists")
+	}
+	c := copyKey(&k)
+	s.byID[k.ID], s.byHash[k.Hash] = c, c
+	return nil
+}
+
+// KeyByHash implements KeyStore.
+func (s *MemoryKeyStore) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*APIKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.byHash[hash]
+	if !ok {
+		return nil, ErrKeyNotFound
+	}
+	return copyKey(k), nil
+}
+
+// KeysByUser implements KeyStore.
+func (s *MemoryKeyStore) KeysByUser(ctx context.Context, userID string) ([]APIKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	keys := []APIKey{}
+	for _, k := range s.byID {
+		if k.UserID == userID {
+			keys = append(keys, *copyKey(k))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(keys, func(a, b APIKey) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return keys, nil
+}
+
+// DeleteKey implements KeyStore.
+func (s *MemoryKeyStore) DeleteKey(ctx context.Context, userID, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.byID[id]
+	if !ok || k.UserID != userID {
+		return ErrKeyNotFound
+	}
+	delete(s.byID, id)
+	delete(s.byHash, k.Hash)
+	return nil
+}
+
+// TouchKeys implements KeyStore.
+func (s *MemoryKeyStore) TouchKeys(ctx context.Context, used map[string]time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range used {
+		if k, ok := s.byID[id]; ok && at.After(k.LastUsed) {
+			// Replace, not mutate: KeyByHash's copies are the callers'.
+			c := copyKey(k)
+			c.LastUsed = at
+			s.byID[id], s.byHash[k.Hash] = c, c
+		}
+	}
+	return nil
+}

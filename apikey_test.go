@@ -1,0 +1,410 @@
+package httpauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"hash/crc32"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAPIKeyFormat(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 100 {
+		k := newAPIKey()
+		require.Len(t, k, 40)
+		require.True(t, strings.HasPrefix(k, APIKeyPrefix))
+		require.True(t, parseAPIKey(k), k)
+		require.True(t, isAPIKeyShaped(k))
+		require.False(t, seen[k])
+		seen[k] = true
+		// Any single-character substitution fails the checksum or the alphabet.
+		for i := len(APIKeyPrefix); i < len(k); i++ {
+			for _, c := range []byte{'0', 'z', 'Q', '_', '.'} {
+				if k[i] != c {
+					require.False(t, parseAPIKey(k[:i]+string(c)+k[i+1:]), "%s with %q at %d", k, c, i)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"", "hak_", "ghp_" + newAPIKey()[4:], newAPIKey() + "0", newAPIKey()[:39], "HAK_" + newAPIKey()[4:]} {
+		assert.False(t, parseAPIKey(bad), bad)
+	}
+	// A token (dots) is never taken for a key, even with a key ID of "hak_x".
+	assert.False(t, isAPIKeyShaped("hak_x.payload.mac"))
+}
+
+func FuzzParseAPIKey(f *testing.F) {
+	f.Add(newAPIKey())
+	f.Add("hak_000000000000000000000000000000000000")
+	f.Add("hak_\x00")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !parseAPIKey(s) {
+			return
+		}
+		if len(s) != apiKeyLen || !strings.HasPrefix(s, APIKeyPrefix) || !isAPIKeyShaped(s) {
+			t.Fatalf("accepted %q", s)
+		}
+		random := s[4:34]
+		if string(appendCRC62(nil, []byte(random))) != s[34:] {
+			t.Fatalf("accepted a wrong checksum: %q", s)
+		}
+		if crc32.ChecksumIEEE([]byte(random)) == 0 && s[34:] != "000000" {
+			t.Fatalf("checksum encoding: %q", s)
+		}
+	})
+}
+
+// countingKeys wraps a KeyStore and counts its calls.
+type countingKeys struct {
+	KeyStore
+	lookups, touches atomic.Int32
+	mu               sync.Mutex
+	touched          map[string]time.Time
+	fail             atomic.Bool
+}
+
+func (c *countingKeys) KeyByHash(ctx context.Context, h [sha256.Size]byte) (*APIKey, error) {
+	c.lookups.Add(1)
+	if c.fail.Load() {
+		return nil, errors.New("store down")
+	}
+	return c.KeyStore.KeyByHash(ctx, h)
+}
+
+func (c *countingKeys) TouchKeys(ctx context.Context, used map[string]time.Time) error {
+	c.touches.Add(1)
+	c.mu.Lock()
+	if c.touched == nil {
+		c.touched = map[string]time.Time{}
+	}
+	for k, v := range used {
+		c.touched[k] = v
+	}
+	c.mu.Unlock()
+	return c.KeyStore.TouchKeys(ctx, used)
+}
+
+type keyFixture struct {
+	*fixture
+	keys *countingKeys
+	logs *bytes.Buffer
+}
+
+func newKeyFixture(t *testing.T) *keyFixture {
+	t.Helper()
+	keys := &countingKeys{KeyStore: NewMemoryKeyStore()}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	f := newFixture(t, func(c *Config[testUser]) {
+		c.APIKeys = keys
+		c.TokenHeader = "X-API-Key"
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	t.Cleanup(func() { _ = f.auth.Close() })
+	return &keyFixture{fixture: f, keys: keys, logs: &logs}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// passwordIdentity is what the middleware would give a password login.
+func (f *keyFixture) passwordIdentity(t *testing.T, id string) *Identity[testUser] {
+	t.Helper()
+	acct, err := f.users.UserByID(context.Background(), id)
+	require.NoError(t, err)
+	return &Identity[testUser]{Account: acct, Method: MethodPassword, Transport: TransportBasic}
+}
+
+func (f *keyFixture) create(t *testing.T, user string, roles ...string) (string, APIKey) {
+	t.Helper()
+	key, k, err := f.auth.CreateAPIKey(context.Background(), f.passwordIdentity(t, user), "ci", roles, time.Time{})
+	require.NoError(t, err)
+	return key, k
+}
+
+// do runs a request through Middleware (and guard, if set) and returns the
+// status and the identity the handler saw.
+func (f *keyFixture) do(t *testing.T, h http.Header, guard func(http.Handler) http.Handler) (int, *Identity[testUser]) {
+	t.Helper()
+	s := &spy{}
+	var next http.Handler = s
+	if guard != nil {
+		next = guard(s)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header = h
+	rec := httptest.NewRecorder()
+	f.auth.Middleware(next).ServeHTTP(rec, req)
+	return rec.Code, s.identity
+}
+
+func keyBearer(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} }
+
+func TestAPIKeyUse(t *testing.T) {
+	t.Parallel()
+	f := newKeyFixture(t)
+	key, k := f.create(t, "4", "user", "admin")
+	assert.Equal(t, []string{"user", "admin"}, k.Roles)
+	assert.Equal(t, [sha256.Size]byte{}, k.Hash, "the record handed back carries no hash")
+
+	for name, h := range map[string]http.Header{
+		"Bearer":      keyBearer(key),
+		"TokenHeader": {"X-Api-Key": {key}},
+		"BasicToken":  {"Authorization": {basicHeader(key, "")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, id := f.do(t, h, f.auth.RequireAnyRole("admin"))
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, MethodAPIKey, id.Method)
+			assert.Equal(t, "api_key", id.Method.String())
+			assert.Equal(t, k.ID, id.APIKeyID)
+			assert.Equal(t, "4", id.Account.ID)
+			assert.Equal(t, []string{"user", "admin"}, id.Account.Roles)
+		})
+	}
+	assert.NotContains(t, f.logs.String(), key, "a key is never logged")
+}
+
+func TestAPIKeyRights(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("RolesMustBeASubset", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		_, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", []string{"user", "admin"}, time.Time{})
+		assert.ErrorIs(t, err, ErrForbidden)
+		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "", nil, time.Time{})
+		assert.ErrorIs(t, err, ErrBadRequest)
+		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", nil, f.clock.Now())
+		assert.ErrorIs(t, err, ErrBadRequest, "expiry not in the future")
+		keys, err := f.auth.APIKeys(ctx, "1")
+		require.NoError(t, err)
+		assert.Empty(t, keys)
+	})
+
+	t.Run("IntersectionWithCurrentRoles", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "4", "admin")
+		status, _ := f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
+		require.Equal(t, http.StatusOK, status)
+		require.NoError(t, f.users.Update(ctx, "4", func(a *Account[testUser]) { a.Roles = []string{"user"} }))
+		status, id := f.do(t, keyBearer(key), nil)
+		require.Equal(t, http.StatusOK, status)
+		assert.Empty(t, id.Account.Roles, "admin was taken from the user; user was never the key's")
+		status, _ = f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
+		assert.Equal(t, http.StatusForbidden, status)
+	})
+
+	t.Run("DisabledUser", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "1", "user")
+		require.NoError(t, f.users.Update(ctx, "1", func(a *Account[testUser]) { a.Disabled = true }))
+		status, _ := f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+		require.NoError(t, f.users.Delete(ctx, "1"))
+		status, _ = f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusUnauthorized, status, "deleted user")
+	})
+
+	t.Run("UnconfirmedUserIs403", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "2")
+		status, _ := f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusForbidden, status)
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, k := f.create(t, "1", "user")
+		assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "4", k.ID), ErrKeyNotFound, "another user's key")
+		assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "1", "unknown"), ErrKeyNotFound)
+		status, _ := f.do(t, keyBearer(key), nil)
+		require.Equal(t, http.StatusOK, status)
+		require.NoError(t, f.auth.DeleteAPIKey(ctx, "1", k.ID))
+		status, _ = f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", nil, f.clock.Now().Add(time.Hour))
+		require.NoError(t, err)
+		status, _ := f.do(t, keyBearer(key), nil)
+		require.Equal(t, http.StatusOK, status)
+		f.clock.Advance(time.Hour)
+		status, _ = f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+	})
+
+	t.Run("CannotMintTokensOrKeys", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "4", "user", "admin")
+		for name, h := range map[string]http.Handler{
+			"alone":             f.auth.TokenHandler(),
+			"behind middleware": f.auth.Middleware(f.auth.TokenHandler()),
+		} {
+			req := httptest.NewRequest(http.MethodPost, "/tokens/", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.Equal(t, http.StatusUnauthorized, rec.Code, name)
+		}
+		_, id := f.do(t, keyBearer(key), nil)
+		require.NotNil(t, id)
+		_, _, err := f.auth.CreateAPIKey(ctx, id, "child", nil, time.Time{})
+		assert.ErrorIs(t, err, ErrForbidden)
+	})
+
+	t.Run("MistypedKeyNeedsNoLookup", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "1", "user")
+		i := len(key) - 1
+		c := byte('0')
+		if key[i] == c {
+			c = '1'
+		}
+		status, _ := f.do(t, keyBearer(key[:i]+string(c)), nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+		assert.Zero(t, f.keys.lookups.Load())
+		status, _ = f.do(t, keyBearer(newAPIKey()), nil)
+		assert.Equal(t, http.StatusUnauthorized, status, "a well-formed unknown key")
+		assert.Equal(t, int32(1), f.keys.lookups.Load())
+	})
+
+	t.Run("StoreFailureIs500", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "1", "user")
+		f.keys.fail.Store(true)
+		status, _ := f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusInternalServerError, status)
+	})
+
+	t.Run("NoKeyStore", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, nil)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+newAPIKey())
+		rec := httptest.NewRecorder()
+		f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusUnauthorized, rec.Code)
+		_, _, err := f.auth.CreateAPIKey(ctx, &Identity[testUser]{Account: &Account[testUser]{ID: "1"}, Method: MethodPassword}, "x", nil, time.Time{})
+		assert.Error(t, err)
+		assert.NoError(t, f.auth.Close())
+	})
+
+	t.Run("KeyAsBasicLoginIsNeverLogged", func(t *testing.T) {
+		t.Parallel()
+		f := newKeyFixture(t)
+		key, _ := f.create(t, "1", "user")
+		status, _ := f.do(t, http.Header{"Authorization": {basicHeader(key, "password")}}, nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+		assert.NotContains(t, f.logs.String(), key)
+	})
+}
+
+func TestAPIKeyLastUsedWrittenBehind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newKeyFixture(t)
+	key, k := f.create(t, "1", "user")
+	status, _ := f.do(t, keyBearer(key), nil)
+	require.Equal(t, http.StatusOK, status)
+	// The request returned without writing (the interval is 30 s).
+	assert.Zero(t, f.keys.touches.Load())
+	keys, err := f.auth.APIKeys(ctx, "1")
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	assert.True(t, keys[0].LastUsed.IsZero())
+	assert.Equal(t, [sha256.Size]byte{}, keys[0].Hash, "no hash in listings")
+
+	require.NoError(t, f.auth.Close())
+	require.NoError(t, f.auth.Close(), "twice")
+	assert.Equal(t, int32(1), f.keys.touches.Load())
+	keys, err = f.auth.APIKeys(ctx, "1")
+	require.NoError(t, err)
+	assert.Equal(t, k.ID, keys[0].ID)
+	assert.True(t, keys[0].LastUsed.Equal(f.clock.Now()), "LastUsed = %v", keys[0].LastUsed)
+	// Uses after Close are dropped, never block.
+	status, _ = f.do(t, keyBearer(key), nil)
+	assert.Equal(t, http.StatusOK, status)
+}
+
+func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		keys := &countingKeys{KeyStore: NewMemoryKeyStore()}
+		users := NewMemoryUserStore[testUser](cheapHasher)
+		require.NoError(t, users.Add(context.Background(), "a@example.com", "pw-42-pw-42", Account[testUser]{ID: "1", User: testUser{Confirmed: true}}))
+		time.Sleep(time.Second) // keys are used strictly after the account exists
+		a, err := New(Config[testUser]{
+			Users: users, APIKeys: keys, Realm: "t", Hasher: cheapHasher,
+			Keys:   []SigningKey{{ID: "k1", Secret: testKey1}},
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		require.NoError(t, err)
+		defer a.Close()
+		acct, _ := users.UserByID(context.Background(), "1")
+		key, k, err := a.CreateAPIKey(context.Background(), &Identity[testUser]{Account: acct, Method: MethodPassword}, "ci", nil, time.Time{})
+		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		a.Middleware(&spy{}).ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		used := time.Now()
+		synctest.Wait()
+		assert.Zero(t, keys.touches.Load())
+		time.Sleep(keyTouchInterval)
+		synctest.Wait()
+		assert.Equal(t, int32(1), keys.touches.Load())
+		keys.mu.Lock()
+		assert.True(t, keys.touched[k.ID].Equal(used))
+		keys.mu.Unlock()
+	})
+}
+
+func TestMemoryKeyStoreReturnsCopies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewMemoryKeyStore()
+	k := APIKey{ID: "a", UserID: "1", Roles: []string{"user"}, Hash: sha256.Sum256([]byte("x"))}
+	require.NoError(t, s.CreateKey(ctx, k))
+	k.Roles[0] = "admin"
+	got, err := s.KeyByHash(ctx, k.Hash)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"user"}, got.Roles)
+	got.Roles[0] = "root"
+	again, _ := s.KeyByHash(ctx, k.Hash)
+	assert.Equal(t, []string{"user"}, again.Roles)
+}

@@ -1,0 +1,759 @@
+package httpauth
+
+// Tests for the findings of issue 9 (security review). Each test names the
+// finding it covers; each failed before its fix.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// secMint posts alice's password to h and returns the response.
+func secMint(e *hxEnv, h http.Handler) *httptest.ResponseRecorder {
+	return e.serve(h, hxReq(http.MethodPost, "/api/tokens", "Authorization", hxBasic("alice", hxAlicePW)))
+}
+
+// secTokenOf returns the token of a 200 token reply.
+func secTokenOf(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var reply tokenReply
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &reply))
+	require.NotEmpty(t, reply.Token)
+	return reply.Token
+}
+
+// secHookStore runs hook after UserByLogin has read the account and before
+// it returns it: the caller holds the account as it was.
+type secHookStore struct {
+	UserStore[hxUser]
+	hook atomic.Pointer[func()]
+}
+
+func (s *secHookStore) UserByLogin(ctx context.Context, login string) (*Account[hxUser], error) {
+	a, err := s.UserStore.UserByLogin(ctx, login)
+	if h := s.hook.Swap(nil); h != nil {
+		(*h)()
+	}
+	return a, err
+}
+
+// Issue 9 #1: a password change that lands while a token is being minted
+// ends that token. The change is made to land between the account read and
+// the minting, deterministically, with a clock that moves on as it lands.
+func TestSecurityPasswordChangeDuringMint(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"after the account read", "while hashing"} {
+		for _, mount := range []string{"alone", "behind Middleware"} {
+			t.Run(where+"/"+mount, func(t *testing.T) {
+				t.Parallel()
+				hs := &secHookStore{}
+				e := hxNew(t, func(c *Config[hxUser]) {
+					hs.UserStore = c.Users
+					c.Users = hs
+					c.CacheSize = -1
+				})
+				e.users.SetClock(e.clock.Now)
+				change := func() {
+					e.clock.Add(time.Second)
+					require.NoError(t, e.users.SetPassword(context.Background(), "u-alice", "new password"))
+					e.clock.Add(time.Second)
+				}
+				if where == "while hashing" {
+					var once atomic.Bool
+					e.hasher.hook = func(op string) {
+						if op == "verify" && once.CompareAndSwap(false, true) {
+							change()
+						}
+					}
+				} else {
+					hs.hook.Store(&change)
+				}
+				h := e.auth.TokenHandler()
+				if mount == "behind Middleware" {
+					h = e.auth.Middleware(h)
+				}
+				w := secMint(e, h)
+				if w.Code == http.StatusOK {
+					tok := secTokenOf(t, w)
+					got := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
+					assert.Equal(t, http.StatusUnauthorized, got.Code, "a token minted across a password change must not work")
+					return
+				}
+				assert.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
+			})
+		}
+	}
+}
+
+// Issue 9 #1: the minted token is issued at the time authentication began
+// (before the account was read), also behind Middleware.
+func TestSecurityTokenIssuedAtAuthStart(t *testing.T) {
+	t.Parallel()
+	hs := &secHookStore{}
+	e := hxNew(t, func(c *Config[hxUser]) {
+		hs.UserStore = c.Users
+		c.Users = hs
+		c.CacheSize = -1
+	})
+	start := e.clock.Now()
+	later := func() { e.clock.Add(time.Minute) }
+	hs.hook.Store(&later)
+	tok := secTokenOf(t, secMint(e, e.auth.Middleware(e.auth.TokenHandler())))
+	c, err := e.auth.signer.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.True(t, c.IssuedAt.Equal(start), "IssuedAt %v, want the authentication start %v", c.IssuedAt, start)
+}
+
+// Issue 9 #1: a store that keeps microseconds rounds the cutoff down; a
+// token minted in the same microsecond, before the change, must still be
+// refused.
+func TestSecurityCutoffMicrosecondPrecision(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	ctx := context.Background()
+	iat := hxT0.Add(-time.Hour + 123456789) // sub-microsecond digits
+	cases := []struct {
+		name   string
+		cutoff time.Time
+		want   int
+	}{
+		{"cutoff rounded down into the token's microsecond", iat.Truncate(time.Microsecond), http.StatusUnauthorized},
+		{"cutoff a nanosecond after", iat.Add(1), http.StatusUnauthorized},
+		{"cutoff exactly at", iat, http.StatusUnauthorized},
+		{"cutoff in the microsecond before", iat.Truncate(time.Microsecond).Add(-time.Nanosecond), http.StatusOK},
+		{"no cutoff", time.Time{}, http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := "u-prec-" + strings.ReplaceAll(c.name, " ", "-")
+			require.NoError(t, e.users.Put(ctx, id, Account[hxUser]{ID: id, TokensValidAfter: time.Unix(1, 0)}))
+			require.NoError(t, e.users.Update(ctx, id, func(a *Account[hxUser]) { a.TokensValidAfter = c.cutoff }))
+			tok, _, err := e.auth.issueToken(ctx, id, iat)
+			require.NoError(t, err)
+			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
+			assert.Equal(t, c.want, w.Code)
+		})
+	}
+}
+
+// Issue 9 #2: a deleted account's tokens do not come back when its ID is
+// given to a new account.
+func TestSecurityReusedIDDoesNotReviveTokens(t *testing.T) {
+	t.Parallel()
+	for _, create := range []string{"Add", "Put"} {
+		t.Run(create, func(t *testing.T) {
+			t.Parallel()
+			e := hxNew(t)
+			ctx := context.Background()
+			e.users.SetClock(e.clock.Now)
+			mk := func(login string) error {
+				acct := Account[hxUser]{ID: "u-reused", User: hxUser{Name: login}}
+				if create == "Add" {
+					return e.users.Add(ctx, login, "pw-"+login, acct)
+				}
+				acct.PasswordHash = hxHashes()["password"]
+				return e.users.Put(ctx, login, acct)
+			}
+			require.NoError(t, mk("first"))
+			e.clock.Add(time.Second)
+			tok, _, err := e.auth.IssueToken(ctx, "u-reused")
+			require.NoError(t, err)
+			next := e.auth.Middleware(e.next)
+			require.Equal(t, http.StatusOK, e.serve(next, hxGet("Authorization", "Bearer "+tok)).Code)
+
+			require.NoError(t, e.users.Delete(ctx, "u-reused"))
+			e.clock.Add(time.Second)
+			require.NoError(t, mk("second"))
+			a, err := e.users.UserByID(ctx, "u-reused")
+			require.NoError(t, err)
+			assert.True(t, a.TokensValidAfter.Equal(e.clock.Now()), "creation sets the cutoff: %v", a.TokensValidAfter)
+			assert.Equal(t, http.StatusUnauthorized, e.serve(next, hxGet("Authorization", "Bearer "+tok)).Code,
+				"the old account's token must not name the new account")
+		})
+	}
+}
+
+// Issue 9 #2: an explicit cutoff given at creation is kept, and Put never
+// moves an existing account's cutoff back.
+func TestSecurityMemoryStoreCutoffOnPut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewMemoryUserStore[hxUser](hxCheapHasher)
+	s.SetClock(func() time.Time { return hxT0 })
+	given := hxT0.Add(-time.Hour)
+	require.NoError(t, s.Put(ctx, "a", Account[hxUser]{ID: "a", TokensValidAfter: given}))
+	got, err := s.UserByID(ctx, "a")
+	require.NoError(t, err)
+	assert.True(t, got.TokensValidAfter.Equal(given))
+	require.NoError(t, s.Put(ctx, "a2", Account[hxUser]{ID: "a"})) // upsert with a zero cutoff
+	got, err = s.UserByID(ctx, "a")
+	require.NoError(t, err)
+	assert.True(t, got.TokensValidAfter.Equal(given), "Put must not clear the cutoff: %v", got.TokensValidAfter)
+}
+
+// Issue 9 #3: Add refuses a taken ID instead of moving the account.
+func TestSecurityMemoryStoreAddRefusesTakenID(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	ctx := context.Background()
+	tok := e.token
+	err := e.users.Add(ctx, "mallory", "mallory-pw", Account[hxUser]{ID: "u-alice"})
+	require.ErrorIs(t, err, ErrAccountExists)
+	err = e.users.Add(ctx, "ALICE", "mallory-pw", Account[hxUser]{ID: "u-new"})
+	require.ErrorIs(t, err, ErrAccountExists, "login taken")
+
+	_, err = e.users.UserByLogin(ctx, "mallory")
+	assert.ErrorIs(t, err, ErrUserNotFound)
+	next := e.auth.Middleware(e.next)
+	w := e.serve(next, hxGet("Authorization", hxBasic("alice", hxAlicePW)))
+	assert.Equal(t, http.StatusOK, w.Code, "alice's password still works")
+	w = e.serve(next, hxGet("Authorization", "Bearer "+tok))
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "alice", e.next.lastID().Account.User.Name, "alice's token still answers as alice")
+}
+
+// Issue 9 #4: a role guard naming no role is a bug caught when it is built.
+func TestSecurityEmptyRoleGuardPanics(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	assert.Panics(t, func() { e.auth.RequireAnyRole() })
+	assert.Panics(t, func() { e.auth.RequireAllRoles() })
+	assert.Panics(t, func() { e.auth.RequireAnyRole([]string{}...) })
+	assert.NotPanics(t, func() { e.auth.RequireAnyRole("admin") })
+}
+
+// Issue 9 #5: a hasher that fails answers the same for known and unknown
+// logins: a 500 for both, reported to OnError.
+func TestSecurityHasherErrorSameForUnknownLogin(t *testing.T) {
+	t.Parallel()
+	for _, login := range []string{"alice", "nobody"} {
+		t.Run(login, func(t *testing.T) {
+			t.Parallel()
+			e := hxNew(t, func(c *Config[hxUser]) {
+				c.Hasher = &hxFaultyHasher{PasswordHasher: c.Hasher, verify: "error"}
+			})
+			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic(login, "pw-guess")))
+			assert.Equal(t, http.StatusInternalServerError, w.Code)
+			assert.Equal(t, hxBody500, w.Body.String())
+			assert.Zero(t, e.next.calls.Load())
+			assert.NotEmpty(t, e.errs.list(), "the hasher failure goes to OnError")
+		})
+	}
+}
+
+// Issue 9 #6: every refusal of Argon2idHasher.Verify spends one hash. The
+// work is counted through the burn hook, not timed: a path that refuses
+// without burning, and without a hash of its own, is the defect.
+func TestSecurityUntrustedHashSpendsOneHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	good := hxHashes()["password"]
+	bc := hxHashes()["bcrypt72"] // $2a$10$ + 22 salt + 31 hash characters
+	badSalt := bc[:7] + "!" + bc[8:]
+	cases := []struct {
+		name      string
+		hash      string
+		password  string
+		wantBurns int64
+	}{
+		{"bcrypt bad salt character", badSalt, "password", 1},
+		{"bcrypt bad salt character, long password", badSalt, strings.Repeat("p", 100), 1},
+		{"bcrypt cost out of bounds", strings.Replace(bc, "$10$", "$31$", 1), "password", 1},
+		{"bcrypt truncated", bc[:50], "password", 1},
+		{"argon2id bad parameters", strings.Replace(good, "t=1,", "t=0,", 1), "password", 1},
+		{"argon2id bad salt", strings.Replace(good, "$argon2id$v=19$m=64,t=1,p=1$", "$argon2id$v=19$m=64,t=1,p=1$!", 1), "password", 1},
+		{"unknown scheme", "{SHA}abc", "password", 1},
+		{"empty", "", "password", 1},
+		// Paths that hash the real thing need no burn.
+		{"argon2id mismatch", good, "wrong", 0},
+		{"bcrypt mismatch", bc, "wrong", 0},
+		{"bcrypt bad hash character", bc[:59] + "!", "password", 0}, // hashed, then no match
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var burns atomic.Int64
+			h := &Argon2idHasher{Memory: 64, Time: 1, onBurn: func() { burns.Add(1) }}
+			ok, err := h.Verify(ctx, c.hash, c.password)
+			assert.False(t, ok)
+			if c.wantBurns > 0 {
+				assert.ErrorIs(t, err, ErrUntrustedHash)
+			} else {
+				assert.NoError(t, err)
+			}
+			assert.Equal(t, c.wantBurns, burns.Load(), "hashes burnt")
+		})
+	}
+}
+
+// Issue 9 #7: schemes are compared as ASCII; Unicode folding would take
+// "Baſic" (U+017F) for Basic.
+func TestSecuritySchemeIsASCIIOnly(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	creds := hxB64("alice:" + hxAlicePW)
+	cases := []struct {
+		name   string
+		header string
+		want   int
+	}{
+		{"Basic", "Basic " + creds, http.StatusOK},
+		{"BASIC", "BASIC " + creds, http.StatusOK},
+		{"bAsIc", "bAsIc " + creds, http.StatusOK},
+		{"long s", "Ba\u017fic " + creds, http.StatusUnauthorized},
+		{"Kelvin sign in Bearer", "Bearer\u212a " + e.token, http.StatusUnauthorized},
+		{"dotless i", "Bas\u0131c " + creds, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", c.header))
+			assert.Equal(t, c.want, w.Code)
+		})
+	}
+	_, err := ParseAuthorization(hxGet("Authorization", "Ba\u017fic "+creds), "", 8192)
+	assert.ErrorIs(t, err, ErrMalformedCredentials)
+}
+
+// Issue 9 #8: every failed token gets error="invalid_token", whatever its
+// transport.
+func TestSecurityFailedTokenHeaderIsInvalidToken(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	cases := []struct {
+		name  string
+		value string
+	}{
+		{"oversized", strings.Repeat("a", 9000)},
+		{"garbage", "not-a-token"},
+		{"forged", e.token[:len(e.token)-2] + "AA"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.serve(e.auth.Middleware(e.next), hxGet("X-API-Key", c.value))
+			assert.Equal(t, http.StatusUnauthorized, w.Code)
+			assert.Equal(t, hxChToken, w.Header().Values("WWW-Authenticate"))
+		})
+	}
+}
+
+// Issue 9 #9: ParseAuthorization finds the token header under any spelling.
+func TestSecurityParseAuthorizationCanonicalHeader(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"X-API-Key", "x-api-key", "X-Api-Key", "X-API-KEY"} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("X-Api-Key", "tok")
+			c, err := ParseAuthorization(r, name, 8192)
+			require.NoError(t, err)
+			assert.Equal(t, Credentials{Transport: TransportHeader, Token: "tok"}, c)
+		})
+	}
+}
+
+// Issue 9 #10: an ErrorWriter that edits its response's challenge in place
+// does not change any other response's.
+func TestSecurityChallengeSlicesNotShared(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t, func(c *Config[hxUser]) {
+		c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, status int, err error) {
+			if v := w.Header()["Www-Authenticate"]; len(v) > 0 && r.Header.Get("X-Tamper") != "" {
+				v[0] = "Tampered"
+			}
+			WriteJSONError(w, r, status, err)
+		}
+	})
+	h := e.auth.Middleware(e.auth.RequireAnyRole("admin")(e.next))
+	cases := []struct {
+		name string
+		kv   []string
+		want []string
+	}{
+		{"plain", nil, hxChPlain},
+		{"invalid token", []string{"Authorization", "Bearer x"}, hxChToken},
+		{"invalid request", []string{"Authorization", "Bearer a", "X-API-Key", "b"}, hxChRequest},
+		{"insufficient scope", []string{"Authorization", "Bearer " + e.token}, []string{`Bearer realm="api", error="insufficient_scope", scope="admin"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.serve(h, hxGet(append([]string{"X-Tamper", "1"}, c.kv...)...))
+			require.Equal(t, "Tampered", w.Header().Get("WWW-Authenticate"))
+			w = e.serve(h, hxGet(c.kv...))
+			assert.Equal(t, c.want, w.Header().Values("WWW-Authenticate"), "a later response's challenge")
+		})
+	}
+}
+
+// Issue 9 #10: Identity.Account is the request's own copy: a handler that
+// changes it changes neither the store nor later requests.
+func TestSecurityIdentityAccountIsACopy(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"password", "token"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			e := hxNew(t)
+			ctx := context.Background()
+			evil := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				id, ok := IdentityFrom[hxUser](r.Context())
+				require.True(t, ok)
+				id.Account.Roles[0] = "admin"
+				id.Account.Roles = append(id.Account.Roles, "root")
+				id.Account.Disabled = true
+				id.Account.PasswordHash = ""
+				id.Account.User.Name = "mallory"
+				id.Account.TokensValidAfter = time.Time{}
+			})
+			authz := hxBasic("alice", hxAlicePW)
+			if how == "token" {
+				authz = "Bearer " + e.token
+			}
+			before, err := e.users.UserByID(ctx, "u-alice")
+			require.NoError(t, err)
+			want := *before
+			want.Roles = append([]string(nil), before.Roles...)
+			w := e.serve(e.auth.Middleware(evil), hxGet("Authorization", authz))
+			require.Equal(t, http.StatusOK, w.Code)
+			after, err := e.users.UserByID(ctx, "u-alice")
+			require.NoError(t, err)
+			assert.Equal(t, want, *after, "store's account changed by a handler")
+			w = e.serve(e.auth.Middleware(e.next), hxGet("Authorization", authz))
+			require.Equal(t, http.StatusOK, w.Code)
+			assert.Equal(t, []string{"user"}, e.next.lastID().Account.Roles)
+		})
+	}
+}
+
+// Issue 9 #11: a token in the query, under any encoding of access_token,
+// beside a header is a 400 with an invalid_request challenge.
+func TestSecurityAccessTokenInQueryAnyEncoding(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	cases := []struct {
+		query string
+		want  int
+	}{
+		{"access_token=x", http.StatusBadRequest},
+		{"access%5Ftoken=x", http.StatusBadRequest},
+		{"access%5ftoken=x", http.StatusBadRequest},
+		{"%61ccess_token=x", http.StatusBadRequest},
+		{"%61%63%63%65%73%73%5F%74%6F%6B%65%6E=x", http.StatusBadRequest},
+		{"a=1&access%5Ftoken=x", http.StatusBadRequest},
+		{"access_token", http.StatusBadRequest},
+		{"access_token=x;y", http.StatusBadRequest},     // ParseQuery drops the pair
+		{"access%5Ftoken=%zz", http.StatusBadRequest},   // bad escape in the value
+		{"a=%zz&access_token=x", http.StatusBadRequest}, // bad escape elsewhere
+		{"access_tokens=x", http.StatusOK},
+		{"my_access_token=x", http.StatusOK},
+		{"q=access_token", http.StatusOK},
+		{"q=%25", http.StatusOK},
+		{"", http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.query, func(t *testing.T) {
+			r := hxReq(http.MethodGet, "/api/things?"+c.query, "Authorization", "Bearer "+e.token)
+			w := e.serve(e.auth.Middleware(e.next), r)
+			assert.Equal(t, c.want, w.Code)
+			if c.want == http.StatusBadRequest {
+				assert.Equal(t, hxChRequest, w.Header().Values("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// Issue 9 #13: minting and revoking are bounded per user: a burst, then
+// the documented rate, then 429 with Retry-After.
+func TestSecurityTokenRatePerUser(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	mint := func(login, pw string) *httptest.ResponseRecorder {
+		return e.serve(e.auth.TokenHandler(), hxReq(http.MethodPost, "/api/tokens", "Authorization", hxBasic(login, pw)))
+	}
+	var toks []string
+	for i := range DefaultTokenBurst {
+		w := mint("alice", hxAlicePW)
+		require.Equal(t, http.StatusOK, w.Code, "mint %d", i)
+		toks = append(toks, secTokenOf(t, w))
+	}
+	w := mint("alice", hxAlicePW)
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"), "one more every second at 60/min")
+	assert.Equal(t, http.StatusOK, mint("bob", hxBobPW).Code, "other users keep their own budget")
+
+	revoke := func(tok string) int {
+		return e.serve(e.auth.RevokeHandler(), hxReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok)).Code
+	}
+	assert.Equal(t, http.StatusTooManyRequests, revoke(toks[0]), "revoking counts too")
+	e.clock.Add(time.Second)
+	assert.Equal(t, http.StatusNoContent, revoke(toks[0]))
+	assert.Equal(t, http.StatusTooManyRequests, revoke(toks[1]))
+	e.clock.Add(time.Second)
+	assert.Equal(t, http.StatusOK, mint("alice", hxAlicePW).Code)
+	e.clock.Add(time.Minute) // a full budget again
+	for _, tok := range toks[1:] {
+		assert.Equal(t, http.StatusNoContent, revoke(tok))
+	}
+}
+
+// Issue 9 #13: the per-user rate is configurable and can be turned off.
+func TestSecurityTokenRateConfig(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		rate, burst int
+		wantOK      int // mints that pass in one instant, of 20
+	}{
+		{-1, 0, 20},
+		{60, 3, 3},
+		{1, 1, 1},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("rate %d burst %d", c.rate, c.burst), func(t *testing.T) {
+			t.Parallel()
+			e := hxNew(t, func(cfg *Config[hxUser]) { cfg.TokenRate, cfg.TokenBurst = c.rate, c.burst })
+			ok := 0
+			for range 20 {
+				if secMint(e, e.auth.TokenHandler()).Code == http.StatusOK {
+					ok++
+				}
+			}
+			assert.Equal(t, c.wantOK, ok)
+		})
+	}
+}
+
+// Issue 9 #13: the per-user rate's memory is bounded whatever the number
+// of users, and users whose budget has refilled are forgotten first.
+func TestSecurityTokenRateMemoryBound(t *testing.T) {
+	t.Parallel()
+	clock := hxNewClock(hxT0)
+	u := newUserRate(60, 10, clock.Now)
+	const limit = rateShards * rateShardMax
+	for i := range limit + limit/2 {
+		u.take("user-" + strconv.Itoa(i))
+	}
+	assert.LessOrEqual(t, u.len(), limit)
+	// Once every budget has refilled, new users sweep the old ones out.
+	clock.Add(time.Hour)
+	for i := range limit {
+		u.take("new-" + strconv.Itoa(i))
+	}
+	assert.LessOrEqual(t, u.len(), limit)
+	// A limited user stays limited while the store is not full.
+	v := newUserRate(60, 2, clock.Now)
+	ok1, _ := v.take("x")
+	ok2, _ := v.take("x")
+	ok3, wait := v.take("x")
+	assert.True(t, ok1 && ok2)
+	assert.False(t, ok3)
+	assert.Equal(t, time.Second, wait)
+}
+
+// Issue 9 #14: a signer must name its purpose; the authenticator's tokens
+// are DefaultPurpose tokens.
+func TestSecuritySignerPurposeRequired(t *testing.T) {
+	t.Parallel()
+	keys := []SigningKey{{ID: hxKID, Secret: hxSecret}}
+	_, err := NewHMACSigner(HMACSignerConfig{Keys: keys})
+	require.Error(t, err)
+	other, err := NewHMACSigner(HMACSignerConfig{Keys: keys, Purpose: "email-confirm", Now: func() time.Time { return hxT0 }})
+	require.NoError(t, err)
+	e := hxNew(t)
+	tok, err := other.Sign(context.Background(), NewClaims("u-alice", hxT0.Add(-time.Second), time.Hour))
+	require.NoError(t, err)
+	w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "another purpose's token is no access token")
+	access, err := NewHMACSigner(HMACSignerConfig{Keys: keys, Purpose: DefaultPurpose, Now: func() time.Time { return hxT0 }})
+	require.NoError(t, err)
+	_, err = access.Verify(context.Background(), e.token)
+	assert.NoError(t, err)
+}
+
+// Hardening: IPv6 clients are keyed by /64, IPv4 per address, and a
+// garbled X-Forwarded-For hop gets a bucket of its own, never the proxy's.
+func TestSecurityClientKey(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t, func(c *Config[hxUser]) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	})
+	cases := []struct {
+		name, remote, xff, want string
+	}{
+		{"ipv4 direct", "192.0.2.7:1234", "", "192.0.2.7"},
+		{"ipv4-mapped direct", "[::ffff:192.0.2.7]:1234", "", "192.0.2.7"},
+		{"ipv6 direct", "[2001:db8:1:2:3:4:5:6]:443", "", "2001:db8:1:2::/64"},
+		{"ipv6 same /64", "[2001:db8:1:2:ffff::1]:443", "", "2001:db8:1:2::/64"},
+		{"ipv6 with zone", "[fe80::1%eth0]:443", "", "fe80::/64"},
+		{"untrusted sender's XFF ignored", "192.0.2.7:1", "198.51.100.1", "192.0.2.7"},
+		{"via proxy", "10.0.0.1:1", "198.51.100.1", "198.51.100.1"},
+		{"via two proxies", "10.0.0.1:1", "198.51.100.1, 10.0.0.2", "198.51.100.1"},
+		{"via proxy, ipv6 client", "[fd00::1]:1", "2001:db8:9:9::1", "2001:db8:9:9::/64"},
+		{"rightmost untrusted wins", "10.0.0.1:1", "203.0.113.9, 198.51.100.1", "198.51.100.1"},
+		{"garbled hop", "10.0.0.1:1", "198.51.100.1, garbage", clientKeyInvalidChain},
+		{"empty hop", "10.0.0.1:1", "198.51.100.1, , 10.0.0.2", clientKeyInvalidChain},
+		{"garbled hop left of the client", "10.0.0.1:1", "garbage, 198.51.100.1", "198.51.100.1"},
+		{"proxy without XFF", "10.0.0.1:1", "", "10.0.0.1"},
+		{"not an address", "pipe", "", "pipe"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := hxGet()
+			r.RemoteAddr = c.remote
+			if c.xff != "" {
+				r.Header.Set("X-Forwarded-For", c.xff)
+			}
+			assert.Equal(t, c.want, e.auth.clientIP(r))
+		})
+	}
+}
+
+// secLooseStore matches logins after trimming spaces and lower-casing,
+// and says so through LoginKeyer.
+type secLooseStore struct{ UserStore[hxUser] }
+
+func (s secLooseStore) LoginKey(login string) string {
+	return strings.ToLower(strings.TrimSpace(login))
+}
+
+// Hardening: the store defines the canonical login key the throttle counts
+// against.
+func TestSecurityLoginThrottleKeyFromStore(t *testing.T) {
+	t.Parallel()
+	plain := hxNew(t)
+	loose := hxNew(t, func(c *Config[hxUser]) { c.Users = secLooseStore{c.Users} })
+	cases := []struct {
+		login       string
+		plain, keys string
+	}{
+		{"Alice", "login:alice", "login:alice"},
+		{" alice ", "login: alice ", "login:alice"},
+		{"ALICE\t", "login:alice\t", "login:alice"},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.plain, plain.auth.loginThrottleKey(c.login))
+		assert.Equal(t, c.keys, loose.auth.loginThrottleKey(c.login))
+	}
+	var _ LoginKeyer = NewMemoryUserStore[hxUser](nil)
+	assert.Equal(t, "alice", NewMemoryUserStore[hxUser](hxCheapHasher).LoginKey("ALICE"))
+}
+
+// Hardening: insufficient_scope challenges name the roles needed.
+func TestSecurityInsufficientScopeNamesRoles(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	cases := []struct {
+		name  string
+		guard func(http.Handler) http.Handler
+		want  string
+	}{
+		{"any", e.auth.RequireAnyRole("admin", "ops"), `Bearer realm="api", error="insufficient_scope", scope="admin ops"`},
+		{"all", e.auth.RequireAllRoles("user", "admin"), `Bearer realm="api", error="insufficient_scope", scope="user admin"`},
+		{"unnameable role left out", e.auth.RequireAnyRole("admin", "two words", `q"uote`), `Bearer realm="api", error="insufficient_scope", scope="admin"`},
+		{"no nameable role", e.auth.RequireAnyRole("rôle"), hxChScope[0]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.serve(e.auth.Middleware(c.guard(e.next)), hxGet("Authorization", "Bearer "+e.token))
+			assert.Equal(t, http.StatusForbidden, w.Code)
+			assert.Equal(t, []string{c.want}, w.Header().Values("WWW-Authenticate"))
+		})
+	}
+}
+
+// Hardening: JSON bodies say charset=utf-8.
+func TestSecurityJSONCharset(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t)
+	w := httptest.NewRecorder()
+	WriteJSONError(w, hxGet(), http.StatusUnauthorized, ErrUnauthorized)
+	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	w = httptest.NewRecorder()
+	WriteJSONError(w, hxGet(), http.StatusForbidden, Forbidden("x"))
+	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	w = httptest.NewRecorder()
+	WriteProblem(w, hxGet(), http.StatusUnauthorized, ErrUnauthorized)
+	assert.Equal(t, "application/problem+json; charset=utf-8", w.Header().Get("Content-Type"))
+	w = secMint(e, e.auth.TokenHandler())
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+}
+
+// secAbortStore panics as a handler does to abort a request.
+type secAbortStore struct{ UserStore[hxUser] }
+
+func (secAbortStore) UserByID(context.Context, string) (*Account[hxUser], error) {
+	panic(http.ErrAbortHandler)
+}
+
+// Hardening: http.ErrAbortHandler is panicked again, never a 500.
+func TestSecurityAbortHandlerRepanics(t *testing.T) {
+	t.Parallel()
+	e := hxNew(t, func(c *Config[hxUser]) { c.Users = secAbortStore{c.Users} })
+	assert.PanicsWithValue(t, http.ErrAbortHandler, func() {
+		e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+e.token))
+	})
+	assert.Empty(t, e.errs.list(), "an abort is no internal error")
+}
+
+// Hardening: a recovered panic is never swallowed, even when OnError
+// itself panics.
+func TestSecurityRecoveredPanicIsReported(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	e := hxNew(t, func(c *Config[hxUser]) {
+		c.Users = &hxFaultyStore{UserStore: c.Users, byID: "panic"}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.OnError = func(*http.Request, error) { panic("hook broke") }
+	})
+	w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+e.token))
+	assert.Equal(t, http.StatusInternalServerError, w.Code)
+	out := logs.String()
+	assert.Contains(t, out, "OnError panicked")
+	assert.Contains(t, out, "hook broke")
+	assert.Contains(t, out, "recovered panic", "the original failure is logged too")
+}
+
+// Issue 9 #10: Config.CheckAccount also gets the request's copy, never the
+// store's account.
+func TestSecurityCheckAccountGetsACopy(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"password", "token"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			e := hxNew(t, func(c *Config[hxUser]) {
+				c.CheckAccount = func(_ context.Context, a *Account[hxUser]) error {
+					if a.ID == "u-alice" {
+						a.Roles[0] = "admin"
+						a.TokensValidAfter = time.Time{}
+						a.User.Name = "mallory"
+					}
+					return nil
+				}
+			})
+			authz := hxBasic("alice", hxAlicePW)
+			if how == "token" {
+				authz = "Bearer " + e.token
+			}
+			before, err := e.users.UserByID(context.Background(), "u-alice")
+			require.NoError(t, err)
+			want := *before
+			want.Roles = append([]string(nil), before.Roles...)
+			require.Equal(t, http.StatusOK, e.serve(e.auth.Middleware(e.next), hxGet("Authorization", authz)).Code)
+			after, err := e.users.UserByID(context.Background(), "u-alice")
+			require.NoError(t, err)
+			assert.Equal(t, want, *after)
+		})
+	}
+}
