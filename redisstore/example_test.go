@@ -35,6 +35,7 @@ func ExampleNewRevocationStore() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer revocations.Close() // stops its subscriber
 
 	ctx := context.Background()
 	var id httpauth.TokenID // a token's jti; the signer makes random ones
@@ -68,11 +69,13 @@ func ExampleNewLimiter() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer limiter.Close() // stops its subscriber
 
 	ctx := context.Background()
 	for range 3 {
-		if err := limiter.Fail(ctx, "alice"); err != nil {
-			log.Fatal(err)
+		// Before hashing a password: count the attempt, or refuse it.
+		if _, _, err := limiter.Reserve(ctx, "alice"); err != nil {
+			log.Fatal(err) // fail closed: answer 500, run no hash
 		}
 	}
 	ok, retryAfter, err := limiter.Allow(ctx, "alice")
@@ -84,7 +87,7 @@ func ExampleNewLimiter() {
 	ok, _, _ = limiter.Allow(ctx, "bob")
 	fmt.Println("bob allowed:", ok)
 
-	// A successful login forgets the failures.
+	// A successful login forgets the attempts.
 	if err := limiter.Reset(ctx, "alice"); err != nil {
 		log.Fatal(err)
 	}

@@ -5,29 +5,39 @@
 // one key that expires with its token, so nothing needs cleaning up.
 // [Limiter] implements httpauth.Limiter with the semantics of
 // httpauth.MemoryLimiter: a fixed window that starts at a key's first
-// failure, counted atomically by a Lua script.
+// attempt; Reserve counts an attempt and refuses past the limit in one Lua
+// script, before httpauth runs any hash.
+//
+// Both keep process-local state so that a repeat request makes no Redis
+// round trip: verdicts on token IDs, and the set of locked keys. That state
+// is trusted only while a pub/sub subscription proves it current (see
+// Live); changes are published by the same scripts that make them, and a
+// lost or silent subscription sends every call back to Redis until it has
+// resubscribed. Call Close to stop the subscriber.
 //
 // Both fail closed: when Redis cannot be reached or answers with an error,
 // every method returns that error (wrapped), never "not revoked" or
-// "allowed", and httpauth answers the request with a 500.
+// "allowed", and httpauth answers the request with a 500. A count that
+// cannot be written (a full Redis under noeviction) is such an error, so
+// it runs no hash.
 //
 // Both take any go-redis client ([redis.Client], [redis.ClusterClient],
 // a failover client or a [redis.Ring]) through [redis.UniversalClient].
-// Every command touches a single key, so Redis Cluster needs no hash tags.
-// See README.md for the key layout and operational notes.
+// See README.md for the key layout, Redis Cluster and operational notes.
 package redisstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/internal/localstate"
 )
 
 // DefaultPrefix is the key prefix used when an options struct leaves Prefix
@@ -77,8 +87,9 @@ func ceilMillis(d time.Duration) time.Duration {
 
 // RevocationOptions configures a RevocationStore. The zero value is valid.
 type RevocationOptions struct {
-	// Prefix starts every key the store writes. Default DefaultPrefix.
-	// Give each application sharing a Redis database its own prefix.
+	// Prefix starts every key the store writes, and names its pub/sub
+	// channel (prefix + "revoked"). Default DefaultPrefix. Give each
+	// application sharing a Redis database its own prefix.
 	Prefix string
 
 	// ExtraTTL keeps each revocation this much longer than its token's
@@ -86,21 +97,39 @@ type RevocationOptions struct {
 	// an instance whose clock is behind still accepts a token until its
 	// own clock reaches the expiry. Default 0; at most 24 hours.
 	ExtraTTL time.Duration
+
+	// CacheSize bounds the process-local verdicts (revoked or not, per
+	// token ID) that spare a repeat token its Redis round trip, about
+	// 100 bytes each. Default 100000 (about 10 MB); negative turns the
+	// cache off, so every IsRevoked reads Redis.
+	CacheSize int
+
+	// MaxSilence is how long cached verdicts stay trusted without hearing
+	// from the subscription; the store pings it every MaxSilence/4.
+	// Default DefaultMaxSilence (1s).
+	MaxSilence time.Duration
 }
 
 // RevocationStore is an httpauth.RevocationStore in Redis. It is safe for
 // concurrent use.
+//
+// IsRevoked answers from a process-local cache while the store's
+// subscription is live (see Live), and reads Redis otherwise. Revoke
+// writes the key and publishes the ID in one script, so every subscribed
+// instance drops its cached verdict when the notification arrives.
 type RevocationStore struct {
 	client   redis.UniversalClient
 	prefix   string
 	extraTTL time.Duration
+	sub      *subscriber                                // nil when the cache is off
+	cache    *localstate.Cache[httpauth.TokenID, int64] // revoked until (unix nanos), 0 = not revoked
 }
 
 var _ httpauth.RevocationStore = (*RevocationStore)(nil)
 
 // NewRevocationStore returns a RevocationStore that keeps revocations in
 // client. It returns an error if client is nil or opts is invalid. It does
-// not contact Redis.
+// not contact Redis; its subscriber starts on first use.
 func NewRevocationStore(client redis.UniversalClient, opts RevocationOptions) (*RevocationStore, error) {
 	if isNil(client) {
 		return nil, errors.New("redisstore: nil Redis client")
@@ -112,7 +141,44 @@ func NewRevocationStore(client redis.UniversalClient, opts RevocationOptions) (*
 	if opts.ExtraTTL < 0 || opts.ExtraTTL > 24*time.Hour {
 		return nil, fmt.Errorf("redisstore: ExtraTTL %v is not between 0 and 24h", opts.ExtraTTL)
 	}
-	return &RevocationStore{client: client, prefix: prefix, extraTTL: opts.ExtraTTL}, nil
+	maxSilence, err := checkMaxSilence(opts.MaxSilence)
+	if err != nil {
+		return nil, err
+	}
+	s := &RevocationStore{client: client, prefix: prefix, extraTTL: opts.ExtraTTL}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultRevocationCacheSize
+	}
+	if opts.CacheSize > 0 {
+		s.sub = newSubscriber(client, prefix+revokedChannel, maxSilence)
+		s.cache = localstate.NewCache[httpauth.TokenID, int64](s.sub.feed, opts.CacheSize)
+		s.sub.onMessage = func(payload string) {
+			var id httpauth.TokenID
+			if len(payload) == 2*len(id) {
+				if _, err := hex.Decode(id[:], []byte(payload)); err == nil {
+					s.cache.Invalidate(id)
+					return
+				}
+			}
+			s.cache.InvalidateFunc(func(httpauth.TokenID, int64) bool { return true }) // unknown message: drop all
+		}
+	}
+	return s, nil
+}
+
+// DefaultRevocationCacheSize is RevocationOptions.CacheSize's default.
+const DefaultRevocationCacheSize = 100000
+
+const revokedChannel = "revoked"
+
+func checkMaxSilence(d time.Duration) (time.Duration, error) {
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("redisstore: MaxSilence %v is negative", d)
+	case d == 0:
+		return DefaultMaxSilence, nil
+	}
+	return d, nil
 }
 
 // Key returns the Redis key that records the revocation of id:
@@ -121,9 +187,39 @@ func (s *RevocationStore) Key(id httpauth.TokenID) string {
 	return s.prefix + revokedSpace + id.String()
 }
 
+// Live reports whether the store's local verdicts are trusted now: its
+// subscription is up and has been heard from within MaxSilence. While it
+// is not, IsRevoked reads Redis. Always false with the cache off.
+func (s *RevocationStore) Live() bool {
+	if s.sub == nil {
+		return false
+	}
+	s.sub.start()
+	return s.sub.feed.Live()
+}
+
+// Close stops the store's subscriber. The store keeps working without its
+// cache, reading Redis on every call. It does not close the client.
+func (s *RevocationStore) Close() error {
+	if s.sub != nil {
+		s.sub.close()
+	}
+	return nil
+}
+
+// revokeScript sets the revocation and tells every subscriber, in one step.
+//
+// KEYS[1] revocation; ARGV[1] TTL in milliseconds, ARGV[2] channel,
+// ARGV[3] the ID.
+var revokeScript = redis.NewScript(`
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`)
+
 // Revoke implements httpauth.RevocationStore. It sets the key of id with a
 // time to live that ends at expiresAt plus ExtraTTL, measured by this
-// process's clock. A token past that time is not stored.
+// process's clock, and publishes id. A token past that time is not stored.
 func (s *RevocationStore) Revoke(ctx context.Context, id httpauth.TokenID, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: revoke: %w", err)
@@ -133,182 +229,53 @@ func (s *RevocationStore) Revoke(ctx context.Context, id httpauth.TokenID, expir
 		return nil // already dead everywhere: nothing to remember
 	}
 	ttl = ceilMillis(ttl)
-	if err := s.client.Set(ctx, s.Key(id), "1", ttl).Err(); err != nil {
+	err := revokeScript.Run(ctx, s.client, []string{s.Key(id)}, ttl.Milliseconds(), s.prefix+revokedChannel, id.String()).Err()
+	if s.cache != nil {
+		// Also on error: the write may have happened. This instance must
+		// not wait for its own notification.
+		s.cache.Invalidate(id)
+	}
+	if err != nil {
 		return fmt.Errorf("redisstore: revoke: %w", err)
 	}
 	return nil
 }
 
-// IsRevoked implements httpauth.RevocationStore. Any error from Redis is
-// returned with revoked false; httpauth treats it as a failure, never as
-// "not revoked".
+// IsRevoked implements httpauth.RevocationStore. While the store is live
+// it answers a repeat ID from its cache; otherwise it reads Redis (PTTL)
+// and, if still live and nothing about any ID was published meanwhile,
+// caches the verdict. Any error from Redis is returned with revoked false;
+// httpauth treats it as a failure, never as "not revoked".
 func (s *RevocationStore) IsRevoked(ctx context.Context, id httpauth.TokenID) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("redisstore: is revoked: %w", err)
 	}
-	n, err := s.client.Exists(ctx, s.Key(id)).Result()
+	var ticket localstate.Ticket
+	if s.cache != nil {
+		s.sub.start()
+		if until, ok := s.cache.Get(id); ok {
+			return until != 0 && time.Now().UnixNano() < until, nil
+		}
+		ticket = s.cache.Ticket()
+	}
+	start := time.Now()
+	ms, err := s.client.PTTL(ctx, s.Key(id)).Result()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: is revoked: %w", err)
 	}
-	return n > 0, nil
-}
-
-// LimiterOptions configures a Limiter. The zero value is valid and takes
-// httpauth's defaults.
-type LimiterOptions struct {
-	// Prefix starts every key the limiter writes. Default DefaultPrefix.
-	// Two limiters with different settings (say, per login and per client
-	// address) sharing a database need different prefixes.
-	Prefix string
-
-	// MaxFailures is how many failures within Window make a key refused
-	// until the window ends. Default httpauth.DefaultMaxFailures.
-	MaxFailures int
-
-	// Window is the length of the fixed window that starts at a key's
-	// first failure. Default httpauth.DefaultFailureWindow. It is rounded
-	// up to whole milliseconds.
-	Window time.Duration
-}
-
-// Limiter is an httpauth.Limiter in Redis, with the semantics of
-// httpauth.MemoryLimiter. It is safe for concurrent use, also across
-// processes sharing the Redis database.
-//
-// Each key with failures is one Redis counter, named by the SHA-256 of the
-// key (see [Limiter.Key]), that expires when its window ends.
-type Limiter struct {
-	client redis.UniversalClient
-	prefix string
-	max    int64
-	window time.Duration
-}
-
-var _ httpauth.Limiter = (*Limiter)(nil)
-
-// NewLimiter returns a Limiter that counts failures in client. It returns
-// an error if client is nil or opts is invalid. It does not contact Redis.
-func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, error) {
-	if isNil(client) {
-		return nil, errors.New("redisstore: nil Redis client")
-	}
-	prefix, err := checkPrefix(opts.Prefix)
-	if err != nil {
-		return nil, err
-	}
+	// go-redis reports PTTL's -2 (no key) and -1 (no expiry) as those
+	// durations, not as milliseconds.
+	var until int64
 	switch {
-	case opts.MaxFailures < 0:
-		return nil, fmt.Errorf("redisstore: MaxFailures %d is negative", opts.MaxFailures)
-	case opts.MaxFailures == 0:
-		opts.MaxFailures = httpauth.DefaultMaxFailures
+	case ms == -2 || ms == -2*time.Millisecond:
+		until = 0
+	case ms < 0:
+		until = math.MaxInt64 // no expiry: revoked for as long as it stays
+	default:
+		until = start.Add(ms).UnixNano() // measured from before the read: never late
 	}
-	switch {
-	case opts.Window < 0:
-		return nil, fmt.Errorf("redisstore: Window %v is negative", opts.Window)
-	case opts.Window == 0:
-		opts.Window = httpauth.DefaultFailureWindow
+	if s.cache != nil {
+		s.cache.Put(id, until, ticket)
 	}
-	return &Limiter{
-		client: client,
-		prefix: prefix,
-		max:    int64(opts.MaxFailures),
-		window: ceilMillis(opts.Window),
-	}, nil
-}
-
-// Key returns the Redis key that counts the failures of key:
-// prefix + "fail:" + the SHA-256 of key as 64 hex digits. Hashing makes
-// any bytes safe and bounds the key's length; it does not hide the login,
-// which a dictionary recovers.
-func (l *Limiter) Key(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return l.prefix + failSpace + hex.EncodeToString(sum[:])
-}
-
-// failScript counts one failure. The window starts at the first failure:
-// the expiry is set only when the counter is new (or, defensively, when it
-// somehow has none), so later failures never extend it.
-//
-// KEYS[1] counter; ARGV[1] window in milliseconds. Returns the count.
-var failScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-	redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return n
-`)
-
-// allowScript reads a counter and the time left in its window. A counter
-// without an expiry (never written by this package) is given a window
-// rather than locking its key forever; one that is not a number is an
-// error, so the limiter fails closed.
-//
-// KEYS[1] counter; ARGV[1] window in milliseconds. Returns {count, ms left}.
-var allowScript = redis.NewScript(`
-local n = redis.call('GET', KEYS[1])
-if not n then
-	return {0, 0}
-end
-local count = tonumber(n)
-if not count then
-	return redis.error_reply('ERR httpauth counter is not a number')
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-	redis.call('PEXPIRE', KEYS[1], ARGV[1])
-	ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-`)
-
-// Allow implements httpauth.Limiter. On any error it returns false: a
-// limiter that cannot be asked never allows.
-func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return false, 0, fmt.Errorf("redisstore: allow: %w", err)
-	}
-	res, err := allowScript.Run(ctx, l.client, []string{l.Key(key)}, l.window.Milliseconds()).Int64Slice()
-	if err != nil {
-		return false, 0, fmt.Errorf("redisstore: allow: %w", err)
-	}
-	if len(res) != 2 {
-		return false, 0, fmt.Errorf("redisstore: allow: unexpected reply %v", res)
-	}
-	count, left := res[0], time.Duration(res[1])*time.Millisecond
-	if count < l.max {
-		return true, 0, nil
-	}
-	return false, retryAfter(left), nil
-}
-
-// Fail implements httpauth.Limiter.
-func (l *Limiter) Fail(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("redisstore: fail: %w", err)
-	}
-	if err := failScript.Run(ctx, l.client, []string{l.Key(key)}, l.window.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("redisstore: fail: %w", err)
-	}
-	return nil
-}
-
-// Reset implements httpauth.Limiter. It deletes the counter of key.
-func (l *Limiter) Reset(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("redisstore: reset: %w", err)
-	}
-	if err := l.client.Del(ctx, l.Key(key)).Err(); err != nil {
-		return fmt.Errorf("redisstore: reset: %w", err)
-	}
-	return nil
-}
-
-// retryAfter rounds up to whole seconds, at least one, as Retry-After
-// carries them (the same rounding as httpauth.MemoryLimiter).
-func retryAfter(d time.Duration) time.Duration {
-	s := (d + time.Second - 1) / time.Second
-	if s < 1 {
-		s = 1
-	}
-	return s * time.Second
+	return until != 0, nil
 }

@@ -56,24 +56,53 @@ func uniquePrefix(t *testing.T, client *redis.Client) string {
 
 func TestRevocationStoreConformance(t *testing.T) {
 	client := newClient(t)
-	httpauthtest.TestRevocationStore(t, func(t *testing.T) httpauth.RevocationStore {
-		s, err := redisstore.NewRevocationStore(client, redisstore.RevocationOptions{Prefix: uniquePrefix(t, client)})
-		require.NoError(t, err)
-		return s
-	})
+	for _, tt := range []struct {
+		name string
+		opts redisstore.RevocationOptions
+	}{
+		{"cached", redisstore.RevocationOptions{}},
+		{"cache off", redisstore.RevocationOptions{CacheSize: -1}},
+		{"one-entry cache", redisstore.RevocationOptions{CacheSize: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			httpauthtest.TestRevocationStore(t, func(t *testing.T) httpauth.RevocationStore {
+				opts := tt.opts
+				opts.Prefix = uniquePrefix(t, client)
+				s, err := redisstore.NewRevocationStore(client, opts)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			})
+		})
+	}
 }
 
+// TestLimiterConformance runs the suite with the local lock set, without
+// it, and with a set of one entry (which overflows, so Allow reads Redis).
 func TestLimiterConformance(t *testing.T) {
 	client := newClient(t)
-	httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
-		l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
-			Prefix:      uniquePrefix(t, client),
-			MaxFailures: maxFailures,
-			Window:      window,
+	for _, tt := range []struct {
+		name  string
+		local int
+	}{
+		{"local locks", 0},
+		{"local locks off", -1},
+		{"one local lock", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
+				l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
+					Prefix:      uniquePrefix(t, client),
+					MaxFailures: maxFailures,
+					Window:      window,
+					LocalLocks:  tt.local,
+				})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = l.Close() })
+				return l
+			})
 		})
-		require.NoError(t, err)
-		return l
-	})
+	}
 }
 
 func TestNewRevocationStoreValidates(t *testing.T) {
@@ -93,6 +122,8 @@ func TestNewRevocationStoreValidates(t *testing.T) {
 		{"long prefix", client, redisstore.RevocationOptions{Prefix: strings.Repeat("p", 257)}, "Prefix"},
 		{"negative ExtraTTL", client, redisstore.RevocationOptions{ExtraTTL: -time.Second}, "ExtraTTL"},
 		{"huge ExtraTTL", client, redisstore.RevocationOptions{ExtraTTL: 25 * time.Hour}, "ExtraTTL"},
+		{"cache off", client, redisstore.RevocationOptions{CacheSize: -1, MaxSilence: time.Second}, ""},
+		{"negative MaxSilence", client, redisstore.RevocationOptions{MaxSilence: -time.Second}, "MaxSilence"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +158,8 @@ func TestNewLimiterValidates(t *testing.T) {
 		{"negative MaxFailures", client, redisstore.LimiterOptions{MaxFailures: -1}, "MaxFailures"},
 		{"negative Window", client, redisstore.LimiterOptions{Window: -time.Second}, "Window"},
 		{"long prefix", client, redisstore.LimiterOptions{Prefix: strings.Repeat("p", 257)}, "Prefix"},
+		{"local locks off", client, redisstore.LimiterOptions{LocalLocks: -1, MaxSilence: time.Second}, ""},
+		{"negative MaxSilence", client, redisstore.LimiterOptions{MaxSilence: -time.Second}, "MaxSilence"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +256,7 @@ func TestLimiterDefaults(t *testing.T) {
 		ok, _, err := l.Allow(ctx, key)
 		require.NoError(t, err)
 		require.True(t, ok, "refused after %d failures; default max is %d", i, httpauth.DefaultMaxFailures)
-		require.NoError(t, l.Fail(ctx, key))
+		mustReserve(t, l, key)
 	}
 	ok, ra, err := l.Allow(ctx, key)
 	require.NoError(t, err)
@@ -246,9 +279,9 @@ func TestLimiterLaterFailuresKeepExpiry(t *testing.T) {
 	const window = time.Minute
 	l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{Prefix: uniquePrefix(t, client), Window: window})
 	require.NoError(t, err)
-	require.NoError(t, l.Fail(ctx, "alice"))
+	mustReserve(t, l, "alice")
 	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, l.Fail(ctx, "alice"))
+	mustReserve(t, l, "alice")
 	ttl, err := client.PTTL(ctx, l.Key("alice")).Result()
 	require.NoError(t, err)
 	assert.Greater(t, ttl, time.Duration(0))
@@ -262,8 +295,9 @@ func TestLimiterForeignCounter(t *testing.T) {
 	client := newClient(t)
 	ctx := context.Background()
 	const window = time.Minute
+	// LocalLocks off: foreign counters are seen only by reading Redis.
 	l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
-		Prefix: uniquePrefix(t, client), MaxFailures: 3, Window: window,
+		Prefix: uniquePrefix(t, client), MaxFailures: 3, Window: window, LocalLocks: -1,
 	})
 	require.NoError(t, err)
 
@@ -277,19 +311,20 @@ func TestLimiterForeignCounter(t *testing.T) {
 		require.NoError(t, err)
 		assert.Greater(t, ttl, time.Duration(0), "Allow left the counter without an expiry")
 	})
-	t.Run("no expiry, via Fail", func(t *testing.T) {
+	t.Run("no expiry, via Reserve", func(t *testing.T) {
 		require.NoError(t, client.Set(ctx, l.Key("b"), 1, 0).Err())
-		require.NoError(t, l.Fail(ctx, "b"))
+		mustReserve(t, l, "b")
 		ttl, err := client.PTTL(ctx, l.Key("b")).Result()
 		require.NoError(t, err)
-		assert.Greater(t, ttl, time.Duration(0), "Fail left the counter without an expiry")
+		assert.Greater(t, ttl, time.Duration(0), "Reserve left the counter without an expiry")
 	})
 	t.Run("not a number", func(t *testing.T) {
 		require.NoError(t, client.Set(ctx, l.Key("c"), "junk", time.Minute).Err())
 		ok, _, err := l.Allow(ctx, "c")
 		assert.Error(t, err, "Allow")
 		assert.False(t, ok, "Allow on a corrupt counter")
-		assert.Error(t, l.Fail(ctx, "c"), "Fail")
+		_, _, err = l.Reserve(ctx, "c")
+		assert.Error(t, err, "Reserve")
 		assert.NoError(t, l.Reset(ctx, "c"), "Reset deletes whatever is there")
 		ok, _, err = l.Allow(ctx, "c")
 		require.NoError(t, err)
@@ -304,9 +339,9 @@ func TestLimiterScriptReload(t *testing.T) {
 	ctx := context.Background()
 	l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{Prefix: uniquePrefix(t, client), MaxFailures: 2})
 	require.NoError(t, err)
-	require.NoError(t, l.Fail(ctx, "alice"))
+	mustReserve(t, l, "alice")
 	require.NoError(t, client.ScriptFlush(ctx).Err())
-	require.NoError(t, l.Fail(ctx, "alice"))
+	mustReserve(t, l, "alice")
 	require.NoError(t, client.ScriptFlush(ctx).Err())
 	ok, _, err := l.Allow(ctx, "alice")
 	require.NoError(t, err)
@@ -350,6 +385,7 @@ func TestOutageFailsClosed(t *testing.T) {
 
 			s, err := redisstore.NewRevocationStore(client, redisstore.RevocationOptions{})
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
 			var id httpauth.TokenID
 			id[0] = 1
 			assertStoreError(t, "Revoke", s.Revoke(ctx, id, time.Now().Add(time.Hour)))
@@ -359,14 +395,25 @@ func TestOutageFailsClosed(t *testing.T) {
 
 			l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{})
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = l.Close() })
 			ok, ra, err := l.Allow(ctx, "alice")
 			assertStoreError(t, "Allow", err)
 			assert.False(t, ok, "Allow during an outage must not allow")
 			assert.Zero(t, ra)
-			assertStoreError(t, "Fail", l.Fail(ctx, "alice"))
+			ok, _, err = l.Reserve(ctx, "alice")
+			assertStoreError(t, "Reserve", err)
+			assert.False(t, ok, "Reserve during an outage must not allow")
 			assertStoreError(t, "Reset", l.Reset(ctx, "alice"))
 		})
 	}
+}
+
+// mustReserve counts one attempt of key and returns whether it was allowed.
+func mustReserve(t *testing.T, l *redisstore.Limiter, key string) bool {
+	t.Helper()
+	ok, _, err := l.Reserve(context.Background(), key)
+	require.NoError(t, err, "Reserve(%q)", key)
+	return ok
 }
 
 func assertStoreError(t *testing.T, what string, err error) {

@@ -1,0 +1,19 @@
+package redisstore
+
+// SetLostHook makes the subscriber of s (a *RevocationStore or *Limiter)
+// call f each time it notices a lost subscription, before it resubscribes,
+// so tests can hold it disconnected. nil removes the hook.
+func SetLostHook(s any, f func()) {
+	var sub *subscriber
+	switch v := s.(type) {
+	case *RevocationStore:
+		sub = v.sub
+	case *Limiter:
+		sub = v.sub
+	}
+	if f == nil {
+		sub.testLost.Store(nil)
+		return
+	}
+	sub.testLost.Store(&f)
+}

@@ -1,0 +1,458 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gohttpauth/httpauth"
+)
+
+// LimiterOptions configures a Limiter. The zero value is valid and takes
+// httpauth's defaults.
+type LimiterOptions struct {
+	// Prefix starts every key the limiter writes, and names its lock index
+	// (prefix + "locked") and pub/sub channel (prefix + "locks").
+	// Default DefaultPrefix. httpauth namespaces its keys ("login:…",
+	// "client:…"), so a per-login and a per-client limiter may share a
+	// prefix; separate prefixes only make them easier to tell apart. Two
+	// applications sharing a Redis database need different prefixes. On
+	// Redis Cluster the prefix must be a hash tag, such as "{myapp}:",
+	// because a lock touches its counter and the lock index in one script.
+	Prefix string
+
+	// MaxFailures is how many attempts within Window make a key refused
+	// until the window ends (a success resets the count). Default
+	// httpauth.DefaultMaxFailures.
+	MaxFailures int
+
+	// Window is the length of the fixed window that starts at a key's
+	// first attempt. Default httpauth.DefaultFailureWindow. It is rounded
+	// up to whole milliseconds.
+	Window time.Duration
+
+	// LocalLocks bounds the process-local set of locked keys that lets
+	// Allow answer without Redis, about 150 bytes each. Default 10000;
+	// negative turns it off (every Allow reads Redis). When more keys are
+	// locked at once, Allow reads Redis until the next resubscription.
+	LocalLocks int
+
+	// MaxSilence is how long the local lock set stays trusted without
+	// hearing from the subscription. Default DefaultMaxSilence (1s).
+	MaxSilence time.Duration
+}
+
+// DefaultLocalLocks is LimiterOptions.LocalLocks' default.
+const DefaultLocalLocks = 10000
+
+// Limiter is an httpauth.Limiter in Redis, with the semantics of
+// httpauth.MemoryLimiter. It is safe for concurrent use, also across
+// processes sharing the Redis database.
+//
+// Each key with attempts is one Redis counter, named by the SHA-256 of the
+// key (see [Limiter.Key]), that expires when its window ends. Reserve is
+// one script: it refuses a key at the limit without writing, and otherwise
+// increments its counter; a key that reaches the limit is added to the
+// lock index and published, and Reset removes and publishes it again. So
+// every instance keeps the set of locked keys, and Allow, the check of a
+// cached credential, needs no round trip while the subscription is live.
+type Limiter struct {
+	client redis.UniversalClient
+	prefix string
+	max    int64
+	window time.Duration
+	sub    *subscriber // nil when LocalLocks < 0
+
+	mu       sync.Mutex
+	locks    map[string]int64 // counter key → lock end, local unix nanos
+	maxLocks int
+	complete bool // locks holds every lock: resynchronised since the last (re)subscription, no overflow
+	// nextResync is when a failed resync may run again: soon after an
+	// error (Redis coming back), later after an overflow, since an
+	// overflowing lock index is costly to read.
+	nextResync time.Time
+}
+
+const (
+	resyncRetryError    = time.Second
+	resyncRetryOverflow = 10 * time.Second
+)
+
+var _ httpauth.Limiter = (*Limiter)(nil)
+
+const (
+	lockIndexSpace = "locked"
+	locksChannel   = "locks"
+)
+
+// NewLimiter returns a Limiter that counts attempts in client. It returns
+// an error if client is nil or opts is invalid. It does not contact Redis;
+// its subscriber starts on first use.
+func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, error) {
+	if isNil(client) {
+		return nil, errors.New("redisstore: nil Redis client")
+	}
+	prefix, err := checkPrefix(opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.MaxFailures < 0:
+		return nil, fmt.Errorf("redisstore: MaxFailures %d is negative", opts.MaxFailures)
+	case opts.MaxFailures == 0:
+		opts.MaxFailures = httpauth.DefaultMaxFailures
+	}
+	switch {
+	case opts.Window < 0:
+		return nil, fmt.Errorf("redisstore: Window %v is negative", opts.Window)
+	case opts.Window == 0:
+		opts.Window = httpauth.DefaultFailureWindow
+	}
+	maxSilence, err := checkMaxSilence(opts.MaxSilence)
+	if err != nil {
+		return nil, err
+	}
+	if opts.LocalLocks == 0 {
+		opts.LocalLocks = DefaultLocalLocks
+	}
+	l := &Limiter{
+		client:   client,
+		prefix:   prefix,
+		max:      int64(opts.MaxFailures),
+		window:   ceilMillis(opts.Window),
+		locks:    map[string]int64{},
+		maxLocks: opts.LocalLocks,
+	}
+	if opts.LocalLocks > 0 {
+		l.sub = newSubscriber(client, prefix+locksChannel, maxSilence)
+		l.sub.onDown = func() { l.setIncomplete() }
+		l.sub.onUp = l.resync
+		l.sub.onPong = func(ctx context.Context) {
+			l.mu.Lock()
+			retry := !l.complete && !time.Now().Before(l.nextResync)
+			l.mu.Unlock()
+			if retry {
+				l.resync(ctx) // a failed or overflowed resync is retried, not too often
+			}
+		}
+		l.sub.onMessage = l.apply
+	}
+	return l, nil
+}
+
+// Key returns the Redis key that counts the attempts of key:
+// prefix + "fail:" + the SHA-256 of key as 64 hex digits. Hashing makes
+// any bytes safe and bounds the key's length; it does not hide the login,
+// which a dictionary recovers.
+func (l *Limiter) Key(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return l.prefix + failSpace + hex.EncodeToString(sum[:])
+}
+
+func (l *Limiter) indexKey() string { return l.prefix + lockIndexSpace }
+
+// Live reports whether the local lock set is trusted now: the subscription
+// is up, heard from within MaxSilence, and the set is complete. While it is
+// not, Allow reads Redis. Always false with LocalLocks negative.
+func (l *Limiter) Live() bool {
+	if l.sub == nil {
+		return false
+	}
+	l.sub.start()
+	l.mu.Lock()
+	complete := l.complete
+	l.mu.Unlock()
+	return complete && l.sub.feed.Live()
+}
+
+// Close stops the limiter's subscriber. The limiter keeps working, reading
+// Redis on every Allow. It does not close the client.
+func (l *Limiter) Close() error {
+	if l.sub != nil {
+		l.sub.close()
+	}
+	return nil
+}
+
+// reserveScript counts one attempt unless the key is at the limit. The
+// window starts at the first attempt: the expiry is set only when the
+// counter is new (or, defensively, when it somehow has none). A refusal
+// writes nothing. A key that reaches the limit joins the lock index and is
+// published ("L <ms left> <counter>").
+//
+// KEYS[1] counter, KEYS[2] lock index; ARGV[1] window in milliseconds,
+// ARGV[2] limit, ARGV[3] channel. Returns {ok, ms left, locked now}.
+var reserveScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+local n = 0
+if v then
+	n = tonumber(v)
+	if not n then
+		return redis.error_reply('ERR httpauth counter is not a number')
+	end
+end
+local limit = tonumber(ARGV[2])
+if n >= limit then
+	local ttl = redis.call('PTTL', KEYS[1])
+	if ttl < 0 then
+		redis.call('PEXPIRE', KEYS[1], ARGV[1])
+		ttl = tonumber(ARGV[1])
+	end
+	return {0, ttl, 0}
+end
+n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if n == 1 or ttl < 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[1])
+	ttl = tonumber(ARGV[1])
+end
+if n < limit then
+	return {1, ttl, 0}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + ttl, KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'L ' .. ttl .. ' ' .. KEYS[1])
+return {1, ttl, 1}
+`)
+
+// resetScript deletes a counter and, if it was locked, unlocks it
+// everywhere ("U <counter>").
+//
+// KEYS[1] counter, KEYS[2] lock index; ARGV[1] channel.
+var resetScript = redis.NewScript(`
+redis.call('DEL', KEYS[1])
+if redis.call('ZREM', KEYS[2], KEYS[1]) > 0 then
+	redis.call('PUBLISH', ARGV[1], 'U ' .. KEYS[1])
+end
+return 1
+`)
+
+// allowScript reads a counter and the time left in its window. A counter
+// without an expiry (never written by this package) is given a window
+// rather than locking its key forever; one that is not a number is an
+// error, so the limiter fails closed.
+//
+// KEYS[1] counter; ARGV[1] window in milliseconds. Returns {count, ms left}.
+var allowScript = redis.NewScript(`
+local n = redis.call('GET', KEYS[1])
+if not n then
+	return {0, 0}
+end
+local count = tonumber(n)
+if not count then
+	return redis.error_reply('ERR httpauth counter is not a number')
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[1])
+	ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`)
+
+// resyncScript lists the locks that have not ended, with Redis's clock.
+//
+// KEYS[1] lock index; ARGV[1] how many at most. Returns {now ms, key,
+// end ms, key, end ms, …}.
+var resyncScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local r = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
+table.insert(r, 1, tostring(now))
+return r
+`)
+
+// Reserve implements httpauth.Limiter: one script that refuses a key at
+// its limit and otherwise counts the attempt. Any error, such as a write
+// refused by a full Redis, is returned with ok false.
+func (l *Limiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, fmt.Errorf("redisstore: reserve: %w", err)
+	}
+	if l.sub != nil {
+		l.sub.start()
+	}
+	ck := l.Key(key)
+	res, err := reserveScript.Run(ctx, l.client, []string{ck, l.indexKey()},
+		l.window.Milliseconds(), l.max, l.prefix+locksChannel).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("redisstore: reserve: %w", err)
+	}
+	if len(res) != 3 {
+		return false, 0, fmt.Errorf("redisstore: reserve: unexpected reply %v", res)
+	}
+	left := time.Duration(res[1]) * time.Millisecond
+	if res[2] == 1 {
+		l.lock(ck, time.Now().Add(left)) // not waiting for our own notification
+	}
+	if res[0] == 1 {
+		return true, 0, nil
+	}
+	return false, retryAfter(left), nil
+}
+
+// Allow implements httpauth.Limiter. While the limiter is live it answers
+// from its local lock set; otherwise it reads the counter. On any error it
+// returns false: a limiter that cannot be asked never allows.
+func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, fmt.Errorf("redisstore: allow: %w", err)
+	}
+	ck := l.Key(key)
+	if l.sub != nil {
+		l.sub.start()
+		if l.sub.feed.Live() {
+			now := time.Now().UnixNano()
+			l.mu.Lock()
+			complete := l.complete
+			end, locked := l.locks[ck]
+			l.mu.Unlock()
+			if complete && l.sub.feed.Live() {
+				if locked && now < end {
+					return false, retryAfter(time.Duration(end - now)), nil
+				}
+				return true, 0, nil
+			}
+		}
+	}
+	res, err := allowScript.Run(ctx, l.client, []string{ck}, l.window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("redisstore: allow: %w", err)
+	}
+	if len(res) != 2 {
+		return false, 0, fmt.Errorf("redisstore: allow: unexpected reply %v", res)
+	}
+	count, left := res[0], time.Duration(res[1])*time.Millisecond
+	if count < l.max {
+		return true, 0, nil
+	}
+	return false, retryAfter(left), nil
+}
+
+// Reset implements httpauth.Limiter. It deletes the counter of key and,
+// if the key was locked, publishes the unlock.
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: reset: %w", err)
+	}
+	ck := l.Key(key)
+	err := resetScript.Run(ctx, l.client, []string{ck, l.indexKey()}, l.prefix+locksChannel).Err()
+	if err != nil {
+		return fmt.Errorf("redisstore: reset: %w", err)
+	}
+	l.unlock(ck)
+	return nil
+}
+
+func (l *Limiter) setIncomplete() {
+	l.mu.Lock()
+	l.complete = false
+	clear(l.locks)
+	l.mu.Unlock()
+}
+
+// lock records a lock; a full set is no longer complete.
+func (l *Limiter) lock(ck string, end time.Time) {
+	if l.sub == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.locks[ck]; !ok && len(l.locks) >= l.maxLocks {
+		now := time.Now().UnixNano()
+		for k, e := range l.locks {
+			if now >= e {
+				delete(l.locks, k)
+			}
+		}
+		if len(l.locks) >= l.maxLocks {
+			l.complete = false // overflow: Allow reads Redis until resynchronised
+			clear(l.locks)
+			return
+		}
+	}
+	l.locks[ck] = end.UnixNano()
+}
+
+func (l *Limiter) unlock(ck string) {
+	l.mu.Lock()
+	delete(l.locks, ck)
+	l.mu.Unlock()
+}
+
+// apply handles one notification. It runs on the subscriber's goroutine,
+// in publication order.
+func (l *Limiter) apply(payload string) {
+	kind, rest, _ := strings.Cut(payload, " ")
+	switch kind {
+	case "L":
+		ms, ck, ok := strings.Cut(rest, " ")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if ok && err == nil {
+			l.lock(ck, time.Now().Add(time.Duration(n)*time.Millisecond))
+			return
+		}
+	case "U":
+		l.unlock(rest)
+		return
+	}
+	l.setIncomplete() // a message we do not understand: trust nothing local
+}
+
+// resync loads the locks in force. It runs on the subscriber's goroutine
+// after each subscription, before the feed goes live, so notifications
+// published meanwhile are applied after it, in order.
+func (l *Limiter) resync(ctx context.Context) {
+	l.setIncomplete()
+	l.mu.Lock()
+	l.nextResync = time.Now().Add(resyncRetryError)
+	l.mu.Unlock()
+	res, err := resyncScript.Run(ctx, l.client, []string{l.indexKey()}, l.maxLocks+1).StringSlice()
+	if err != nil || len(res)%2 != 1 {
+		return // stays incomplete: Allow reads Redis; retried at a later heartbeat
+	}
+	serverNow, err := strconv.ParseInt(res[0], 10, 64)
+	if err != nil {
+		return
+	}
+	if (len(res)-1)/2 > l.maxLocks {
+		l.mu.Lock()
+		l.nextResync = time.Now().Add(resyncRetryOverflow)
+		l.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	locks := make(map[string]int64, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		end, err := strconv.ParseFloat(res[i+1], 64)
+		if err != nil {
+			return
+		}
+		locks[res[i]] = now.Add(time.Duration(int64(end)-serverNow) * time.Millisecond).UnixNano()
+	}
+	l.mu.Lock()
+	l.locks = locks
+	l.complete = true
+	l.mu.Unlock()
+}
+
+// retryAfter rounds up to whole seconds, at least one, as Retry-After
+// carries them (the same rounding as httpauth.MemoryLimiter).
+func retryAfter(d time.Duration) time.Duration {
+	s := (d + time.Second - 1) / time.Second
+	if s < 1 {
+		s = 1
+	}
+	return s * time.Second
+}

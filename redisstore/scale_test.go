@@ -1,0 +1,445 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/redisstore"
+)
+
+// pollUntil waits for cond with a generous deadline; it never asserts a
+// latency.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 30*time.Second, 5*time.Millisecond, what)
+}
+
+// countHook counts the commands a client sends, by name.
+type countHook struct {
+	mu  sync.Mutex
+	cmd map[string]int
+}
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.add(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *countHook) add(cmd redis.Cmder) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cmd == nil {
+		h.cmd = map[string]int{}
+	}
+	h.cmd[cmd.Name()]++
+}
+
+// total returns the number of commands sent, heartbeats and subscriptions
+// aside.
+func (h *countHook) total() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for name, c := range h.cmd {
+		if name != "ping" && name != "subscribe" && name != "hello" && name != "client" {
+			n += c
+		}
+	}
+	return n
+}
+
+// newCountedClient opens a second client to the test Redis, counting its
+// commands.
+func newCountedClient(t *testing.T) (*redis.Client, *countHook) {
+	t.Helper()
+	opts, err := redis.ParseURL(os.Getenv("HTTPAUTH_REDIS_TEST_URL"))
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	h := &countHook{}
+	c.AddHook(h)
+	return c, h
+}
+
+// killPubSub closes every pub/sub connection of the server, as a network
+// fault would.
+func killPubSub(t *testing.T, c *redis.Client) {
+	t.Helper()
+	require.NoError(t, c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err())
+}
+
+// countingHasher counts Verify calls of a cheap argon2id hasher.
+type countingHasher struct {
+	httpauth.PasswordHasher
+	verifies atomic.Int64
+}
+
+func (h *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, error) {
+	h.verifies.Add(1)
+	return h.PasswordHasher.Verify(ctx, hash, pw)
+}
+
+type testUser struct{}
+
+// newAuth returns an authenticator over a store holding alice, with lim as
+// its per-login limiter and hasher counting its hashes.
+func newAuth(t *testing.T, lim httpauth.Limiter, hasher *countingHasher, slots int) *httpauth.Authenticator[testUser] {
+	t.Helper()
+	users := httpauth.NewMemoryUserStore[testUser](hasher.PasswordHasher)
+	require.NoError(t, users.Add(context.Background(), "alice", "right-password", httpauth.Account[testUser]{ID: "u1"}))
+	a, err := httpauth.New(httpauth.Config[testUser]{
+		Users:               users,
+		Keys:                []httpauth.SigningKey{{ID: "k1", Secret: []byte(strings.Repeat("k", 32))}},
+		Realm:               "test",
+		Hasher:              hasher,
+		Limiter:             lim,
+		MaxConcurrentHashes: slots,
+		Logger:              slog.New(slog.DiscardHandler),
+		OnError:             func(*http.Request, error) {},
+	})
+	require.NoError(t, err)
+	return a
+}
+
+func basicGet(login, pw string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.SetBasicAuth(login, pw)
+	return r
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+
+// Four instances sharing one Redis limiter, 32 hash slots each: 64
+// concurrent wrong guesses for one login hash at most the limit, because
+// each attempt is reserved in Redis before any hash (scale-out finding 1).
+func TestReserveBoundsHashesAcrossInstances(t *testing.T) {
+	newClient(t) // skips without Redis
+	prefix := uniquePrefix(t, newClient(t))
+	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+	var handlers []http.Handler
+	for range 4 {
+		c, _ := newCountedClient(t)
+		l, err := redisstore.NewLimiter(c, redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 10, Window: time.Minute})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = l.Close() })
+		handlers = append(handlers, newAuth(t, l, hasher, 32).Middleware(okHandler))
+	}
+	hasher.verifies.Store(0)
+	const guesses = 64
+	codes := make([]int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			handlers[i%4].ServeHTTP(w, basicGet("alice", fmt.Sprint("guess-", i)))
+			codes[i] = w.Code
+		})
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	assert.Equal(t, map[int]int{http.StatusUnauthorized: 10, http.StatusTooManyRequests: guesses - 10}, count)
+	assert.EqualValues(t, 10, hasher.verifies.Load(), "hashes for one login across four instances")
+}
+
+// startRedisServer runs a redis-server of our own on a free port with the
+// given extra arguments, and stops it when the test ends.
+func startRedisServer(t *testing.T, args ...string) *redis.Client {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server not found, and CI=true: %v", err)
+		}
+		t.Skipf("redis-server not found: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	t.Cleanup(func() { _ = c.Close() })
+	pollUntil(t, "own redis-server answers", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return c
+}
+
+// A Redis that refuses writes (maxmemory with noeviction, which spraying
+// unknown logins reaches) must give nothing to observe: every password
+// attempt is a 500, no hash runs, and the right password never gets a 200
+// (scale-out finding 2).
+func TestFullRedisRunsNoHash(t *testing.T) {
+	newClient(t) // skips without the test Redis, like every Redis test
+	c := startRedisServer(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+	ctx := context.Background()
+	filler := strings.Repeat("x", 16<<10)
+	full := false
+	for i := range 10000 {
+		if err := c.Set(ctx, fmt.Sprint("fill:", i), filler, 0).Err(); err != nil {
+			require.Contains(t, err.Error(), "OOM")
+			full = true
+			break
+		}
+	}
+	require.True(t, full, "Redis never refused a write")
+
+	l, err := redisstore.NewLimiter(c, redisstore.LimiterOptions{Prefix: "app:", MaxFailures: 3, Window: time.Minute})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	_, _, err = l.Reserve(ctx, "login:alice")
+	require.ErrorContains(t, err, "OOM", "Reserve on a full Redis")
+	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+	h := newAuth(t, l, hasher, 4).Middleware(okHandler)
+	hasher.verifies.Store(0)
+	tries := []struct{ login, pw string }{
+		{"alice", "guess"}, {"alice", "right-password"}, {"nobody", "guess"},
+	}
+	for i := range 30 {
+		tr := tries[i%len(tries)]
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, basicGet(tr.login, tr.pw))
+		require.Equal(t, http.StatusInternalServerError, w.Code, "attempt %d (%s)", i, tr.pw)
+	}
+	assert.Zero(t, hasher.verifies.Load(), "hashes run against a full Redis")
+}
+
+// Allow answers from the local lock set while the subscription is live:
+// no Redis command for a clean key; a lock made by another instance is
+// seen; after the subscription is killed Allow reads Redis until it has
+// resubscribed.
+func TestLimiterLocalLocks(t *testing.T) {
+	prefix := uniquePrefix(t, newClient(t))
+	ca, _ := newCountedClient(t)
+	cb, hb := newCountedClient(t)
+	opts := redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 2, Window: time.Minute}
+	a, err := redisstore.NewLimiter(ca, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := redisstore.NewLimiter(cb, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+
+	pollUntil(t, "B live", b.Live)
+	before := hb.total()
+	for range 100 {
+		ok, _, err := b.Allow(ctx, "login:clean")
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	assert.Equal(t, before, hb.total(), "Allow on a clean key made Redis commands while live")
+
+	for range 2 {
+		ok, _, err := a.Reserve(ctx, "login:alice")
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	pollUntil(t, "B sees A's lock", func() bool {
+		ok, _, err := b.Allow(ctx, "login:alice")
+		return err == nil && !ok
+	})
+	require.NoError(t, a.Reset(ctx, "login:alice"))
+	pollUntil(t, "B sees A's unlock", func() bool {
+		ok, _, err := b.Allow(ctx, "login:alice")
+		return err == nil && ok
+	})
+
+	// Hold B disconnected, lock on A, and B must read through.
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	redisstore.SetLostHook(b, func() {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	})
+	killPubSub(t, cb)
+	<-held
+	redisstore.SetLostHook(b, nil)
+	assert.False(t, b.Live(), "B live after losing its subscription")
+	for range 2 {
+		ok, _, err := a.Reserve(ctx, "login:bob")
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	before = hb.total()
+	ok, ra, err := b.Allow(ctx, "login:bob")
+	require.NoError(t, err)
+	assert.False(t, ok, "B allowed a key locked while it was disconnected")
+	assert.Positive(t, ra)
+	assert.Greater(t, hb.total(), before, "B answered without Redis while not live")
+	close(release)
+
+	pollUntil(t, "B live again", b.Live)
+	ok, _, err = b.Allow(ctx, "login:bob")
+	require.NoError(t, err)
+	assert.False(t, ok, "the lock made while B was away is in its resynchronised set")
+	before = hb.total()
+	ok, _, err = b.Allow(ctx, "login:bob")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Equal(t, before, hb.total(), "Allow reads Redis although B is live again")
+}
+
+// A revocation on A is refused on B; with B's subscription killed, B never
+// answers "not revoked" from its cache, and once resubscribed its cache
+// works again.
+func TestRevocationAcrossInstances(t *testing.T) {
+	prefix := uniquePrefix(t, newClient(t))
+	ca, _ := newCountedClient(t)
+	cb, hb := newCountedClient(t)
+	a, err := redisstore.NewRevocationStore(ca, redisstore.RevocationOptions{Prefix: prefix})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := redisstore.NewRevocationStore(cb, redisstore.RevocationOptions{Prefix: prefix})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+	id := func(n byte) httpauth.TokenID { return httpauth.TokenID{0xee, n} }
+	revoked := func(s *redisstore.RevocationStore, i httpauth.TokenID) bool {
+		r, err := s.IsRevoked(ctx, i)
+		require.NoError(t, err)
+		return r
+	}
+
+	pollUntil(t, "B live", b.Live)
+	assert.False(t, revoked(b, id(1)))
+	before := hb.total()
+	assert.False(t, revoked(b, id(1)), "cached verdict")
+	assert.Equal(t, before, hb.total(), "a repeat ID made a Redis round trip")
+
+	require.NoError(t, a.Revoke(ctx, id(1), time.Now().Add(time.Hour)))
+	assert.True(t, revoked(a, id(1)), "A sees its own revocation at once")
+	pollUntil(t, "B refuses a token revoked on A", func() bool { return revoked(b, id(1)) })
+
+	// B's subscription lost: B must not answer from its cache.
+	assert.False(t, revoked(b, id(2))) // cached "not revoked"
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	redisstore.SetLostHook(b, func() {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	})
+	killPubSub(t, cb)
+	<-held
+	redisstore.SetLostHook(b, nil)
+	require.False(t, b.Live())
+	require.NoError(t, a.Revoke(ctx, id(2), time.Now().Add(time.Hour)))
+	assert.True(t, revoked(b, id(2)), "B answered a stale \"not revoked\" after losing its subscription")
+	close(release)
+
+	pollUntil(t, "B live again", b.Live)
+	assert.True(t, revoked(b, id(2)), "after resubscribing")
+	before = hb.total()
+	assert.True(t, revoked(b, id(2)), "cached again")
+	assert.Equal(t, before, hb.total(), "verdicts are not cached again after resubscribing")
+}
+
+// The README's manual-unlock command, run as written (with the test's
+// prefix), unlocks a login locked through httpauth, on every instance.
+func TestReadmeManualUnlock(t *testing.T) {
+	url := os.Getenv("HTTPAUTH_REDIS_TEST_URL")
+	client := newClient(t)
+	for _, bin := range []string{"sh", "redis-cli", "sha256sum", "cut"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not found: %v", bin, err)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "To unlock a login by hand")
+	require.True(t, ok, "unlock section missing")
+	_, after, ok = strings.Cut(after, "```sh\n")
+	require.True(t, ok)
+	script, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	require.Contains(t, script, "myapp:login:")
+
+	prefix := uniquePrefix(t, client) + "login:"
+	script = strings.ReplaceAll(script, "myapp:login:", prefix)
+	ca, _ := newCountedClient(t)
+	cb, _ := newCountedClient(t)
+	opts := redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 3, Window: time.Minute}
+	la, err := redisstore.NewLimiter(ca, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = la.Close() })
+	lb, err := redisstore.NewLimiter(cb, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lb.Close() })
+	pollUntil(t, "B live", lb.Live)
+
+	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+	users := httpauth.NewMemoryUserStore[testUser](hasher.PasswordHasher)
+	require.NoError(t, users.Add(context.Background(), "alice@example.com", "right-password", httpauth.Account[testUser]{ID: "u1"}))
+	auth, err := httpauth.New(httpauth.Config[testUser]{
+		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: []byte(strings.Repeat("k", 32))}},
+		Realm: "test", Hasher: hasher, Limiter: la, Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	h := auth.Middleware(okHandler)
+	do := func(login, pw string) int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, basicGet(login, pw))
+		return w.Code
+	}
+	for range 3 {
+		require.Equal(t, http.StatusUnauthorized, do("Alice@Example.com", "guess"))
+	}
+	require.Equal(t, http.StatusTooManyRequests, do("alice@example.com", "right-password"))
+	pollUntil(t, "B sees the lock", func() bool {
+		ok, _, err := lb.Allow(context.Background(), "login:alice@example.com")
+		return err == nil && !ok
+	})
+
+	cmd := exec.Command("sh", "-ec", script)
+	cmd.Env = append(os.Environ(), "REDIS_URL="+url)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	pollUntil(t, "B sees the unlock", func() bool {
+		ok, _, err := lb.Allow(context.Background(), "login:alice@example.com")
+		return err == nil && ok
+	})
+	assert.Equal(t, http.StatusOK, do("alice@example.com", "right-password"), "after the documented unlock")
+}

@@ -1,0 +1,151 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gohttpauth/httpauth/internal/localstate"
+)
+
+// DefaultMaxSilence is how long local state stays trusted without hearing
+// from the subscription (a message or a reply to its ping).
+const DefaultMaxSilence = time.Second
+
+// subscriber keeps one pub/sub subscription and a localstate.Feed that is
+// live while the subscription is. It starts on first use, so that the
+// constructors never contact Redis, and stops at Close.
+type subscriber struct {
+	client    redis.UniversalClient
+	channel   string
+	feed      *localstate.Feed
+	onUp      func(ctx context.Context) // after each (re)subscription, before the feed goes live
+	onDown    func()
+	onMessage func(payload string)
+	onPong    func(ctx context.Context) // each heartbeat reply
+	startOnce sync.Once
+	stopOnce  sync.Once
+	cancel    context.CancelFunc
+	done      chan struct{}
+	testLost  atomic.Pointer[func()] // tests: runs when a loss is noticed, before resubscribing
+}
+
+func newSubscriber(client redis.UniversalClient, channel string, maxSilence time.Duration) *subscriber {
+	return &subscriber{client: client, channel: channel, feed: localstate.NewFeed(maxSilence, nil), done: make(chan struct{})}
+}
+
+// start runs the receive loop once, on first use.
+func (s *subscriber) start() {
+	s.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		go s.run(ctx)
+	})
+}
+
+// close stops the loop and waits for it.
+func (s *subscriber) close() {
+	s.stopOnce.Do(func() {
+		started := false
+		s.startOnce.Do(func() {}) // never start after close
+		if s.cancel != nil {
+			started = true
+			s.cancel()
+		}
+		s.feed.Down()
+		if started {
+			<-s.done
+		}
+	})
+}
+
+func (s *subscriber) down() {
+	s.feed.Down()
+	if s.onDown != nil {
+		s.onDown()
+	}
+}
+
+func (s *subscriber) lostHook() {
+	if f := s.testLost.Load(); f != nil {
+		(*f)()
+	}
+}
+
+func (s *subscriber) run(ctx context.Context) {
+	defer close(s.done)
+	ps := s.client.Subscribe(ctx, s.channel)
+	defer func() { _ = ps.Close() }()
+	defer s.down()
+
+	// Pings make a stalled connection visible: without a pong (or a
+	// message) within MaxSilence the feed stops being live.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		t := time.NewTicker(max(s.feed.MaxSilence()/4, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = ps.Ping(ctx)
+			}
+		}
+	})
+
+	backoff := 10 * time.Millisecond
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, s.feed.MaxSilence())
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue // Live() lapses by itself; the pings go on
+			}
+			s.down()
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			s.lostHook()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				// Anything published while unsubscribed is lost: start over.
+				s.down()
+				s.lostHook()
+				if s.onUp != nil {
+					s.onUp(ctx)
+				}
+				s.feed.Up()
+			}
+		case *redis.Message:
+			s.feed.Beat()
+			if s.onMessage != nil {
+				s.onMessage(m.Payload)
+			}
+		case *redis.Pong:
+			s.feed.Beat()
+			if s.onPong != nil {
+				s.onPong(ctx)
+			}
+		}
+	}
+}
