@@ -52,7 +52,18 @@ func openSQLite(t *testing.T) *sql.DB {
 // openPostgres connects to HTTPAUTH_POSTGRES_TEST_DSN with a new schema of
 // its own first on the search_path, so tests never see each other's
 // tables; the schema is dropped when the test ends.
-func openPostgres(t *testing.T) *sql.DB {
+func openPostgres(t *testing.T) *sql.DB { return openPostgresTB(t) }
+
+// openPostgresTB is openPostgres for benchmarks too.
+func openPostgresTB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, _ := openPostgresDSN(t)
+	return db
+}
+
+// openPostgresDSN is openPostgres that also returns the DSN of the new
+// schema, for opening more databases on it.
+func openPostgresDSN(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	dsn := httpauthtest.RequireEnv(t, "HTTPAUTH_POSTGRES_TEST_DSN", "source .ci/services.sh")
 	var b [8]byte
@@ -72,9 +83,16 @@ func openPostgres(t *testing.T) *sql.DB {
 		}
 	})
 
-	db, err := sql.Open("pgx", withSearchPath(t, dsn, schema))
+	dsn = withSearchPath(t, dsn, schema)
+	return openDSN(t, dsn, schema), dsn
+}
+
+// openDSN opens a PostgreSQL database whose current schema must be schema.
+func openDSN(t testing.TB, dsn, schema string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() }) // runs before the DROP above
+	t.Cleanup(func() { _ = db.Close() }) // runs before the DROP of the schema
 	require.NoError(t, db.PingContext(t.Context()))
 	var got string
 	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&got))
@@ -84,7 +102,7 @@ func openPostgres(t *testing.T) *sql.DB {
 
 // withSearchPath adds search_path to a URL or keyword/value DSN; pgx sends
 // unknown settings to the server as run-time parameters.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)

@@ -14,7 +14,9 @@ import (
 // NewUser describes a user for CreateUser.
 type NewUser struct {
 	// ID is the user's stable identifier, 1 to 255 bytes of UTF-8.
-	// Default: 32 random hex digits (128 bits).
+	// Default: 32 random hex digits (128 bits). Never reuse the ID of a
+	// deleted user: tokens name users by ID. (The default cutoff below
+	// refuses the old user's tokens even then.)
 	ID string
 	// Login is the email or username, stored lower-cased. Required.
 	Login string
@@ -28,7 +30,10 @@ type NewUser struct {
 	Confirmed bool
 	Roles     []string
 	Disabled  bool
-	// TokensValidAfter is the initial token cutoff. Default: none.
+	// TokensValidAfter is the initial token cutoff. Default: the
+	// creation time (Config.Now), so that no token issued before the user
+	// existed, such as one of a deleted user with the same ID, is
+	// accepted.
 	TokensValidAfter time.Time
 }
 
@@ -45,8 +50,10 @@ func checkTime(t time.Time) error {
 	return nil
 }
 
-// CreateUser stores a new user and returns its ID. It fails if the login
-// (compared lower-cased) or the ID is taken.
+// CreateUser stores a new user and returns its ID. It fails with an error
+// wrapping httpauth.ErrAccountExists if the login (compared lower-cased)
+// or the ID is taken. Unless u says otherwise, the user's token cutoff is
+// the creation time.
 func (s *Store) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	if u.Login == "" {
 		return "", errors.New("sqlstore: create user: empty login")
@@ -64,6 +71,9 @@ func (s *Store) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	}
 	if u.Password != "" && u.PasswordHash != "" {
 		return "", errors.New("sqlstore: create user: both Password and PasswordHash set")
+	}
+	if u.TokensValidAfter.IsZero() {
+		u.TokensValidAfter = s.now()
 	}
 	if err := checkTime(u.TokensValidAfter); err != nil {
 		return "", err
@@ -83,6 +93,13 @@ func (s *Store) CreateUser(ctx context.Context, u NewUser) (string, error) {
 		s.table, c.ID, c.Login, c.PasswordHash, c.Confirmed, c.Roles, c.Disabled, c.TokensValidAfter,
 		s.ph(1), s.ph(2), s.ph(3), s.ph(4), s.ph(5), s.ph(6), s.ph(7))
 	_, err = s.db.ExecContext(ctx, q, u.ID, NormalizeLogin(u.Login), hash, u.Confirmed, roles, u.Disabled, encodeTime(u.TokensValidAfter))
+	if s.cache != nil {
+		s.cache.invalidate(u.ID)
+		s.cache.invalidateLogin(NormalizeLogin(u.Login))
+	}
+	if isUniqueViolation(err) {
+		return "", fmt.Errorf("sqlstore: create user: %w: %w", httpauth.ErrAccountExists, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: create user: %w", err)
 	}
@@ -104,6 +121,7 @@ func (s *Store) set(ctx context.Context, what, id string, cols []string, vals ..
 	}
 	q += " WHERE " + s.cols.ID + " = " + s.ph(len(cols)+1)
 	res, err := s.db.ExecContext(ctx, q, append(vals, id)...)
+	s.invalidate(id) // even on error: the write may have committed
 	if err != nil {
 		return fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
@@ -128,11 +146,12 @@ func (s *Store) SetPassword(ctx context.Context, id, password string) error {
 	return s.set(ctx, "set password", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(s.now()))
 }
 
-// SetPasswordHash stores an already computed hash for user id, such as one
-// imported from another system, and leaves the token cutoff alone. Use
-// SetPassword for password changes.
+// SetPasswordHash stores an already computed hash for user id and, as
+// httpauth.AccountStore requires, revokes every token issued before now
+// (Config.Now), as SetPassword does. Import hashes with
+// NewUser.PasswordHash instead.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
-	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash}, hash)
+	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(s.now()))
 }
 
 // SetDisabled disables or enables user id. Disabling also revokes every
@@ -173,14 +192,15 @@ func (s *Store) LogoutEverywhere(ctx context.Context, id string) error {
 	return s.SetTokensValidAfter(ctx, id, s.now())
 }
 
-// DeleteUser removes user id; its tokens stop verifying, since the
-// authenticator finds no user for them. A missing user is an error
+// DeleteUser removes user id and, through the schema, its API keys; its
+// tokens stop verifying, since the authenticator finds no user for them. A missing user is an error
 // wrapping httpauth.ErrUserNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE "+s.cols.ID+" = "+s.ph(1), id)
+	s.invalidate(id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: delete user: %w", err)
 	}

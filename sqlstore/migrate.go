@@ -11,7 +11,9 @@ import (
 var schemaFS embed.FS
 
 // Schema returns the CREATE TABLE script of dialect, the contents of
-// schema/postgres.sql or schema/sqlite.sql, which create DefaultTable.
+// schema/postgres.sql or schema/sqlite.sql, which create DefaultTable and
+// DefaultKeyTable (and on PostgreSQL the users' change-notification
+// trigger).
 func Schema(dialect Dialect) (string, error) {
 	var name string
 	switch dialect {
@@ -29,9 +31,13 @@ func Schema(dialect Dialect) (string, error) {
 	return string(b), nil
 }
 
-// Migrate creates DefaultTable in db if it does not exist, from Schema.
-// It is safe to run at every start. On PostgreSQL the table goes to the
-// first schema of the connection's search_path.
+// Migrate creates DefaultTable and DefaultKeyTable in db if they do not
+// exist, from Schema.
+// It is safe to run at every start, from several instances at once. On
+// PostgreSQL the table goes to the first schema of the connection's
+// search_path, and Migrate also (re)installs the trigger that notifies
+// DefaultNotifyChannel of every change to a row, which the account cache
+// (Config.CacheSize) relies on.
 func Migrate(ctx context.Context, db *sql.DB, dialect Dialect) error {
 	script, err := Schema(dialect)
 	if err != nil {

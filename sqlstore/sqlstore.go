@@ -26,6 +26,26 @@
 //   - tokens_valid_after is a BIGINT of Unix nanoseconds (UTC); 0 and NULL
 //     mean no cutoff. Times round-trip to the nanosecond;
 //   - confirmed and disabled are booleans (0/1 in SQLite).
+//
+// # Account lifecycle and API keys
+//
+// The store is an httpauth.AccountStore (MarkConfirmed, SetPasswordHash,
+// SetLogin), for the authenticator's Confirm, ResetPassword and
+// ChangeLogin, and an httpauth.KeyStore on the table httpauth_api_keys
+// ([Config.KeyTable]), which Migrate creates. Keys are never cached: every
+// request reads its key, so a deleted key is refused by every instance at
+// once. Deleting a user deletes its keys.
+//
+// # Account cache
+//
+// On PostgreSQL, [Config.CacheSize] keeps the accounts read in process
+// memory, so a repeat lookup makes no query. A trigger that Migrate
+// installs notifies every change to a row (plain SQL included) with
+// pg_notify, and a dedicated LISTEN connection drops the changed account.
+// The cache is used only while that connection is live ([Store.Live]);
+// otherwise lookups read through, and after a reconnect the cache starts
+// empty. See README.md for the staleness guarantee and the trigger for
+// your own tables.
 package sqlstore
 
 import (
@@ -37,6 +57,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -127,14 +148,41 @@ type Config struct {
 	// Default httpauth.DefaultHasher() (argon2id). Lookups never hash.
 	Hasher httpauth.PasswordHasher
 
-	// Now is the clock for password changes and LogoutEverywhere. Default
-	// time.Now.
+	// Now is the clock for password changes, LogoutEverywhere and the
+	// cutoff of new users. Default time.Now.
 	Now func() time.Time
+
+	// CacheSize, when positive, turns on a process-local cache of up to
+	// CacheSize accounts, so that a repeat lookup makes no query. PostgreSQL
+	// with the pgx driver (github.com/jackc/pgx/v5/stdlib) only; New fails
+	// with SQLite or another driver. The cache is trusted only while a
+	// dedicated LISTEN connection (outside db's pool) is live, and every
+	// change to a user, by this or any other process or by plain SQL, is
+	// seen through the trigger that Migrate installs (see README.md for
+	// your own tables). Memory: about 0.6 KiB per typical account; budget
+	// CacheSize × 1 KiB. Default 0: off.
+	CacheSize int
+
+	// CacheMaxSilence is the longest the cache is trusted without hearing
+	// from its LISTEN connection, which sends itself a heartbeat NOTIFY
+	// every quarter of it. At least 100 ms. Default
+	// DefaultCacheMaxSilence (1 s).
+	CacheMaxSilence time.Duration
+
+	// NotifyChannel is the channel the cache LISTENs on, an identifier
+	// like Columns. Default DefaultNotifyChannel ("httpauth_users"), the
+	// channel of the trigger that Migrate installs.
+	NotifyChannel string
+
+	// KeyTable is the API-key table (the store's httpauth.KeyStore),
+	// optionally schema-qualified, with the columns of the one Migrate
+	// creates. Default DefaultKeyTable ("httpauth_api_keys").
+	KeyTable string
 }
 
-// Store is an httpauth.UserStore[User] and httpauth.PasswordRehasher on a
-// *sql.DB. It is safe for concurrent use. Close it to release its prepared
-// statements; it does not close the database.
+// Store is an httpauth.UserStore[User], httpauth.PasswordRehasher,
+// httpauth.AccountStore[User] and httpauth.KeyStore on a *sql.DB. It is safe for concurrent use. Close it to release its prepared
+// statements and stop its cache; it does not close the database.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -145,6 +193,10 @@ type Store struct {
 	cols  Columns // quoted
 
 	byLogin, byID, rehash *sql.Stmt
+	keyQ                  keyQueries
+
+	cache   *accountCache // nil: off
+	queries atomic.Int64  // lookups that reached the database (tests)
 }
 
 var (
@@ -197,6 +249,16 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 	if cfg.Dialect != Postgres && cfg.Dialect != SQLite {
 		return nil, fmt.Errorf("sqlstore: unknown dialect %q: want %q or %q", cfg.Dialect, Postgres, SQLite)
 	}
+	if cfg.CacheSize < 0 {
+		return nil, errors.New("sqlstore: negative CacheSize")
+	}
+	if cfg.CacheMaxSilence != 0 && cfg.CacheMaxSilence < 100*time.Millisecond {
+		return nil, errors.New("sqlstore: CacheMaxSilence below 100ms")
+	}
+	if cfg.CacheSize > 0 && cfg.Dialect != Postgres {
+		// SQLite has no cross-process change notification.
+		return nil, errors.New("sqlstore: CacheSize needs PostgreSQL")
+	}
 	s := &Store{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, now: cfg.Now}
 	if s.hasher == nil {
 		s.hasher = httpauth.DefaultHasher()
@@ -228,6 +290,12 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 		}
 	}
 	s.cols = c
+	if cfg.KeyTable == "" {
+		cfg.KeyTable = DefaultKeyTable
+	}
+	if err := s.buildKeyQueries(cfg.KeyTable); err != nil {
+		return nil, err
+	}
 
 	sel := fmt.Sprintf("SELECT %s, %s, %s, %s, %s, %s, %s FROM %s WHERE ",
 		c.ID, c.Login, c.PasswordHash, c.Confirmed, c.Roles, c.Disabled, c.TokensValidAfter, s.table)
@@ -254,13 +322,50 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlstore: prepare %s: %w", p.name, err)
 		}
 	}
+	if cfg.CacheSize > 0 {
+		if err := s.startCache(ctx, cfg); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
+func (s *Store) startCache(ctx context.Context, cfg Config) error {
+	raw := cfg.NotifyChannel
+	if raw == "" {
+		raw = DefaultNotifyChannel
+	}
+	channel, err := Postgres.quoteIdent(raw, false)
+	if err != nil {
+		return err
+	}
+	silence := cfg.CacheMaxSilence
+	if silence == 0 {
+		silence = DefaultCacheMaxSilence
+	}
+	c := newAccountCache(cfg.CacheSize, silence, channel, raw, pgxConfig(s.db))
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	s.cache = c
+	return nil
+}
+
+// Live reports whether the account cache is on and trusted: its LISTEN
+// connection is up and was heard from within CacheMaxSilence. While it is
+// not, every lookup reads through to the database. Health checks may
+// report it; a store without a cache is never live.
+func (s *Store) Live() bool { return s.cache != nil && s.cache.feed.Live() }
+
 func (s *Store) ph(n int) string { return s.dialect.placeholder(n) }
 
-// Close releases the prepared statements. It does not close the database.
+// Close stops the cache's listener and releases the prepared statements.
+// It does not close the database.
 func (s *Store) Close() error {
+	if s.cache != nil {
+		s.cache.close()
+	}
 	var errs []error
 	for _, st := range []*sql.Stmt{s.byLogin, s.byID, s.rehash} {
 		if st != nil {
@@ -276,21 +381,60 @@ func NormalizeLogin(login string) string { return strings.ToLower(login) }
 
 // UserByLogin implements httpauth.UserStore. Logins match
 // case-insensitively: both the stored and the given login are lower-cased.
+// With the cache on, the account may be shared with other callers: read
+// it, never modify it.
 func (s *Store) UserByLogin(ctx context.Context, login string) (*httpauth.Account[User], error) {
-	a, err := s.scan(ctx, s.byLogin, NormalizeLogin(login))
+	key := NormalizeLogin(login)
+	a, err := s.lookup(ctx, s.byLogin, cacheKey{byLogin: true, s: key})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: user by login: %w", err)
 	}
 	return a, nil
 }
 
-// UserByID implements httpauth.UserStore. IDs match exactly.
+// UserByID implements httpauth.UserStore. IDs match exactly. With the
+// cache on, the account may be shared with other callers: read it, never
+// modify it.
 func (s *Store) UserByID(ctx context.Context, id string) (*httpauth.Account[User], error) {
-	a, err := s.scan(ctx, s.byID, id)
+	a, err := s.lookup(ctx, s.byID, cacheKey{s: id})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: user by ID: %w", err)
 	}
 	return a, nil
+}
+
+// lookup answers from the cache while it is live, and otherwise reads the
+// row, caching it unless a change arrived during the read. A missing user
+// is never cached.
+func (s *Store) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpauth.Account[User], error) {
+	if s.cache == nil {
+		return s.scan(ctx, st, k.s)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if a, ok := s.cache.get(k); ok {
+		return a, nil
+	}
+	t := s.cache.entries.Ticket() // before the read: see localstate.Cache.Put
+	a, err := s.scan(ctx, st, k.s)
+	if err != nil {
+		return nil, err
+	}
+	loginKey := ""
+	if k.byLogin {
+		loginKey = k.s
+	}
+	s.cache.put(a, loginKey, t)
+	return a, nil
+}
+
+// invalidate drops user id, after a write, from this process's cache; other
+// processes learn of the write through the trigger.
+func (s *Store) invalidate(id string) {
+	if s.cache != nil {
+		s.cache.invalidate(id)
+	}
 }
 
 func (s *Store) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpauth.Account[User], error) {
@@ -308,6 +452,7 @@ func (s *Store) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpauth.A
 		confirmed, disabled    sql.NullBool
 		cutoff                 sql.NullInt64
 	)
+	s.queries.Add(1)
 	err := st.QueryRowContext(ctx, arg).Scan(&id, &login, &hash, &confirmed, &roles, &disabled, &cutoff)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, httpauth.ErrUserNotFound
@@ -339,7 +484,9 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash str
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := s.rehash.ExecContext(ctx, newHash, id, oldHash); err != nil {
+	_, err := s.rehash.ExecContext(ctx, newHash, id, oldHash)
+	s.invalidate(id)
+	if err != nil {
 		return fmt.Errorf("sqlstore: update password hash: %w", err)
 	}
 	return nil

@@ -26,6 +26,13 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
+	// The account cache must not change what the store answers.
+	t.Run("postgres with cache", func(t *testing.T) {
+		httpauthtest.TestUserStore(t, func(t *testing.T) httpauthtest.UserStoreHarness[sqlstore.User] {
+			db := openPostgres(t)
+			return harness(t, db, newStore(t, db, sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 100}))
+		})
+	})
 }
 
 // customTableDDL is a host's own users table, with other names for
@@ -263,7 +270,7 @@ func TestManagement(t *testing.T) {
 			a := get(t, id)
 			assert.Equal(t, sqlstore.User{ID: id, Login: "new.user@example.com"}, a.User)
 			assert.Equal(t, []string{"user"}, a.Roles)
-			assert.True(t, a.TokensValidAfter.IsZero())
+			assert.True(t, now.Equal(a.TokensValidAfter), "a new user's cutoff is its creation time")
 			ok, err := fastHasher.Verify(ctx, a.PasswordHash, "correct horse")
 			require.NoError(t, err)
 			assert.True(t, ok, "CreateUser must store a hash of the password")
@@ -307,12 +314,12 @@ func TestManagement(t *testing.T) {
 				assert.True(t, now.Equal(a.TokensValidAfter), "password change revokes tokens: got %v", a.TokensValidAfter)
 			})
 
-			t.Run("SetPasswordHash keeps the cutoff", func(t *testing.T) {
+			t.Run("SetPasswordHash revokes tokens", func(t *testing.T) {
 				require.NoError(t, s.SetTokensValidAfter(ctx, id, time.Time{}))
 				require.NoError(t, s.SetPasswordHash(ctx, id, "$2b$10$imported"))
 				a := get(t, id)
 				assert.Equal(t, "$2b$10$imported", a.PasswordHash)
-				assert.True(t, a.TokensValidAfter.IsZero())
+				assert.True(t, now.Equal(a.TokensValidAfter), "an AccountStore's SetPasswordHash moves the cutoff: got %v", a.TokensValidAfter)
 			})
 
 			t.Run("disable and enable", func(t *testing.T) {
@@ -457,5 +464,39 @@ func TestClosedDB(t *testing.T) {
 		require.Error(t, err, name)
 		assert.True(t, errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "closed"), "%s: %v", name, err)
 		assert.NotErrorIs(t, err, httpauth.ErrUserNotFound, name)
+	}
+}
+
+// TestCreateUserSetsCutoff is security issue 9, defect 2: a deleted
+// account's tokens must not authenticate as a new account that reuses its
+// ID, so a new account's cutoff defaults to its creation time.
+func TestCreateUserSetsCutoff(t *testing.T) {
+	for _, o := range openers {
+		t.Run(string(o.dialect), func(t *testing.T) {
+			ctx := t.Context()
+			db := o.open(t)
+			now := time.Date(2030, 6, 1, 12, 0, 0, 123456789, time.UTC)
+			s := newStore(t, db, sqlstore.Config{Dialect: o.dialect, Now: func() time.Time { return now }})
+
+			_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "first"})
+			require.NoError(t, err)
+			issued := now.Add(time.Minute) // a token of the first account
+			require.NoError(t, s.DeleteUser(ctx, "reused"))
+
+			now = now.Add(time.Hour)
+			_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "second"})
+			require.NoError(t, err)
+			a, err := s.UserByID(ctx, "reused")
+			require.NoError(t, err)
+			assert.True(t, now.Equal(a.TokensValidAfter), "cutoff = %v, want the creation time %v", a.TokensValidAfter, now)
+			assert.True(t, a.TokensValidAfter.After(issued), "the first account's token must be refused")
+
+			explicit := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+			_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "explicit", Login: "third", TokensValidAfter: explicit})
+			require.NoError(t, err)
+			a, err = s.UserByID(ctx, "explicit")
+			require.NoError(t, err)
+			assert.True(t, explicit.Equal(a.TokensValidAfter), "an explicit cutoff is kept")
+		})
 	}
 }

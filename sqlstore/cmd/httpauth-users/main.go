@@ -9,8 +9,8 @@
 //
 //	migrate                          create the table if missing
 //	add [-id ID] [-roles a,b] [-confirmed] [-no-password] LOGIN
-//	                                 create a user; password on stdin
-//	passwd LOGIN                     set the password (stdin); revokes tokens
+//	                                 create a user; asks for the password
+//	passwd LOGIN                     set the password (asks); revokes tokens
 //	disable LOGIN | enable LOGIN     disabling also revokes tokens
 //	confirm LOGIN | unconfirm LOGIN
 //	roles LOGIN [ROLE...]            replace the roles
@@ -18,19 +18,30 @@
 //	show LOGIN                       print the user, never the hash
 //	delete LOGIN
 //
-// The password is the first line of standard input, without its line
-// ending; nothing else is trimmed. Type it with `read -rs PW` and pipe it
-// (printf '%s\n' "$PW" | httpauth-users ...) rather than pass it in argv.
+// Passwords are never taken from argv. From a terminal, add and passwd
+// ask twice with echo off; otherwise the password is the first line of
+// standard input, without its line ending (nothing else is trimmed).
+// Passwords that could never log in are refused: empty, longer than the
+// authenticator's default MaxPasswordLen (1024 bytes), not UTF-8, or with
+// a control character.
+//
+// The database password is never taken from argv either, where ps and the
+// shell history would show it: a -db URL with a password (user:pw@ or
+// ?password=) is refused. Give it in $PGPASSWORD or ~/.pgpass (read by
+// the driver), or put the whole DSN in $HTTPAUTH_USERS_DB.
+//
+// A new SQLite file is created with mode 0600 (its -wal and -shm files
+// follow it); an existing file's mode is left alone.
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,11 +62,12 @@ func main() {
 
 const usage = `usage: httpauth-users [-db DSN] COMMAND [ARGS]
 
-DSN: sqlite:PATH or postgres://... (default $HTTPAUTH_USERS_DB)
+DSN: sqlite:PATH or postgres://... (default $HTTPAUTH_USERS_DB); no password
+in -db: use $PGPASSWORD, ~/.pgpass or $HTTPAUTH_USERS_DB
 commands:
   migrate
-  add [-id ID] [-roles a,b] [-confirmed] [-no-password] LOGIN   (password on stdin)
-  passwd LOGIN                                                  (password on stdin)
+  add [-id ID] [-roles a,b] [-confirmed] [-no-password] LOGIN   (password typed, or stdin)
+  passwd LOGIN                                                  (password typed, or stdin)
   disable LOGIN | enable LOGIN | confirm LOGIN | unconfirm LOGIN
   roles LOGIN [ROLE...] | logout LOGIN | show LOGIN | delete LOGIN
 `
@@ -73,7 +85,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.Usage()
 		return 2
 	}
-	if err := command(ctx, *dsn, fs.Arg(0), fs.Args()[1:], stdin, stdout); err != nil {
+	inArgv := false
+	fs.Visit(func(f *flag.Flag) { inArgv = inArgv || f.Name == "db" })
+	if inArgv && dsnHasPassword(*dsn) {
+		fmt.Fprintln(stderr, "httpauth-users: -db must not contain the database password (ps and the shell history show argv); set PGPASSWORD, use ~/.pgpass, or put the DSN in HTTPAUTH_USERS_DB")
+		return 2
+	}
+	if err := command(ctx, *dsn, fs.Arg(0), fs.Args()[1:], stdin, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "httpauth-users:", err)
 		if errors.Is(err, errUsage) {
 			fmt.Fprint(stderr, usage)
@@ -86,12 +104,45 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 var errUsage = errors.New("bad usage")
 
+// dsnHasPassword reports whether a postgres URL carries a password.
+func dsnHasPassword(dsn string) bool {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return false
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// Unparsable: refuse rather than guess, if it might hold one.
+		return strings.Contains(dsn, "@") || strings.Contains(strings.ToLower(dsn), "password")
+	}
+	_, set := u.User.Password()
+	return set || u.Query().Has("password")
+}
+
+// createPrivate creates path with mode 0600 unless it exists, so that the
+// SQLite driver does not create it readable by everyone (umask 022).
+func createPrivate(path string) error {
+	if path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 func open(dsn string) (*sql.DB, sqlstore.Dialect, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
 			return nil, "", fmt.Errorf("%w: empty sqlite path", errUsage)
+		}
+		if err := createPrivate(path); err != nil {
+			return nil, "", err
 		}
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
 		return db, sqlstore.SQLite, err
@@ -102,7 +153,7 @@ func open(dsn string) (*sql.DB, sqlstore.Dialect, error) {
 	return nil, "", fmt.Errorf("%w: -db must be sqlite:PATH or a postgres:// URL", errUsage)
 }
 
-func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reader, stdout io.Writer) error {
+func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	db, dialect, err := open(dsn)
 	if err != nil {
 		return err
@@ -121,7 +172,7 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 	defer store.Close()
 
 	if cmd == "add" {
-		return add(ctx, store, args, stdin, stdout)
+		return add(ctx, store, args, stdin, stdout, stderr)
 	}
 	if len(args) < 1 || (cmd != "roles" && len(args) != 1) {
 		return fmt.Errorf("%w: %s LOGIN", errUsage, cmd)
@@ -133,7 +184,7 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 	id := acct.ID
 	switch cmd {
 	case "passwd":
-		pw, err := readPassword(stdin)
+		pw, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
 		}
@@ -160,7 +211,7 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
 
-func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Reader, stdout io.Writer) error {
+func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("add", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	id := fs.String("id", "", "user ID (default: random)")
@@ -178,7 +229,7 @@ func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Rea
 		u.Roles = strings.Split(*roles, ",")
 	}
 	if !*noPassword {
-		pw, err := readPassword(stdin)
+		pw, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
 		}
@@ -190,18 +241,4 @@ func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Rea
 	}
 	_, err = fmt.Fprintln(stdout, newID)
 	return err
-}
-
-// readPassword returns the first line of r without its line ending.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", errors.New("no password on standard input")
-	}
-	line = strings.TrimSuffix(line, "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", errors.New("empty password on standard input")
-	}
-	return line, nil
 }

@@ -2,12 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gohttpauth/httpauth/httpauthtest"
 )
 
 func TestRun(t *testing.T) {
@@ -31,7 +40,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"-db", dsn, "add", "bob"}, stdin: "\n", code: 1, errText: "empty password"},
 		{args: []string{"-db", dsn, "add", "ALICE@example.com"}, stdin: "x\n", code: 1},
 		{args: []string{"-db", dsn, "add", "-no-password", "-confirmed", "carol"}},
-		{args: []string{"-db", dsn, "show", "alice@example.com"}, out: "roles:\tadmin,ops\ndisabled:\tfalse\nhas password:\ttrue\ntokens valid after:\tnone"},
+		{args: []string{"-db", dsn, "show", "alice@example.com"}, out: "roles:\tadmin,ops\ndisabled:\tfalse\nhas password:\ttrue\ntokens valid after:\t2"}, // set at creation,
 		{args: []string{"-db", dsn, "show", "carol"}, out: "confirmed:\ttrue\nroles:\t\ndisabled:\tfalse\nhas password:\tfalse"},
 		{args: []string{"-db", dsn, "disable", "alice@example.com"}},
 		{args: []string{"-db", dsn, "show", "alice@example.com"}, out: "disabled:\ttrue"},
@@ -61,7 +70,8 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestReadPassword(t *testing.T) {
+func TestReadLine(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		in, want string
 		ok       bool
@@ -71,15 +81,183 @@ func TestReadPassword(t *testing.T) {
 		{"pw", "pw", true},
 		{" pw \n", " pw ", true},
 		{"first\nsecond\n", "first", true},
+		{"\n", "", true}, // checkPassword refuses it
 		{"", "", false},
-		{"\n", "", false},
 	} {
-		got, err := readPassword(strings.NewReader(c.in))
-		if !c.ok {
-			assert.Error(t, err, "%q", c.in)
-			continue
-		}
-		require.NoError(t, err, "%q", c.in)
-		assert.Equal(t, c.want, got, "%q", c.in)
+		t.Run(fmt.Sprintf("%q", c.in), func(t *testing.T) {
+			t.Parallel()
+			got, err := readLine(strings.NewReader(c.in))
+			if !c.ok {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
 	}
+}
+
+// TestCheckPassword: only passwords the Basic parser and the default
+// MaxPasswordLen let through may be stored.
+func TestCheckPassword(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, pw string
+		ok       bool
+	}{
+		{"plain", "correct horse", true},
+		{"colons", "a:b::c:", true},
+		{"unicode", "pässwörd-✓", true},
+		{"1024 bytes", strings.Repeat("p", 1024), true},
+		{"1024 bytes of 2-byte runes", strings.Repeat("ä", 512), true},
+		{"empty", "", false},
+		{"1025 bytes", strings.Repeat("p", 1025), false},
+		{"invalid UTF-8", "pw\xff", false},
+		{"truncated rune", "pw\xc3", false},
+		{"NUL", "pw\x00x", false},
+		{"tab", "pw\tx", false},
+		{"escape", "\x1b[Apw", false},
+		{"DEL", "pw\x7f", false},
+		{"carriage return inside", "p\rw", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			err := checkPassword(c.pw)
+			if c.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, errBadPassword)
+			}
+		})
+	}
+}
+
+// TestRefusedPasswordsStoreNothing: add and passwd refuse a password that
+// could never log in, and store nothing.
+func TestRefusedPasswordsStoreNothing(t *testing.T) {
+	t.Parallel()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "users.db")
+	do := func(stdin string, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"-db", dsn}, args...), strings.NewReader(stdin), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, _, errText := do("", "migrate")
+	require.Equal(t, 0, code, errText)
+	code, _, errText = do("", "add", "-no-password", "carol")
+	require.Equal(t, 0, code, errText)
+	for _, c := range []struct{ name, stdin string }{
+		{"empty", "\n"},
+		{"tab", "SeCrEt\tx\n"},
+		{"NUL", "SeCrEt\x00\n"},
+		{"invalid UTF-8", "SeCrEt\xff\n"},
+		{"1025 bytes", "SeCrEt" + strings.Repeat("x", 1019) + "\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errText := do(c.stdin, "add", "dave")
+			assert.Equal(t, 1, code)
+			assert.Contains(t, errText, "password refused")
+			assert.NotContains(t, errText, "SeCrEt", "the password is echoed in the error")
+			code, _, _ = do("", "show", "dave")
+			assert.Equal(t, 1, code, "dave was created with a refused password")
+
+			code, _, errText = do(c.stdin, "passwd", "carol")
+			assert.Equal(t, 1, code)
+			assert.Contains(t, errText, "password refused")
+			_, out, _ := do("", "show", "carol")
+			assert.Contains(t, out, "has password:\tfalse")
+		})
+	}
+	code, _, errText = do("a:b:c\n", "passwd", "carol")
+	require.Equal(t, 0, code, "a colon is fine in a password: %s", errText)
+}
+
+// TestDSNPasswordNotInArgv: a -db URL with a password is refused, without
+// repeating it; the same URL from $HTTPAUTH_USERS_DB is not argv.
+func TestDSNPasswordNotInArgv(t *testing.T) {
+	for _, c := range []struct {
+		dsn     string
+		refused bool
+	}{
+		{"postgres://u:hunter2@127.0.0.1:1/db", true},
+		{"postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable", true},
+		{"postgres://u:@127.0.0.1:1/db", true},
+		{"postgres://u@127.0.0.1:1/db?password=hunter2", true},
+		{"postgres://u@127.0.0.1:1/db?sslmode=disable", false},
+		{"postgres://127.0.0.1:1/db", false},
+		{"sqlite:/nonexistent-dir/users.db", false},
+	} {
+		t.Run(c.dsn, func(t *testing.T) {
+			t.Setenv("HTTPAUTH_USERS_DB", "")
+			var stderr bytes.Buffer
+			code := run(t.Context(), []string{"-db", c.dsn, "show", "x"}, strings.NewReader(""), io.Discard, &stderr)
+			if c.refused {
+				assert.Equal(t, 2, code)
+				assert.Contains(t, stderr.String(), "PGPASSWORD")
+			} else {
+				assert.Equal(t, 1, code, "cannot connect, but not refused: %s", stderr.String())
+				assert.NotContains(t, stderr.String(), "PGPASSWORD")
+			}
+			assert.NotContains(t, stderr.String(), "hunter2")
+
+			// From the environment it is not refused (the connection fails).
+			t.Setenv("HTTPAUTH_USERS_DB", c.dsn)
+			stderr.Reset()
+			code = run(t.Context(), []string{"show", "x"}, strings.NewReader(""), io.Discard, &stderr)
+			assert.Equal(t, 1, code, stderr.String())
+			assert.NotContains(t, stderr.String(), "hunter2")
+		})
+	}
+}
+
+// TestPostgresPasswordFromEnv runs against the real PostgreSQL with the
+// password only in $PGPASSWORD, and with the whole DSN in
+// $HTTPAUTH_USERS_DB.
+func TestPostgresPasswordFromEnv(t *testing.T) {
+	full := httpauthtest.RequireEnv(t, "HTTPAUTH_POSTGRES_TEST_DSN", "source .ci/services.sh")
+	u, err := url.Parse(full)
+	require.NoError(t, err)
+	pw, ok := u.User.Password()
+	require.True(t, ok, "HTTPAUTH_POSTGRES_TEST_DSN has no password")
+
+	// A schema of its own, first on the search_path.
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "users_cli_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", full)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	_, err = admin.ExecContext(t.Context(), `CREATE SCHEMA "`+schema+`"`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`) })
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	withPW := u.String()
+	u.User = url.User(u.User.Username())
+	noPW := u.String()
+
+	do := func(stdin string, args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), args, strings.NewReader(stdin), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	t.Setenv("HTTPAUTH_USERS_DB", "")
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "none"))
+	code, out := do("", "-db", noPW, "migrate")
+	require.Equal(t, 1, code, "connected without a password: %s", out)
+
+	t.Setenv("PGPASSWORD", pw)
+	code, out = do("", "-db", noPW, "migrate")
+	require.Equal(t, 0, code, out)
+	code, out = do("pw-1\n", "-db", noPW, "add", "-id", "p1", "pat")
+	require.Equal(t, 0, code, out)
+
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("HTTPAUTH_USERS_DB", withPW)
+	code, out = do("", "show", "pat")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "id:\tp1")
+	assert.NotContains(t, out, pw)
 }

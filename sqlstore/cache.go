@@ -1,0 +1,351 @@
+package sqlstore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/internal/localstate"
+)
+
+// DefaultNotifyChannel is the channel that the trigger installed by
+// Migrate notifies and that Config.NotifyChannel defaults to.
+const DefaultNotifyChannel = "httpauth_users"
+
+// DefaultCacheMaxSilence is the default of Config.CacheMaxSilence.
+const DefaultCacheMaxSilence = time.Second
+
+// listenerAppName is the application_name of the LISTEN connection, so
+// operators can find it in pg_stat_activity.
+const listenerAppName = "httpauth-sqlstore-listener"
+
+// Reconnection backoff of the listener.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// errNotPgx is returned by New when the cache is on and db's driver is not
+// github.com/jackc/pgx/v5/stdlib.
+var errNotPgx = errors.New("sqlstore: CacheSize needs the pgx driver (github.com/jackc/pgx/v5/stdlib)")
+
+// cacheKey is a cache key: an account by ID, or a normalized login.
+type cacheKey struct {
+	byLogin bool
+	s       string
+}
+
+// cached is a cache value. An ID entry holds the account and its
+// normalized login; a login entry holds only the account's ID, so that
+// invalidating an ID needs no scan: a login entry is used only while the
+// ID entry it points to is present and still has that login.
+type cached struct {
+	acct  *httpauth.Account[User]
+	login string // normalized login of acct (ID entries)
+	id    string // login entries
+}
+
+// accountCache is the process-local account cache of a PostgreSQL store,
+// trusted only while its LISTEN connection is live.
+type accountCache struct {
+	feed    *localstate.Feed
+	entries *localstate.Cache[cacheKey, cached]
+
+	config     func(ctx context.Context) (*pgx.ConnConfig, error)
+	channel    string // quoted identifier
+	rawChannel string
+	heartbeat  string // this store's own channel for heartbeats, unquoted
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	stop   sync.Once
+
+	pid    atomic.Uint32 // backend PID of the live LISTEN connection (tests)
+	echoes atomic.Uint64 // heartbeat echoes received
+
+	// backend is pg_backend_pid() of the LISTEN connection: listener
+	// goroutine only (and connect in New, before it starts).
+	backend uint32
+
+	// hook, when set by a test, is called with "reconnect" after the feed
+	// went down and before each reconnection attempt, and with "wait"
+	// before each wait for a notification.
+	hook atomic.Pointer[func(event string)]
+}
+
+// pgxConfig returns a function that takes the settings of one of db's
+// connections, which must come from github.com/jackc/pgx/v5/stdlib.
+func pgxConfig(db *sql.DB) func(ctx context.Context) (*pgx.ConnConfig, error) {
+	return func(ctx context.Context) (*pgx.ConnConfig, error) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: listener: %w", err)
+		}
+		defer conn.Close()
+		var cfg *pgx.ConnConfig
+		err = conn.Raw(func(dc any) error {
+			pc, ok := dc.(interface{ Conn() *pgx.Conn })
+			if !ok {
+				return errNotPgx
+			}
+			cfg = pc.Conn().Config()
+			return nil
+		})
+		return cfg, err
+	}
+}
+
+func newAccountCache(size int, maxSilence time.Duration, channel, rawChannel string, config func(context.Context) (*pgx.ConnConfig, error)) *accountCache {
+	feed := localstate.NewFeed(maxSilence, nil)
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return &accountCache{
+		feed:       feed,
+		entries:    localstate.NewCache[cacheKey, cached](feed, 2*size), // an ID and a login entry per account
+		config:     config,
+		channel:    channel,
+		rawChannel: rawChannel,
+		heartbeat:  "httpauth_heartbeat_" + hex.EncodeToString(b[:]),
+		done:       make(chan struct{}),
+	}
+}
+
+// get returns the cached account by ID, or by normalized login.
+func (c *accountCache) get(k cacheKey) (*httpauth.Account[User], bool) {
+	if !k.byLogin {
+		v, ok := c.entries.Get(k)
+		return v.acct, ok
+	}
+	l, ok := c.entries.Get(k)
+	if !ok {
+		return nil, false
+	}
+	v, ok := c.entries.Get(cacheKey{s: l.id})
+	if !ok || v.login != k.s {
+		return nil, false
+	}
+	return v.acct, true
+}
+
+// put caches a, read with ticket t by ID or by the normalized login
+// loginKey ("" for a read by ID).
+func (c *accountCache) put(a *httpauth.Account[User], loginKey string, t localstate.Ticket) {
+	login := NormalizeLogin(a.User.Login)
+	c.entries.Put(cacheKey{s: a.ID}, cached{acct: a, login: login}, t)
+	if loginKey != "" && loginKey == login {
+		c.entries.Put(cacheKey{byLogin: true, s: loginKey}, cached{id: a.ID}, t)
+	}
+}
+
+// invalidate drops account id (its login entries die with it, see cached)
+// and voids every read in flight. The empty ID drops everything.
+func (c *accountCache) invalidate(id string) {
+	if id == "" {
+		c.entries.InvalidateFunc(func(cacheKey, cached) bool { return true })
+		return
+	}
+	c.entries.Invalidate(cacheKey{s: id})
+}
+
+// invalidateLogin drops the login entry of a normalized login.
+func (c *accountCache) invalidateLogin(login string) {
+	c.entries.Invalidate(cacheKey{byLogin: true, s: login})
+}
+
+// start connects the listener once, so that New fails on a database that
+// cannot LISTEN, then keeps it connected in the background until close.
+func (c *accountCache) start(ctx context.Context) error {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.run(lctx, conn)
+	return nil
+}
+
+// close stops the listener and waits for it.
+func (c *accountCache) close() {
+	c.stop.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+			<-c.done
+		}
+		c.feed.Down()
+	})
+}
+
+// connect opens a dedicated connection with the settings of one of db's
+// own (taken afresh each time, so rotated credentials are picked up),
+// LISTENs on the channel, and marks the feed up.
+func (c *accountCache) connect(ctx context.Context) (*pgconn.PgConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg, err := c.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc := cfg.Config.Copy()
+	pc.OnNotification = c.onNotification
+	// On a timeout, interrupt the read with a deadline (no cancel request
+	// to the server): the listener times out every heartbeat interval.
+	pc.BuildContextWatcherHandler = func(p *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: p.Conn()}
+	}
+	if pc.RuntimeParams == nil {
+		pc.RuntimeParams = map[string]string{}
+	}
+	pc.RuntimeParams["application_name"] = listenerAppName
+	conn, err := pgconn.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: listener: connect: %w", err)
+	}
+	res, err := conn.Exec(ctx, "LISTEN "+c.channel+"; LISTEN "+c.heartbeat+"; SELECT pg_backend_pid()").ReadAll()
+	if err == nil {
+		var pid uint64
+		if pid, err = backendPID(res); err == nil {
+			c.backend = uint32(pid)
+		}
+	}
+	if err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("sqlstore: listener: LISTEN: %w", err)
+	}
+	c.pid.Store(c.backend)
+	c.feed.Up() // empties the cache: whatever was sent before LISTEN is lost
+	return conn, nil
+}
+
+// onNotification runs on the listener goroutine, inside pgconn reads, in
+// the order the server sent the messages. Only the echo of our own
+// heartbeat, from the backend we LISTEN on, is a beat: it proves that this
+// connection still receives what the server sends at commit.
+func (c *accountCache) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
+	switch {
+	case n.Channel == c.rawChannel:
+		c.invalidate(n.Payload)
+	case n.Channel == c.heartbeat && n.PID == c.backend:
+		c.echoes.Add(1)
+		c.feed.Beat()
+	}
+}
+
+// run keeps conn listening until ctx ends. Every quarter of MaxSilence it
+// NOTIFYs a channel of its own; the echo is the beat (see onNotification),
+// so a connection that answers but no longer delivers notifications is not
+// trusted. It reconnects with backoff when the connection fails, or when
+// no echo came back for twice MaxSilence, keeping the feed down meanwhile.
+func (c *accountCache) run(ctx context.Context, conn *pgconn.PgConn) {
+	defer close(c.done)
+	interval := c.feed.MaxSilence() / 4
+	backoff := minBackoff
+	var next time.Time      // when to send the next heartbeat
+	unanswered := 0         // heartbeats sent since the last echo
+	seen := c.echoes.Load() // echoes counted so far
+	for {
+		if conn == nil {
+			c.callHook("reconnect")
+			var err error
+			if conn, err = c.connect(ctx); err != nil {
+				if !sleep(ctx, jitter(backoff)) {
+					return
+				}
+				backoff = min(2*backoff, maxBackoff)
+				continue
+			}
+			backoff, unanswered, next = minBackoff, 0, time.Time{}
+		}
+		c.callHook("wait")
+		err := c.wait(ctx, conn, time.Until(next))
+		if err == nil && !time.Now().Before(next) {
+			err = c.sendHeartbeat(ctx, conn, interval)
+			next = time.Now().Add(interval)
+			unanswered++
+		}
+		if e := c.echoes.Load(); e != seen { // an echo came back, during the wait or the send
+			seen, unanswered = e, 0
+		}
+		if err == nil && unanswered <= 8 {
+			continue
+		}
+		c.feed.Down()
+		c.pid.Store(0)
+		_ = conn.Close(context.Background())
+		conn = nil
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// wait waits up to d for a notification. It returns an error only when the
+// connection failed (or ctx ended).
+func (c *accountCache) wait(ctx context.Context, conn *pgconn.PgConn, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	err := conn.WaitForNotification(wctx)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if pgconn.Timeout(err) && !conn.IsClosed() {
+		return nil
+	}
+	return err
+}
+
+// sendHeartbeat NOTIFYs the heartbeat channel; the echo arrives with or
+// after the answer.
+func (c *accountCache) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
+	hctx, cancel := context.WithTimeout(ctx, 4*interval)
+	defer cancel()
+	_, err := conn.Exec(hctx, "NOTIFY "+c.heartbeat).ReadAll()
+	return err
+}
+
+func (c *accountCache) callHook(event string) {
+	if h := c.hook.Load(); h != nil {
+		(*h)(event)
+	}
+}
+
+// backendPID reads the answer to SELECT pg_backend_pid(), the last result.
+func backendPID(res []*pgconn.Result) (uint64, error) {
+	if len(res) == 0 || len(res[len(res)-1].Rows) != 1 || len(res[len(res)-1].Rows[0]) != 1 {
+		return 0, errors.New("no backend PID")
+	}
+	return strconv.ParseUint(string(res[len(res)-1].Rows[0][0]), 10, 32)
+}
+
+// jitter returns d ± 20%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+// sleep waits d or until ctx ends, and reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
