@@ -2,12 +2,21 @@
 // on net/http.
 //
 //	go run ./examples/api [-addr 127.0.0.1:8080] [-token-ttl 1h]
-//	    [-db sqlite:PATH | -db postgres://…] [-redis redis://…]
+//	    [-db sqlite:PATH | -db postgres://…] [-demo-users] [-redis redis://…]
 //
 // HTTPAUTH_SECRET holds the hex-encoded signing key (32+ bytes); without it
 // a random key is generated and tokens die with the process. Without -db
 // and -redis everything is in memory; with them, several instances sharing
 // the database, Redis and HTTPAUTH_SECRET serve as one.
+//
+// Registration, confirmation and password reset (POST /register, /confirm,
+// /password-reset, /password-reset/confirm) log the links they would email
+// to stderr, one line each; /api/v1/keys manages API keys, and /metrics
+// serves Prometheus metrics.
+//
+// In memory the demo users (published passwords) always exist. With -db
+// they are created only when -demo-users is given, so that a real
+// database never gets an admin whose password is in the README.
 package main
 
 import (
@@ -44,8 +53,10 @@ type options struct {
 	tokenTTL    time.Duration
 	secret      []byte
 	db          string
+	demoUsers   bool // create the demo users in the -db database
 	redis       string
 	redisPrefix string
+	links       *mailer // where account links go; nil: nowhere
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, bool, error) {
@@ -55,6 +66,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens")
 	fs.StringVar(&o.db, "db", "", "users in SQL: sqlite:PATH or postgres://… (default: in memory)")
+	fs.BoolVar(&o.demoUsers, "demo-users", false, "with -db, create the demo users (published passwords) if missing; never on a real database")
 	fs.StringVar(&o.redis, "redis", "", "share revocations and throttling in Redis: redis://… (default: in memory)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "httpauth:", "prefix of the Redis keys")
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if generated {
 		logger.Warn("HTTPAUTH_SECRET is not set: using a random signing key; tokens will not survive a restart")
 	}
+	o.links = newMailer(stderr)
 	handler, closeStores, err := newServer(ctx, o, logger)
 	if err != nil {
 		return err
@@ -104,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 	}
+	o.links.setAddr(ln.Addr().String())
 	logger.Info("listening on http://" + ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -21,9 +21,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMultiInstance runs two real examples/api processes that share
-// PostgreSQL, Redis and HTTPAUTH_SECRET, and checks that they serve as one.
-func TestMultiInstance(t *testing.T) {
+// multiEnv is what instances of one multi-instance test share: a
+// PostgreSQL schema of their own, a Redis prefix, the key and the binary.
+type multiEnv struct {
+	schema   string
+	dsn      string  // PostgreSQL, with the test's schema as search_path
+	db       *sql.DB // on dsn, for plain-SQL changes
+	redisURL string
+	bin      string
+	args     []string
+	env      []string
+}
+
+func newMultiEnv(t *testing.T) *multiEnv {
+	t.Helper()
 	pgDSN := httpauthtest.RequireEnv(t, "HTTPAUTH_POSTGRES_TEST_DSN", "source .ci/services.sh (as root), then go test ./examples/api")
 	redisURL := httpauthtest.RequireEnv(t, "HTTPAUTH_REDIS_TEST_URL", "source .ci/services.sh (as root), then go test ./examples/api")
 	ctx := context.Background()
@@ -44,6 +55,9 @@ func TestMultiInstance(t *testing.T) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	dsn := u.String()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
 
 	bin := filepath.Join(t.TempDir(), "api")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -52,10 +66,24 @@ func TestMultiInstance(t *testing.T) {
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	args := []string{"-addr", "127.0.0.1:0", "-db", dsn, "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
-	env := append(os.Environ(), "HTTPAUTH_SECRET="+hex.EncodeToString(secret))
-	a := startInstance(t, bin, args, env)
-	b := startInstance(t, bin, args, env)
+	return &multiEnv{
+		schema:   schema,
+		dsn:      dsn,
+		db:       db,
+		redisURL: redisURL,
+		bin:      bin,
+		args:     []string{"-addr", "127.0.0.1:0", "-db", dsn, "-demo-users", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"},
+		env:      append(os.Environ(), "HTTPAUTH_SECRET="+hex.EncodeToString(secret)),
+	}
+}
+
+// TestMultiInstance runs two real examples/api processes that share
+// PostgreSQL, Redis and HTTPAUTH_SECRET, and checks that they serve as one.
+func TestMultiInstance(t *testing.T) {
+	m := newMultiEnv(t)
+	ctx := context.Background()
+	a := startInstance(t, m.bin, m.args, m.env)
+	b := startInstance(t, m.bin, m.args, m.env)
 
 	token := func(base, login, pw string) string {
 		r := call(t, http.MethodPost, base+"/api/v1/tokens/", basic(login, pw))
@@ -75,8 +103,9 @@ func TestMultiInstance(t *testing.T) {
 		other := token(b, "carol@example.com", "pässwörd-ü42")
 		require.Equal(t, 200, call(t, http.MethodGet, a+"/api/v1/me", "Bearer "+tok).status)
 		require.Equal(t, 204, call(t, http.MethodDelete, b+"/api/v1/tokens/", "Bearer "+tok).status)
-		assert.Equal(t, 401, call(t, http.MethodGet, a+"/api/v1/me", "Bearer "+tok).status)
-		assert.Equal(t, 401, call(t, http.MethodGet, a+"/api/v1/me", basic(tok, "")).status)
+		// A learns of it by notification: poll (latencies: TestPropagation).
+		eventuallyStatus(t, 401, a+"/api/v1/me", "Bearer "+tok)
+		eventuallyStatus(t, 401, a+"/api/v1/me", basic(tok, ""))
 		assert.Equal(t, 200, call(t, http.MethodGet, a+"/api/v1/me", "Bearer "+other).status, "only that token")
 	})
 
@@ -95,16 +124,13 @@ func TestMultiInstance(t *testing.T) {
 		for _, base := range []string{a, b} { // warm both credential caches
 			require.Equal(t, 200, call(t, http.MethodGet, base+"/api/v1/me", basic("alice@example.com", "wonderland-42")).status)
 		}
-		db, err := sql.Open("pgx", dsn)
-		require.NoError(t, err)
-		defer db.Close()
-		store, err := sqlstore.New(ctx, db, sqlstore.Config{Dialect: sqlstore.Postgres})
+		store, err := sqlstore.New(ctx, m.db, sqlstore.Config{Dialect: sqlstore.Postgres})
 		require.NoError(t, err)
 		defer store.Close()
 		require.NoError(t, store.SetDisabled(ctx, "1", true))
 		for _, base := range []string{a, b} {
-			assert.Equal(t, 401, call(t, http.MethodGet, base+"/api/v1/me", "Bearer "+tok).status, base)
-			assert.Equal(t, 401, call(t, http.MethodGet, base+"/api/v1/me", basic("alice@example.com", "wonderland-42")).status, base)
+			eventuallyStatus(t, 401, base+"/api/v1/me", "Bearer "+tok)
+			eventuallyStatus(t, 401, base+"/api/v1/me", basic("alice@example.com", "wonderland-42"))
 		}
 	})
 }
@@ -114,6 +140,19 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // startInstance runs the binary and returns its base URL once it logs that
 // it is listening.
 func startInstance(t *testing.T, bin string, args, env []string) string {
+	t.Helper()
+	return startProcess(t, bin, args, env).base
+}
+
+// instance is a running examples/api process.
+type instance struct {
+	base string // http://127.0.0.1:PORT
+	pid  int
+}
+
+// startProcess runs the binary and returns it once it logs that it is
+// listening.
+func startProcess(t *testing.T, bin string, args, env []string) instance {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
@@ -141,9 +180,22 @@ func startInstance(t *testing.T, bin string, args, env []string) string {
 	}()
 	select {
 	case base := <-found:
-		return base
+		return instance{base: base, pid: cmd.Process.Pid}
 	case <-time.After(60 * time.Second):
 		t.Fatal("instance did not start listening")
-		return ""
+		return instance{}
+	}
+}
+
+// eventuallyStatus polls GET url until it answers want, and fails after a
+// deadline generous enough for a loaded CI machine.
+func eventuallyStatus(t *testing.T, want int, url, authz string) {
+	t.Helper()
+	last := 0
+	if !assert.Eventually(t, func() bool {
+		last = statusOf(url, authz)
+		return last == want
+	}, 30*time.Second, 2*time.Millisecond) {
+		t.Errorf("GET %s: still %d, want %d", url, last, want)
 	}
 }

@@ -28,15 +28,22 @@ var demoUsers = []demoUser{
 	{"4", "admin@example.com", "s3cret:with:colons", true, []string{"user", "admin"}},
 }
 
-// newServer builds the whole HTTP handler: /healthz in the open, and
-// everything under /api/v1/ behind the authenticator, in one place.
+// newServer builds the whole HTTP handler: /healthz, /metrics and the
+// account routes in the open, and everything under /api/v1/ behind the
+// authenticator, in one place.
 func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handler, func() error, error) {
 	st, err := openStores(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
+	keys, register := lifecycleStores(st.users)
+	hasher, m := httpauth.DefaultHasher(), newMetrics()
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:       st.users,
+		APIKeys:     keys,
+		Hasher:      hasher,
+		TokenHeader: "X-API-Key",
+		OnEvent:     m.observe,
 		Revocations: st.revocations,
 		Limiter:     st.limiter,
 		Keys:        []httpauth.SigningKey{{ID: "k1", Secret: o.secret}},
@@ -54,10 +61,21 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handle
 		_ = st.Close()
 		return nil, nil, err
 	}
-	return routes(auth), st.Close, nil
+	mail := o.links
+	if mail == nil {
+		mail = newMailer(nil)
+	}
+	lc := &lifecycle{auth: auth, accounts: newAccounts(auth, st.users, register, hasher, mail, logger), metrics: m, logger: logger}
+	closeAll := func() error {
+		_ = auth.Close() // writes the API keys' last-used times
+		return st.Close()
+	}
+	return routes(auth, st.live, lc), closeAll, nil
 }
 
-func routes(auth *httpauth.Authenticator[User]) http.Handler {
+// routes builds the handler. live names the stores with process-local
+// state and reports whether each is trusted now; /healthz shows them.
+func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc *lifecycle) http.Handler {
 	api := http.NewServeMux()
 	api.Handle("/api/v1/tokens/{$}", methods{
 		http.MethodPost:   auth.TokenHandler(),
@@ -77,9 +95,19 @@ func routes(auth *httpauth.Authenticator[User]) http.Handler {
 
 	root := http.NewServeMux()
 	root.Handle("/healthz", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		// Not live is still healthy: the store reads through meanwhile.
+		body := map[string]any{"status": "ok"}
+		if len(live) > 0 {
+			state := make(map[string]bool, len(live))
+			for name, f := range live {
+				state[name] = f()
+			}
+			body["live"] = state
+		}
+		writeJSON(w, http.StatusOK, body)
 	})})
 	root.Handle("/api/v1/", auth.Middleware(api))
+	lc.routes(root, api)
 	return root
 }
 

@@ -112,7 +112,7 @@ func Run(t *testing.T, h http.Handler) {
 			if code == 401 && len(hdr.Values("WWW-Authenticate")) == 0 {
 				t.Error("401 without WWW-Authenticate")
 			}
-			if code >= 400 && hdr.Get("Content-Type") != "application/json" {
+			if ct, _, _ := strings.Cut(hdr.Get("Content-Type"), ";"); code >= 400 && ct != "application/json" {
 				t.Errorf("error Content-Type = %q, want application/json", hdr.Get("Content-Type"))
 			}
 		})

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/sqlstore"
+)
+
+// maxPasswordLen is the authenticator's default cap, applied to new
+// passwords too, so that every accepted password can log in.
+const maxPasswordLen = 1024
+
+// maxBody caps the JSON bodies of the account routes.
+const maxBody = 16 << 10
+
+// mailer "sends" the account e-mails: it writes each link to stderr, one
+// line each, as a real server would mail it. The links point at the
+// address the server listens on, never at the request's Host header,
+// which a client chooses (a classic reset-link poisoning).
+type mailer struct {
+	mu   sync.Mutex
+	out  io.Writer
+	base atomic.Pointer[string] // "http://ADDR"
+}
+
+func newMailer(out io.Writer) *mailer {
+	if out == nil {
+		out = io.Discard
+	}
+	m := &mailer{out: out}
+	m.setAddr("127.0.0.1:8080")
+	return m
+}
+
+// setAddr sets the links' host from the listening address; an unspecified
+// host (":8080", "[::]:8080") becomes localhost.
+func (m *mailer) setAddr(addr string) {
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			addr = net.JoinHostPort("localhost", port)
+		}
+	}
+	base := "http://" + addr
+	m.base.Store(&base)
+}
+
+func (m *mailer) send(what, email, path, token string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprintf(m.out, "%s link for %s: %s%s?token=%s\n", what, email, *m.base.Load(), path, token)
+}
+
+// registrar creates unconfirmed accounts in whichever store holds users.
+// A taken login is an error wrapping httpauth.ErrAccountExists.
+type registrar func(ctx context.Context, email, hash string) (id string, err error)
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newUserRoles are the roles of a registered user.
+var newUserRoles = []string{"user"}
+
+func sqlRegistrar(s *sqlstore.Store) registrar {
+	return func(ctx context.Context, email, hash string) (string, error) {
+		return s.CreateUser(ctx, sqlstore.NewUser{Login: email, PasswordHash: hash, Roles: newUserRoles})
+	}
+}
+
+func memoryRegistrar(s *memoryAccounts) registrar {
+	return func(ctx context.Context, email, hash string) (string, error) {
+		id := newID()
+		login := strings.ToLower(email)
+		return id, s.Put(ctx, email, httpauth.Account[User]{
+			ID: id, PasswordHash: hash, Roles: newUserRoles,
+			User: User{ID: id, Login: login},
+		})
+	}
+}
+
+// memoryAccounts is the memory store with the example's User kept in
+// step: the store keeps its own confirmed flag and login, while
+// CheckAccount and /api/v1/me read User.Confirmed and User.Login.
+type memoryAccounts struct {
+	*httpauth.MemoryUserStore[User]
+}
+
+// newMemoryAccounts wraps users, whose accounts confirmed in User are
+// marked confirmed in the store too, so both views agree.
+func newMemoryAccounts(ctx context.Context, users *httpauth.MemoryUserStore[User]) (*memoryAccounts, error) {
+	for _, d := range demoUsers {
+		if d.confirmed {
+			if err := users.MarkConfirmed(ctx, d.id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &memoryAccounts{users}, nil
+}
+
+// MarkConfirmed implements httpauth.AccountStore.
+func (s *memoryAccounts) MarkConfirmed(ctx context.Context, id string) error {
+	if err := s.MemoryUserStore.MarkConfirmed(ctx, id); err != nil {
+		return err
+	}
+	return s.Update(ctx, id, func(a *httpauth.Account[User]) { a.User.Confirmed = true })
+}
+
+// SetLogin implements httpauth.AccountStore.
+func (s *memoryAccounts) SetLogin(ctx context.Context, id, login string) error {
+	if err := s.MemoryUserStore.SetLogin(ctx, id, login); err != nil {
+		return err
+	}
+	return s.Update(ctx, id, func(a *httpauth.Account[User]) { a.User.Login = strings.ToLower(login) })
+}
+
+// accounts serves the account routes outside /api/v1: registration,
+// confirmation and password reset.
+type accounts struct {
+	auth     *httpauth.Authenticator[User]
+	users    httpauth.UserStore[User]
+	register registrar
+	hasher   httpauth.PasswordHasher
+	mail     *mailer
+	logger   *slog.Logger
+	// hashes bounds concurrent registration hashes: each costs the
+	// hasher's memory, and anyone may register.
+	hashes chan struct{}
+}
+
+func newAccounts(auth *httpauth.Authenticator[User], users httpauth.UserStore[User], reg registrar, hasher httpauth.PasswordHasher, mail *mailer, logger *slog.Logger) *accounts {
+	return &accounts{
+		auth: auth, users: users, register: reg, hasher: hasher, mail: mail, logger: logger,
+		hashes: make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
+}
+
+func (a *accounts) routes(root *http.ServeMux) {
+	root.Handle("/register", methods{http.MethodPost: http.HandlerFunc(a.handleRegister)})
+	root.Handle("/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleConfirm)})
+	root.Handle("/password-reset", methods{http.MethodPost: http.HandlerFunc(a.handleResetRequest)})
+	root.Handle("/password-reset/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleResetConfirm)})
+}
+
+// writeError writes the example's JSON error shape.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	writeJSON(w, status, map[string]string{"error": code, "message": message})
+}
+
+// decode reads a JSON object into v, answering 400 itself on failure.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil || dec.More() {
+		writeError(w, http.StatusBadRequest, "bad_request", "Malformed JSON body")
+		return false
+	}
+	return true
+}
+
+// validEmail accepts a bare address (no display name, no comments).
+func validEmail(s string) bool {
+	if len(s) > 254 {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}
+
+func (a *accounts) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.logger.LogAttrs(r.Context(), slog.LevelError, what, slog.String("error", err.Error()))
+	writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
+}
+
+// handleRegister creates an unconfirmed user and logs a confirmation link.
+// A taken email gets the same answer, after the same work (a hash), and
+// no link: registration reveals nothing.
+func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	switch {
+	case !validEmail(req.Email):
+		writeError(w, http.StatusBadRequest, "bad_request", "A valid email address is required")
+		return
+	case req.Password == "":
+		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
+		return
+	case len(req.Password) > maxPasswordLen:
+		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
+		return
+	}
+	ctx := r.Context()
+	select {
+	case a.hashes <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	hash, err := a.hasher.Hash(ctx, req.Password)
+	<-a.hashes
+	if err != nil {
+		a.internal(w, r, "register: hash", err)
+		return
+	}
+	id, err := a.register(ctx, req.Email, hash)
+	switch {
+	case errors.Is(err, httpauth.ErrAccountExists):
+		// The owner may have asked again: they can reset the password.
+	case err != nil:
+		a.internal(w, r, "register: create user", err)
+		return
+	default:
+		token, err := a.auth.AccountToken(ctx, httpauth.PurposeConfirmation, id, "")
+		if err != nil {
+			a.internal(w, r, "register: confirmation token", err)
+			return
+		}
+		a.mail.send("confirmation", req.Email, "/confirm", token)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+}
+
+// tokenError answers a failed Confirm or ResetPassword.
+func (a *accounts) tokenError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, httpauth.ErrTokenInvalid), errors.Is(err, httpauth.ErrTokenExpired):
+		writeError(w, http.StatusBadRequest, "invalid_token", "The link is invalid, expired or already used")
+	case errors.Is(err, httpauth.ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
+	case errors.Is(err, httpauth.ErrPasswordTooLong):
+		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
+	case errors.Is(err, httpauth.ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "Service busy; try again later")
+	default:
+		a.internal(w, r, what, err)
+	}
+}
+
+func (a *accounts) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if _, err := a.auth.Confirm(r.Context(), req.Token); err != nil {
+		a.tokenError(w, r, "confirm", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleResetRequest logs a reset link for a known email; the answer is
+// the same for an unknown one.
+func (a *accounts) handleResetRequest(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if !validEmail(req.Email) {
+		writeError(w, http.StatusBadRequest, "bad_request", "A valid email address is required")
+		return
+	}
+	ctx := r.Context()
+	acct, err := a.users.UserByLogin(ctx, req.Email)
+	switch {
+	case errors.Is(err, httpauth.ErrUserNotFound):
+	case err != nil:
+		a.internal(w, r, "password reset: lookup", err)
+		return
+	case acct.Disabled:
+		// A reset would not enable it: send nothing.
+	default:
+		token, err := a.auth.AccountToken(ctx, httpauth.PurposePasswordReset, acct.ID, "")
+		if err != nil {
+			a.internal(w, r, "password reset: token", err)
+			return
+		}
+		a.mail.send("password reset", req.Email, "/password-reset", token)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+}
+
+func (a *accounts) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if _, err := a.auth.ResetPassword(r.Context(), req.Token, req.Password); err != nil {
+		a.tokenError(w, r, "password reset", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,509 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/httpauthtest"
+)
+
+// apiServer is a real examples/api server started through run, with its
+// stderr captured: the account links are read from there.
+type apiServer struct {
+	base string
+	logs *syncBuffer
+	stop func() error
+}
+
+// startAPI runs the server with args (plus -addr 127.0.0.1:0) and the
+// test key, until the test ends or stop is called.
+func startAPI(t *testing.T, args ...string) *apiServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(testSecret), logs)
+	}()
+	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	var base string
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+		}
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			base = m[1]
+			return true
+		}
+		return false
+	}, 30*time.Second, 10*time.Millisecond)
+	require.NotEmpty(t, base, "server did not start: %s", logs.String())
+	stopped := false
+	s := &apiServer{base: base, logs: logs, stop: func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}}
+	t.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+type request struct {
+	method, path string
+	body         any               // JSON-encoded unless nil or a string
+	header       map[string]string // e.g. Authorization, X-API-Key
+}
+
+type response struct {
+	status int
+	header http.Header
+	raw    string
+	obj    map[string]any
+	list   []map[string]any
+}
+
+func (s *apiServer) do(t *testing.T, r request) response {
+	t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(t, err)
+		body = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(r.method, s.base+r.path, body)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && len(raw) > 0 {
+		if raw[0] == '[' {
+			require.NoError(t, json.Unmarshal(raw, &out.list), string(raw))
+		} else {
+			require.NoError(t, json.Unmarshal(raw, &out.obj), string(raw))
+		}
+	}
+	return out
+}
+
+// links returns the tokens of the link lines of kind ("confirmation" or
+// "password reset") for email, checking each line's exact form.
+func (s *apiServer) links(t *testing.T, kind, email string) []string {
+	t.Helper()
+	path := map[string]string{"confirmation": "/confirm", "password reset": "/password-reset"}[kind]
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind+" link for "+email+": "+s.base+path+"?token=") + `([A-Za-z0-9_.\-]+)$`)
+	var tokens []string
+	for _, m := range re.FindAllStringSubmatch(s.logs.String(), -1) {
+		tokens = append(tokens, m[1])
+	}
+	return tokens
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func basicH(login, pw string) map[string]string {
+	return map[string]string{"Authorization": basic(login, pw)}
+}
+
+// lifecycleModes are the store set-ups the HTTP tests run on.
+func lifecycleModes(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"memory": func(*testing.T) []string { return nil },
+		"sqlite": func(t *testing.T) []string {
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users"}
+		},
+		"postgres and redis": func(t *testing.T) []string {
+			dsn, schema := pgTestSchema(t)
+			redisURL := httpauthtest.RequireEnv(t, "HTTPAUTH_REDIS_TEST_URL", "source .ci/services.sh")
+			return []string{"-db", dsn, "-demo-users", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
+		},
+	}
+}
+
+// pgTestSchema returns HTTPAUTH_POSTGRES_TEST_DSN on a schema of the
+// test's own, dropped when it ends.
+func pgTestSchema(t *testing.T) (string, string) {
+	t.Helper()
+	pgDSN := httpauthtest.RequireEnv(t, "HTTPAUTH_POSTGRES_TEST_DSN", "source .ci/services.sh")
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "lifecycle_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", pgDSN)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	_, err = admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	u, err := url.Parse(pgDSN)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), schema
+}
+
+// TestAccountFlowsHTTP drives registration, confirmation and password
+// reset over HTTP, reading the links from stderr, in every store mode.
+func TestAccountFlowsHTTP(t *testing.T) {
+	t.Parallel()
+	for name, mode := range lifecycleModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := startAPI(t, mode(t)...)
+			const email, pw = "dora@example.com", "explorer-42"
+			pending := map[string]any{"status": "pending"}
+
+			t.Run("register refuses malformed input", func(t *testing.T) {
+				for _, body := range []any{
+					map[string]string{"email": "not-an-email", "password": pw},
+					map[string]string{"email": "Dora <dora@example.com>", "password": pw},
+					map[string]string{"email": "", "password": pw},
+					map[string]string{"email": email, "password": ""},
+					map[string]string{"email": email},
+					"{not json",
+				} {
+					r := s.do(t, request{method: "POST", path: "/register", body: body})
+					assert.Equal(t, 400, r.status, "%v", body)
+					assert.Equal(t, "bad_request", r.obj["error"], "%v", body)
+				}
+				assert.Empty(t, s.links(t, "confirmation", email))
+			})
+
+			r := s.do(t, request{method: "POST", path: "/register", body: map[string]string{"email": email, "password": pw}})
+			require.Equal(t, 202, r.status, r.raw)
+			assert.Equal(t, pending, r.obj)
+			confirm := s.links(t, "confirmation", email)
+			require.Len(t, confirm, 1, "one confirmation line: %s", s.logs.String())
+
+			t.Run("register reveals nothing about taken emails", func(t *testing.T) {
+				for _, taken := range []string{email, "alice@example.com", "ALICE@example.com"} {
+					r := s.do(t, request{method: "POST", path: "/register", body: map[string]string{"email": taken, "password": "whatever-1"}})
+					assert.Equal(t, 202, r.status)
+					assert.Equal(t, pending, r.obj)
+				}
+				assert.Len(t, s.links(t, "confirmation", email), 1, "no second link")
+				assert.Empty(t, s.links(t, "confirmation", "alice@example.com"))
+				assert.Empty(t, s.links(t, "confirmation", "ALICE@example.com"))
+				assert.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH("alice@example.com", "wonderland-42")}).status,
+					"alice keeps her password")
+			})
+
+			r = s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, pw)})
+			assert.Equal(t, 403, r.status)
+			assert.Equal(t, map[string]any{"error": "forbidden", "message": "Unconfirmed account"}, r.obj)
+
+			// A reset link asked for before confirming: another purpose.
+			r = s.do(t, request{method: "POST", path: "/password-reset", body: map[string]string{"email": email}})
+			require.Equal(t, 202, r.status)
+			early := s.links(t, "password reset", email)
+			require.Len(t, early, 1)
+
+			invalid := func(t *testing.T, path string, body any) {
+				t.Helper()
+				r := s.do(t, request{method: "POST", path: path, body: body})
+				assert.Equal(t, 400, r.status, r.raw)
+				assert.Equal(t, "invalid_token", r.obj["error"], r.raw)
+				assert.NotEmpty(t, r.obj["message"])
+			}
+			t.Run("confirm refuses bad tokens", func(t *testing.T) {
+				invalid(t, "/confirm", map[string]string{"token": "garbage"})
+				invalid(t, "/confirm", map[string]string{"token": ""})
+				invalid(t, "/confirm", map[string]string{"token": early[0]})
+				invalid(t, "/confirm", map[string]string{"token": confirm[0][:len(confirm[0])-2] + "AA"})
+			})
+
+			r = s.do(t, request{method: "POST", path: "/confirm", body: map[string]string{"token": confirm[0]}})
+			require.Equal(t, 204, r.status, r.raw)
+			assert.Empty(t, r.raw)
+			r = s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, pw)})
+			require.Equal(t, 200, r.status, r.raw)
+			assert.Equal(t, email, r.obj["email"])
+			invalid(t, "/confirm", map[string]string{"token": confirm[0]})
+
+			t.Run("password reset", func(t *testing.T) {
+				r := s.do(t, request{method: "POST", path: "/api/v1/tokens/", header: basicH(email, pw)})
+				require.Equal(t, 200, r.status, r.raw)
+				access := r.obj["token"].(string)
+
+				r = s.do(t, request{method: "POST", path: "/password-reset", body: map[string]string{"email": "nobody@example.com"}})
+				assert.Equal(t, 202, r.status)
+				assert.Equal(t, pending, r.obj)
+				assert.Empty(t, s.links(t, "password reset", "nobody@example.com"))
+				r = s.do(t, request{method: "POST", path: "/password-reset", body: map[string]string{"email": email}})
+				assert.Equal(t, 202, r.status)
+				assert.Equal(t, pending, r.obj)
+				links := s.links(t, "password reset", email)
+				require.Len(t, links, 2)
+				reset := links[1]
+
+				invalid(t, "/password-reset/confirm", map[string]string{"token": early[0], "password": "x-new-1"})
+				invalid(t, "/password-reset/confirm", map[string]string{"token": confirm[0], "password": "x-new-1"})
+				r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": ""}})
+				assert.Equal(t, 400, r.status, "empty password")
+
+				const newPW = "looking-glass-7"
+				r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": newPW}})
+				require.Equal(t, 204, r.status, r.raw)
+				assert.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, pw)}).status, "old password")
+				assert.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, newPW)}).status, "new password")
+				assert.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: bearer(access)}).status, "token issued before")
+				invalid(t, "/password-reset/confirm", map[string]string{"token": reset, "password": "third-one-3"})
+				assert.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, newPW)}).status, "still the new password")
+			})
+
+			t.Run("wrong methods", func(t *testing.T) {
+				for _, p := range []string{"/register", "/confirm", "/password-reset", "/password-reset/confirm"} {
+					r := s.do(t, request{method: "GET", path: p})
+					assert.Equal(t, 405, r.status, p)
+					assert.Equal(t, "POST", r.header.Get("Allow"), p)
+				}
+			})
+		})
+	}
+}
+
+// TestAPIKeysHTTP drives the key routes over HTTP.
+func TestAPIKeysHTTP(t *testing.T) {
+	t.Parallel()
+	for name, mode := range lifecycleModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := startAPI(t, mode(t)...)
+			admin := basicH("admin@example.com", "s3cret:with:colons")
+			alice := basicH("alice@example.com", "wonderland-42")
+			create := func(t *testing.T, who map[string]string, name string, roles []string) response {
+				t.Helper()
+				return s.do(t, request{method: "POST", path: "/api/v1/keys", header: who, body: map[string]any{"name": name, "roles": roles}})
+			}
+
+			r := create(t, admin, "ci", []string{"user"})
+			require.Equal(t, 201, r.status, r.raw)
+			userKey, userKeyID := r.obj["key"].(string), r.obj["id"].(string)
+			assert.True(t, strings.HasPrefix(userKey, "hak_"), userKey)
+			assert.Equal(t, "ci", r.obj["name"])
+			assert.Equal(t, []any{"user"}, r.obj["roles"])
+			_, err := time.Parse(time.RFC3339Nano, r.obj["created"].(string))
+			assert.NoError(t, err)
+			assert.ElementsMatch(t, []string{"id", "name", "key", "roles", "created"}, keys(r.obj))
+			assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
+
+			r = create(t, admin, "deploy", []string{"user", "admin"})
+			require.Equal(t, 201, r.status, r.raw)
+			adminKey, adminKeyID := r.obj["key"].(string), r.obj["id"].(string)
+
+			r = s.do(t, request{method: "POST", path: "/api/v1/tokens/", header: alice})
+			require.Equal(t, 200, r.status)
+			aliceToken := r.obj["token"].(string)
+
+			tests := []struct {
+				name   string
+				req    request
+				status int
+			}{
+				{"user key as Bearer on me", request{method: "GET", path: "/api/v1/me", header: bearer(userKey)}, 200},
+				{"user key as X-API-Key on me", request{method: "GET", path: "/api/v1/me", header: map[string]string{"X-API-Key": userKey}}, 200},
+				{"user key on admin", request{method: "GET", path: "/api/v1/admin", header: bearer(userKey)}, 403},
+				{"admin key as Bearer on admin", request{method: "GET", path: "/api/v1/admin", header: bearer(adminKey)}, 200},
+				{"admin key as X-API-Key on admin", request{method: "GET", path: "/api/v1/admin", header: map[string]string{"X-API-Key": adminKey}}, 200},
+				{"mistyped key", request{method: "GET", path: "/api/v1/me", header: bearer(userKey[:len(userKey)-1] + "x")}, 401},
+				{"key cannot mint a token", request{method: "POST", path: "/api/v1/tokens/", header: bearer(adminKey)}, 401},
+				{"key cannot make a key", request{method: "POST", path: "/api/v1/keys", header: bearer(adminKey), body: map[string]any{"name": "x", "roles": []string{"user"}}}, 403},
+				{"roles beyond one's own", request{method: "POST", path: "/api/v1/keys", header: alice, body: map[string]any{"name": "x", "roles": []string{"admin"}}}, 403},
+				{"token may make a key", request{method: "POST", path: "/api/v1/keys", header: bearer(aliceToken), body: map[string]any{"name": "alice ci", "roles": []string{"user"}}}, 201},
+				{"no name", request{method: "POST", path: "/api/v1/keys", header: alice, body: map[string]any{"roles": []string{"user"}}}, 400},
+				{"keys need authentication", request{method: "GET", path: "/api/v1/keys"}, 401},
+				{"another user's key", request{method: "DELETE", path: "/api/v1/keys/" + userKeyID, header: alice}, 404},
+				{"unknown key ID", request{method: "DELETE", path: "/api/v1/keys/nope", header: admin}, 404},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					r := s.do(t, tt.req)
+					assert.Equal(t, tt.status, r.status, r.raw)
+				})
+			}
+
+			r = s.do(t, request{method: "GET", path: "/api/v1/keys", header: admin})
+			require.Equal(t, 200, r.status, r.raw)
+			require.Len(t, r.list, 2)
+			assert.NotContains(t, r.raw, userKey)
+			assert.NotContains(t, r.raw, adminKey)
+			assert.NotContains(t, r.raw, "hak_")
+			for _, k := range r.list {
+				assert.ElementsMatch(t, []string{"id", "name", "roles", "created", "last_used"}, keys(k))
+			}
+			assert.Equal(t, userKeyID, r.list[0]["id"], "oldest first")
+
+			r = s.do(t, request{method: "DELETE", path: "/api/v1/keys/" + userKeyID, header: admin})
+			require.Equal(t, 204, r.status, r.raw)
+			assert.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: bearer(userKey)}).status)
+			assert.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: map[string]string{"X-API-Key": userKey}}).status)
+			assert.Equal(t, 404, s.do(t, request{method: "DELETE", path: "/api/v1/keys/" + userKeyID, header: admin}).status, "deleted twice")
+			assert.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/admin", header: bearer(adminKey)}).status, "the other key lives")
+			_ = adminKeyID
+		})
+	}
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestKeyLastUsedWrittenAtShutdown: last-used times are written behind,
+// and the shutdown writes what is pending (auth.Close), so a restarted
+// server lists them.
+func TestKeyLastUsedWrittenAtShutdown(t *testing.T) {
+	t.Parallel()
+	args := []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users"}
+	admin := basicH("admin@example.com", "s3cret:with:colons")
+	s := startAPI(t, args...)
+	r := s.do(t, request{method: "POST", path: "/api/v1/keys", header: admin, body: map[string]any{"name": "ci", "roles": []string{"user"}}})
+	require.Equal(t, 201, r.status, r.raw)
+	require.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: bearer(r.obj["key"].(string))}).status)
+	require.NoError(t, s.stop())
+
+	s = startAPI(t, args...)
+	r = s.do(t, request{method: "GET", path: "/api/v1/keys", header: admin})
+	require.Equal(t, 200, r.status, r.raw)
+	require.Len(t, r.list, 1)
+	assert.NotNil(t, r.list[0]["last_used"], "written at shutdown: %s", r.raw)
+}
+
+// TestMetricsHTTP checks GET /metrics: the Prometheus text format with
+// outcomes by method and reason, the hash histogram and throttled logins.
+func TestMetricsHTTP(t *testing.T) {
+	t.Parallel()
+	s := startAPI(t)
+	admin := basicH("admin@example.com", "s3cret:with:colons")
+	require.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: admin}).status)
+	require.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH("admin@example.com", "wrong")}).status)
+	r := s.do(t, request{method: "POST", path: "/api/v1/keys", header: admin, body: map[string]any{"name": "m", "roles": []string{"user"}}})
+	require.Equal(t, 201, r.status)
+	require.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: bearer(r.obj["key"].(string))}).status)
+	require.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me"}).status)
+	throttled := false
+	for range 2 * 10 { // DefaultMaxFailures is 10
+		if s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH("mallory@example.com", "guess")}).status == 429 {
+			throttled = true
+			break
+		}
+	}
+	require.True(t, throttled, "a login is throttled")
+
+	r = s.do(t, request{method: "GET", path: "/metrics"})
+	require.Equal(t, 200, r.status)
+	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "text/plain"), r.header.Get("Content-Type"))
+	for _, want := range []string{
+		`# TYPE httpauth_auth_outcomes_total counter`,
+		`httpauth_auth_outcomes_total{method="password",reason="password",result="success"} `,
+		`httpauth_auth_outcomes_total{method="password",reason="wrong_password",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{method="api_key",reason="api_key",result="success"} 1`,
+		`httpauth_auth_outcomes_total{method="none",reason="no_credentials",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{method="password",reason="throttled",result="failure"} 1`,
+		`# TYPE httpauth_password_hash_duration_seconds histogram`,
+		`httpauth_password_hash_duration_seconds_bucket{le="+Inf"} `,
+		`httpauth_password_hash_duration_seconds_count `,
+		`# TYPE httpauth_throttled_logins_total counter`,
+		"\nhttpauth_throttled_logins_total 1\n",
+	} {
+		assert.Contains(t, r.raw, want)
+	}
+	assert.NotContains(t, r.raw, "mallory", "no client-chosen label")
+	assert.Equal(t, 405, s.do(t, request{method: "POST", path: "/metrics"}).status)
+}
+
+// countingHasher counts the hashes it makes.
+type countingHasher struct {
+	httpauth.PasswordHasher
+	n atomic.Int32
+}
+
+func (h *countingHasher) Hash(ctx context.Context, pw string) (string, error) {
+	h.n.Add(1)
+	return h.PasswordHasher.Hash(ctx, pw)
+}
+
+// TestRegisterTakenEmailDoesTheSameWork: a taken email is hashed like a
+// new one (so timing does not tell them apart), answered the same, and
+// gets no link; a store failure is a 500, never a 202.
+func TestRegisterTakenEmailDoesTheSameWork(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		regErr error
+		status int
+		links  int
+	}{
+		{"new", nil, 202, 1},
+		{"taken", fmt.Errorf("wrapped: %w", httpauth.ErrAccountExists), 202, 0},
+		{"store failure", errors.New("database is down"), 500, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			users := httpauth.NewMemoryUserStore[User](nil)
+			require.NoError(t, users.Put(t.Context(), "dora@example.com", httpauth.Account[User]{ID: "d"}))
+			auth, err := httpauth.New(httpauth.Config[User]{
+				Users: users, Realm: "t", Logger: slog.New(slog.DiscardHandler),
+				Keys: []httpauth.SigningKey{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}},
+			})
+			require.NoError(t, err)
+			h := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+			var out syncBuffer
+			reg := func(context.Context, string, string) (string, error) { return "d", tt.regErr }
+			a := newAccounts(auth, users, reg, h, newMailer(&out), slog.New(slog.DiscardHandler))
+			root := http.NewServeMux()
+			a.routes(root)
+			req := httptest.NewRequest("POST", "/register", strings.NewReader(`{"email":"dora@example.com","password":"pw-1"}`))
+			rec := httptest.NewRecorder()
+			root.ServeHTTP(rec, req)
+			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
+			assert.Equal(t, int32(1), h.n.Load(), "one hash, taken or not")
+			assert.Equal(t, tt.links, strings.Count(out.String(), "confirmation link for dora@example.com: http://127.0.0.1:8080/confirm?token="))
+			if tt.status == 202 {
+				assert.JSONEq(t, `{"status":"pending"}`, rec.Body.String())
+			}
+		})
+	}
+}
