@@ -178,7 +178,7 @@ func httpauthTokens(tb testing.TB, auth *httpauth.Authenticator[User]) (good, ex
 		tb.Fatal(err)
 	}
 	sign := func(secret []byte, iat time.Time) string {
-		s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}})
+		s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Purpose: httpauth.DefaultPurpose, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}})
 		if err != nil {
 			tb.Fatal(err)
 		}

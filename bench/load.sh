@@ -8,6 +8,9 @@
 # Environment (optional): PORT (default 18080), CONNS (default 64). The
 # server's log (one Info line per password login, cached or not) goes to
 # $TMPDIR; the server is stopped on exit.
+#
+# To compare stores (memory, SQLite, PostgreSQL + Redis) side by side at 32
+# connections, use bench/load-stores.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -14,7 +14,8 @@ import (
 
 func runInspectToken(args []string, e *env) error {
 	fs := newFlagSet("inspect-token", "[-kid ID] [-purpose PURPOSE] [TOKEN | -]",
-		"Verifies TOKEN (or the one line of standard input) with the hex key in\n"+
+		"Verifies TOKEN (or the one line of standard input, read without echo\n"+
+			"from a terminal: it stays out of the shell history) with the hex key in\n"+
 			"HTTPAUTH_SECRET and prints its claims: subject, token ID, issue time,\n"+
 			"expiry and key ID. A token that does not verify is reported as invalid\n"+
 			"or expired, and nothing in it is printed.\n\n"+

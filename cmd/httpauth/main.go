@@ -5,7 +5,7 @@
 //
 //	httpauth keygen
 //	httpauth hash-password < password.txt
-//	HTTPAUTH_SECRET=… httpauth inspect-token [-kid k1] [-purpose api-access] [TOKEN]
+//	HTTPAUTH_SECRET=… httpauth inspect-token [-kid k1] [-purpose api-access] [TOKEN | -] [< token.txt]
 //
 // keygen prints a random 32-byte key, hex-encoded, in the form
 // HTTPAUTH_SECRET takes:
@@ -18,7 +18,9 @@
 // Account.PasswordHash or a users table.
 //
 // inspect-token verifies a token's signature and expiry with the key in
-// HTTPAUTH_SECRET and prints its claims. It prints nothing from a token
+// HTTPAUTH_SECRET and prints its claims. Without TOKEN (or with -) it
+// reads the token from standard input, without echo from a terminal, so
+// that it stays out of the shell history. It prints nothing from a token
 // that does not verify. Revocation and the account's state live on the
 // server, so a token it accepts may still be refused there.
 //

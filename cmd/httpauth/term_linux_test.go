@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +76,7 @@ func (s *screen) waitFor(t *testing.T, want string, n int) {
 // pseudo-terminal: nothing typed may be echoed, and echo must be back on
 // afterwards.
 func testTerminal(t *testing.T, bin string) {
+	t.Run("inspect-token", func(t *testing.T) { testTerminalToken(t, bin) })
 	tests := []struct {
 		name          string
 		first, second string
@@ -128,6 +131,49 @@ func testTerminal(t *testing.T, bin string) {
 			}
 			if tio.Lflag&unix.ECHO == 0 {
 				t.Error("echo is still off after the command exited")
+			}
+		})
+	}
+}
+
+// testTerminalToken types a token into inspect-token on a real
+// pseudo-terminal: it is asked for once, not echoed, and verified.
+func testTerminalToken(t *testing.T, bin string) {
+	secret := bytes.Repeat([]byte{0x42}, 32)
+	s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Purpose: httpauth.DefaultPurpose})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := testClaims(time.Now().Add(-time.Minute), time.Hour)
+	tok, err := s.Sign(context.Background(), claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"inspect-token"}, {"inspect-token", "-"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			ptm, pts := openPTY(t)
+			cmd := exec.Command(bin, args...)
+			cmd.Env = []string{"HTTPAUTH_SECRET=" + hex.EncodeToString(secret)}
+			var stdout bytes.Buffer
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, &stdout, pts
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var scr screen
+			go func() { _, _ = io.Copy(&scr, ptm) }()
+			scr.waitFor(t, "Token: ", 1)
+			_, _ = ptm.WriteString(tok + "\n")
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("inspect-token: %v; terminal: %q", err, scr.String())
+			}
+			if !regexp.MustCompile(`(?m)^token ID: +` + claims.ID.String() + `$`).MatchString(stdout.String()) {
+				t.Errorf("stdout = %q, want the claims", stdout.String())
+			}
+			if strings.Contains(scr.String(), tok[len(tok)-20:]) {
+				t.Errorf("the terminal echoed the token: %q", scr.String())
+			}
+			if n := strings.Count(scr.String(), "Token: "); n != 1 {
+				t.Errorf("asked %d times for the token", n)
 			}
 		})
 	}

@@ -18,6 +18,11 @@
 // For each it prints the request rate, the p50 and p99 latency and the
 // number of failed requests (anything but a 200 counts), and at the end
 // the token rate as a share of the healthz rate.
+//
+// When a round's time is up, requests in flight finish and are counted
+// (cancelling them would drop the slowest from p99), and every connection
+// sends at least one request per round, so a slow or loaded machine gives
+// slower numbers, never an empty round.
 package main
 
 import (
@@ -56,6 +61,7 @@ type config struct {
 	warmup          time.Duration
 	rounds          int
 	login, password string
+	now             func() time.Time // the measuring clock; tests set it
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -148,10 +154,16 @@ func (r result) rate() float64 {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runClock(ctx, args, stdout, stderr, time.Now)
+}
+
+// runClock is run with the clock that measures requests and rounds.
+func runClock(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
+	cfg.now = now
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.login+":"+cfg.password))
 	token, err := fetchToken(ctx, cfg.base, basic)
 	if err != nil {
@@ -174,10 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			round.warmup = 0
 		}
 		for i, t := range targets {
-			lat, failed, elapsed, err := measure(ctx, round, t)
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
+			lat, failed, elapsed := measure(ctx, round, t)
 			latencies[i] = append(latencies[i], lat...)
 			results[i].name = t.name
 			results[i].errors += failed
@@ -193,6 +202,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	report(stdout, cfg, results)
 	for _, r := range results {
+		if r.requests == 0 {
+			return fmt.Errorf("%s: no request succeeded (%d failed)", r.name, r.errors)
+		}
 		if r.errors > 0 {
 			return fmt.Errorf("%s: %d requests failed", r.name, r.errors)
 		}
@@ -231,9 +243,14 @@ func fetchToken(ctx context.Context, base *url.URL, basic string) (string, error
 
 // measure runs t from cfg.conns goroutines, each with its own keep-alive
 // connection: first cfg.warmup unmeasured, then until cfg.maxRequests
-// requests or cfg.duration. It returns the successful requests' latencies,
-// the number of failures and the measured time.
-func measure(ctx context.Context, cfg config, t target) ([]time.Duration, int, time.Duration, error) {
+// requests or cfg.duration (by cfg.now). Each goroutine sends at least one
+// request, and none is cut off at the deadline. It returns the successful
+// requests' latencies, the number of failures and the measured time.
+func measure(ctx context.Context, cfg config, t target) ([]time.Duration, int, time.Duration) {
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
 	tr := &http.Transport{
 		Proxy:               nil, // loopback only, never through a proxy
 		MaxIdleConns:        cfg.conns,
@@ -254,14 +271,14 @@ func measure(ctx context.Context, cfg config, t target) ([]time.Duration, int, t
 		if t.authz != "" {
 			req.Header.Set("Authorization", t.authz)
 		}
-		start := time.Now()
+		start := now()
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, false
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		return time.Since(start), resp.StatusCode == http.StatusOK
+		return now().Sub(start), resp.StatusCode == http.StatusOK
 	}
 
 	if cfg.warmup > 0 {
@@ -278,23 +295,25 @@ func measure(ctx context.Context, cfg config, t target) ([]time.Duration, int, t
 		cancel()
 	}
 
-	mctx, cancel := context.WithTimeout(ctx, cfg.duration)
-	defer cancel()
 	var (
 		issued    atomic.Int64
 		failed    atomic.Int64
 		wg        sync.WaitGroup
 		latencies = make([][]time.Duration, cfg.conns)
 	)
-	start := time.Now()
+	start := now()
+	deadline := start.Add(cfg.duration)
 	for i := range cfg.conns {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, cfg.maxRequests/cfg.conns+1)
-			for mctx.Err() == nil && issued.Add(1) <= int64(cfg.maxRequests) {
-				d, ok := do(mctx)
+			for n := 0; ctx.Err() == nil && (n == 0 || now().Before(deadline)); n++ {
+				if issued.Add(1) > int64(cfg.maxRequests) {
+					break
+				}
+				d, ok := do(ctx)
 				if !ok {
-					if mctx.Err() != nil {
-						break // cut off by the deadline: not a failure
+					if ctx.Err() != nil {
+						break // interrupted by the caller: not a failure
 					}
 					failed.Add(1)
 					continue
@@ -305,13 +324,7 @@ func measure(ctx context.Context, cfg config, t target) ([]time.Duration, int, t
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-
-	all := slices.Concat(latencies...)
-	if len(all) == 0 {
-		return nil, 0, 0, errors.New("no request succeeded")
-	}
-	return all, int(failed.Load()), elapsed, nil
+	return slices.Concat(latencies...), int(failed.Load()), now().Sub(start)
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted.

@@ -43,9 +43,11 @@ func fakeServer(t *testing.T, refuseBasic bool) (*httptest.Server, *atomic.Int64
 }
 
 func TestRunReportsEveryTarget(t *testing.T) {
+	t.Parallel()
 	srv, me := fakeServer(t, false)
 	var out strings.Builder
-	err := run(context.Background(), []string{"-url", srv.URL, "-c", "4", "-n", "200", "-d", "5s", "-warmup", "0"}, &out, io.Discard)
+	// -d 10m: the request count ends every round, however slow the machine.
+	err := run(context.Background(), []string{"-url", srv.URL, "-c", "4", "-n", "200", "-d", "10m", "-warmup", "0"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,26 +62,62 @@ func TestRunReportsEveryTarget(t *testing.T) {
 }
 
 func TestRunFailsOnRefusals(t *testing.T) {
+	t.Parallel()
 	srv, _ := fakeServer(t, true)
-	err := run(context.Background(), []string{"-url", srv.URL, "-c", "2", "-n", "20", "-d", "5s", "-warmup", "0"}, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-url", srv.URL, "-c", "2", "-n", "20", "-d", "10m", "-warmup", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "basic-cached") {
 		t.Fatalf("err = %v, want basic-cached failures", err)
 	}
 }
 
+// fakeClock returns a clock that moves on by step at every reading, so
+// that the deadline depends on how often the code looks, not on how fast
+// the machine is.
+func fakeClock(step time.Duration) func() time.Time {
+	var ticks atomic.Int64
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * step) }
+}
+
+// TestRunStopsAtDuration runs with -n far beyond what could finish, so
+// only -d can end it; the clock is fake, so a loaded machine neither
+// empties a round nor changes the outcome.
 func TestRunStopsAtDuration(t *testing.T) {
-	srv, _ := fakeServer(t, false)
-	start := time.Now()
-	err := run(context.Background(), []string{"-url", srv.URL, "-c", "2", "-n", "10000000", "-d", "100ms", "-warmup", "0"}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("took %s with -d 100ms per target", d)
+	t.Parallel()
+	const conns, rounds, meTargets = 2, 5, 2
+	for _, tc := range []struct {
+		name     string
+		step     time.Duration // clock advance per reading
+		min, max int64         // /api/v1/me requests
+	}{
+		// 20 ms per round: at most 19 readings before the deadline, each
+		// letting one more request start, plus each connection's first.
+		{"1ms per reading", time.Millisecond, meTargets * rounds * conns, meTargets * rounds * (conns + 19)},
+		// Every request outlasts its round (a machine too slow for the
+		// slice): each connection still sends, and counts, one per round.
+		{"request longer than the round", time.Hour, meTargets * rounds * conns, meTargets * rounds * conns},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, me := fakeServer(t, false)
+			var out strings.Builder
+			err := runClock(context.Background(), []string{"-url", srv.URL, "-c", "2", "-n", "10000000", "-d", "100ms", "-warmup", "0"},
+				&out, io.Discard, fakeClock(tc.step))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := me.Load(); got < tc.min || got > tc.max {
+				t.Errorf("/api/v1/me got %d requests, want %d to %d", got, tc.min, tc.max)
+			}
+			if !strings.Contains(out.String(), "basic-cached") {
+				t.Errorf("report lacks basic-cached:\n%s", out.String())
+			}
+		})
 	}
 }
 
 func TestFlagsRefuseNonLoopback(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"http://10.0.0.1:8080", "http://example.com", "http://[2001:db8::1]:80", "https://127.0.0.1:8443", "127.0.0.1:8080"} {
 		if _, err := parseFlags([]string{"-url", u}, io.Discard); err == nil {
 			t.Errorf("-url %s accepted", u)
@@ -98,6 +136,7 @@ func TestFlagsRefuseNonLoopback(t *testing.T) {
 }
 
 func TestPercentile(t *testing.T) {
+	t.Parallel()
 	var s []time.Duration
 	for i := 1; i <= 100; i++ {
 		s = append(s, time.Duration(i))
