@@ -729,7 +729,7 @@ func TestPanicReleasesHashSlot(t *testing.T) {
 		c.OnError = func(*http.Request, error) {}
 	})
 	do := func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
 		req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))

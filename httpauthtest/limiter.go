@@ -28,7 +28,8 @@ import (
 // refuses a key after maxFailures attempts and uses window. Subtests run
 // in parallel, so newLimiter must be safe to call concurrently. The suite
 // uses the real clock: some subtests wait about two seconds for windows to
-// end.
+// end, and retry (or, after several tries, skip) a check that the machine
+// was too slow to make before its window ended.
 func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter) {
 	t.Helper()
 
@@ -62,22 +63,28 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				l := newLimiter(t, tt.max, tt.window)
-				const key = "alice"
-				for i := range tt.max {
-					limiterAllow(t, l, key, true, "after %d of %d attempts", i, tt.max)
-					limiterReserve(t, l, key, true, "attempt %d of %d", i+1, tt.max)
-				}
-				for extra := range 3 {
-					for _, ra := range []time.Duration{
-						limiterAllow(t, l, key, false, "Allow after %d attempts, max %d", tt.max+extra, tt.max),
-						limiterReserve(t, l, key, false, "Reserve after %d attempts, max %d", tt.max+extra, tt.max),
-					} {
-						assert.Zero(t, ra%time.Second, "retryAfter %v is not whole seconds", ra)
-						assert.GreaterOrEqual(t, ra, tt.minRetryAfter, "retryAfter")
-						assert.LessOrEqual(t, ra, tt.maxRetryAfter, "retryAfter exceeds the window")
-					}
-				}
+				// A stall as long as the window would free the key, so
+				// such an attempt is retried (short windows only, in effect).
+				suiteTimed(t, func(t *timedT) {
+					l := newLimiter(t.real, tt.max, tt.window)
+					const key = "alice"
+					t.within(tt.window, func() {
+						for i := range tt.max {
+							limiterAllow(t, l, key, true, "after %d of %d attempts", i, tt.max)
+							limiterReserve(t, l, key, true, "attempt %d of %d", i+1, tt.max)
+						}
+						for extra := range 3 {
+							for _, ra := range []time.Duration{
+								limiterAllow(t, l, key, false, "Allow after %d attempts, max %d", tt.max+extra, tt.max),
+								limiterReserve(t, l, key, false, "Reserve after %d attempts, max %d", tt.max+extra, tt.max),
+							} {
+								assert.Zero(t, ra%time.Second, "retryAfter %v is not whole seconds", ra)
+								assert.GreaterOrEqual(t, ra, tt.minRetryAfter, "retryAfter")
+								assert.LessOrEqual(t, ra, tt.maxRetryAfter, "retryAfter exceeds the window")
+							}
+						}
+					})
+				})
 			})
 		}
 	})
@@ -100,19 +107,27 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 	t.Run("WindowStartsAtFirstAttempt", func(t *testing.T) {
 		t.Parallel()
 		const window = 2 * time.Second
-		l := newLimiter(t, 2, window)
 		ctx := context.Background()
 		const key = "alice"
-		limiterReserve(t, l, key, true)
-		start := time.Now()
-		time.Sleep(1100 * time.Millisecond)
-		limiterReserve(t, l, key, true)
-		// Less than 0.9s of the window is left, which rounds up to 1s; a
-		// window restarted or extended by the second attempt would say 2s.
-		ra := limiterAllow(t, l, key, false)
-		assert.Equal(t, time.Second, ra, "retryAfter: the window must not be extended by later attempts")
-		ra = limiterReserve(t, l, key, false)
-		assert.Equal(t, time.Second, ra, "retryAfter: a refused Reserve must not extend the window")
+		var l httpauth.Limiter
+		var start time.Time
+		// The refusals must come before the window ends; an attempt
+		// stalled that long is retried.
+		suiteTimed(t, func(t *timedT) {
+			l = newLimiter(t.real, 2, window)
+			t.within(window, func() {
+				limiterReserve(t, l, key, true)
+				start = time.Now()
+				time.Sleep(1100 * time.Millisecond)
+				limiterReserve(t, l, key, true)
+				// Less than 0.9s of the window is left, which rounds up to 1s; a
+				// window restarted or extended by the second attempt would say 2s.
+				ra := limiterAllow(t, l, key, false)
+				assert.Equal(t, time.Second, ra, "retryAfter: the window must not be extended by later attempts")
+				ra = limiterReserve(t, l, key, false)
+				assert.Equal(t, time.Second, ra, "retryAfter: a refused Reserve must not extend the window")
+			})
+		})
 
 		time.Sleep(time.Until(start.Add(window)))
 		suitePoll(t, suiteExpiryGrace, func() (bool, error) {
@@ -124,26 +139,35 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 	t.Run("WindowEndFreesKey", func(t *testing.T) {
 		t.Parallel()
 		const window = time.Second
-		l := newLimiter(t, 2, window)
 		ctx := context.Background()
 		const key, other = "alice", "bob"
-		start := time.Now()
-		limiterReserve(t, l, key, true)
-		limiterReserve(t, l, key, true)
-		limiterAllow(t, l, key, false)
+		// Each window's checks must end before the window does; an
+		// attempt stalled that long is retried.
+		suiteTimed(t, func(t *timedT) {
+			l := newLimiter(t.real, 2, window)
+			var start time.Time
+			t.within(window, func() {
+				start = time.Now()
+				limiterReserve(t, l, key, true)
+				limiterReserve(t, l, key, true)
+				limiterAllow(t, l, key, false)
+			})
 
-		time.Sleep(time.Until(start.Add(window)))
-		suitePoll(t, suiteExpiryGrace, func() (bool, error) {
-			ok, _, err := l.Allow(ctx, key)
-			return ok, err
-		}, "key still refused %v after its window ended", suiteExpiryGrace)
+			time.Sleep(time.Until(start.Add(window)))
+			suitePoll(t, suiteExpiryGrace, func() (bool, error) {
+				ok, _, err := l.Allow(ctx, key)
+				return ok, err
+			}, "key still refused %v after its window ended", suiteExpiryGrace)
 
-		// The count starts over in a new window.
-		limiterReserve(t, l, key, true, "first attempt in a new window")
-		limiterAllow(t, l, key, true, "one attempt in a new window")
-		limiterReserve(t, l, key, true, "second attempt in a new window")
-		limiterAllow(t, l, key, false, "two attempts in a new window")
-		limiterAllow(t, l, other, true, "a key with no attempts")
+			// The count starts over in a new window.
+			t.within(window, func() {
+				limiterReserve(t, l, key, true, "first attempt in a new window")
+				limiterAllow(t, l, key, true, "one attempt in a new window")
+				limiterReserve(t, l, key, true, "second attempt in a new window")
+				limiterAllow(t, l, key, false, "two attempts in a new window")
+			})
+			limiterAllow(t, l, other, true, "a key with no attempts")
+		})
 	})
 
 	t.Run("ResetFreesKey", func(t *testing.T) {
