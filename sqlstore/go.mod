@@ -9,7 +9,6 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -24,8 +24,7 @@ func readSecret(e *env, prompts ...string) (string, error) {
 	in := bufio.NewReader(e.stdin)
 	var first string
 	for i, prompt := range prompts {
-		fmt.Fprint(e.stderr, prompt)
-		s, err := readQuietLine(e, in)
+		s, err := readQuietLine(e, in, prompt)
 		fmt.Fprintln(e.stderr) // the user's Enter was not echoed
 		if err != nil {
 			return "", err
@@ -56,14 +55,16 @@ func readPiped(r io.Reader) (string, error) {
 	return s, nil
 }
 
-// readQuietLine reads a line from the terminal with echo off. Echo comes
-// back on when the line is read, and on an interrupt, which then ends the
-// process as the interrupt would have.
-func readQuietLine(e *env, in *bufio.Reader) (string, error) {
+// readQuietLine turns echo off, prints prompt and reads a line from the
+// terminal. Echo is off before the prompt shows, so nothing typed after it
+// can be echoed; it comes back on when the line is read, and on an
+// interrupt, which then ends the process as the interrupt would have.
+func readQuietLine(e *env, in *bufio.Reader, prompt string) (string, error) {
 	restore, err := disableEcho(e.stdin)
 	if err != nil {
 		return "", fmt.Errorf("turning off terminal echo: %w", err)
 	}
+	fmt.Fprint(e.stderr, prompt)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, quitSignals...)
 	done := make(chan struct{})

@@ -8,10 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"unicode/utf8"
-
-	"golang.org/x/term"
 )
 
 // maxPasswordLen is the default httpauth.Config.MaxPasswordLen: a longer
@@ -27,7 +24,7 @@ var errBadPassword = errors.New("password refused")
 func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	var pw string
 	var err error
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		pw, err = readTyped(f, stderr, "Password: ", "Repeat password: ")
 	} else {
 		pw, err = readLine(stdin)
@@ -51,10 +48,10 @@ func readLine(r io.Reader) (string, error) {
 // readTyped prints each prompt and reads a line with echo off; every
 // answer must match the first.
 func readTyped(f *os.File, stderr io.Writer, prompts ...string) (string, error) {
+	in := bufio.NewReader(f)
 	var first string
 	for i, prompt := range prompts {
-		fmt.Fprint(stderr, prompt)
-		s, err := readQuietLine(f, stderr)
+		s, err := readQuietLine(f, in, stderr, prompt)
 		fmt.Fprintln(stderr) // the user's Enter was not echoed
 		if err != nil {
 			return "", err
@@ -68,35 +65,40 @@ func readTyped(f *os.File, stderr io.Writer, prompts ...string) (string, error) 
 	return first, nil
 }
 
-// readQuietLine reads a line from terminal f with echo off. Echo comes
-// back on when the line is read, and on an interrupt, which then ends the
-// process as the interrupt would have (term.ReadPassword alone would leave
-// the terminal silent).
-func readQuietLine(f *os.File, stderr io.Writer) (string, error) {
-	fd := int(f.Fd())
-	state, err := term.GetState(fd)
+// readQuietLine turns echo off, prints prompt and reads a line from
+// terminal f. Echo is off before the prompt shows, so nothing typed after
+// it can be echoed; it comes back on when the line is read, and on an
+// interrupt, which then ends the process as the interrupt would have.
+func readQuietLine(f *os.File, in *bufio.Reader, stderr io.Writer, prompt string) (string, error) {
+	restore, err := disableEcho(f)
 	if err != nil {
-		return "", fmt.Errorf("reading the terminal state: %w", err)
+		return "", fmt.Errorf("turning off terminal echo: %w", err)
 	}
+	fmt.Fprint(stderr, prompt)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, quitSignals...)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
-			_ = term.Restore(fd, state)
+			restore()
 			fmt.Fprintln(stderr)
 			os.Exit(130)
 		case <-done:
 		}
 	}()
-	b, err := term.ReadPassword(fd)
+	line, err := in.ReadString('\n')
 	signal.Stop(sigs)
 	close(done)
-	if err != nil {
+	restore()
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", errors.New("no password typed")
+		}
 		return "", fmt.Errorf("reading the terminal: %w", err)
 	}
-	return strings.TrimSuffix(string(b), "\r"), nil
+	line = strings.TrimSuffix(line, "\n")
+	return strings.TrimSuffix(line, "\r"), nil
 }
 
 // checkPassword refuses passwords that HTTP Basic could never carry to
