@@ -81,6 +81,10 @@ type Limiter struct {
 	nextResync time.Time
 }
 
+// lockEndMargin is how long after a lock's local end Allow still asks
+// Redis rather than its local set.
+const lockEndMargin = time.Second
+
 const (
 	resyncRetryError    = time.Second
 	resyncRetryOverflow = 10 * time.Second
@@ -322,7 +326,12 @@ func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, e
 				if locked && now < end {
 					return false, retryAfter(time.Duration(end - now)), nil
 				}
-				return true, 0, nil
+				// A lock's local end is reckoned from millisecond figures
+				// and may come a little before Redis expires the counter:
+				// just after it, Redis has the last word.
+				if !locked || now >= end+int64(lockEndMargin) {
+					return true, 0, nil
+				}
 			}
 		}
 	}
