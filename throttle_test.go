@@ -416,3 +416,39 @@ func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
 		assert.EqualValues(t, 1, lim.reserves.Load(), "one attempt counted")
 	})
 }
+
+// A request waiting for another's verification of the same credential
+// gives up with its context: a 503, and it counts no attempt.
+func TestThrottleCoalescedWaiterHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hasher := &thCountingHasher{PasswordHasher: cheapHasher}
+		lim := &thLimiter{}
+		f := newFixture(t, func(c *Config[testUser]) {
+			c.Hasher = hasher
+			lim.Limiter = NewMemoryLimiter(10, time.Minute, c.Now)
+			c.Limiter = lim
+		})
+		hasher.verifies.Store(0)
+		hasher.gate = make(chan struct{})
+		var wg sync.WaitGroup
+		var leader int
+		wg.Go(func() { leader = thDo(f, "alice@example.com", "wonderland-42").Code })
+		synctest.Wait() // the leader holds the verification in the hasher
+
+		ctx, cancel := context.WithCancel(context.Background())
+		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		req.RemoteAddr = "192.0.2.9:1234"
+		req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
+		rec := httptest.NewRecorder()
+		wg.Go(func() { f.auth.Middleware(&spy{}).ServeHTTP(rec, req) })
+		synctest.Wait() // the follower waits for the leader
+		cancel()
+		synctest.Wait()
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "the waiter gave up")
+		close(hasher.gate)
+		wg.Wait()
+		assert.Equal(t, http.StatusOK, leader)
+		assert.EqualValues(t, 1, hasher.verifies.Load())
+		assert.EqualValues(t, 1, lim.reserves.Load(), "the waiter counted no attempt")
+	})
+}
