@@ -13,31 +13,31 @@ import (
 	"unicode/utf8"
 )
 
-// Purpose names what an account token is for. A token of one purpose never
+// purpose names what an account token is for. A token of one purpose never
 // verifies as another, nor as an access token, and access tokens never
 // verify as account tokens: each purpose has its own MAC key, derived from
 // Config.Keys.
-type Purpose string
+type purpose string
 
 // The account-token purposes.
 const (
-	// PurposeConfirmation proves that the user owns the login (an email
+	// purposeConfirmation proves that the user owns the login (an email
 	// address). Default lifetime 48 hours; Confirm consumes it.
-	PurposeConfirmation Purpose = "confirmation"
-	// PurposePasswordReset lets the user set a new password. Default
+	purposeConfirmation purpose = "confirmation"
+	// purposePasswordReset lets the user set a new password. Default
 	// lifetime 1 hour; ResetPassword consumes it.
-	PurposePasswordReset Purpose = "password-reset"
-	// PurposeEmailChange carries a new login, as its data, that the user
+	purposePasswordReset purpose = "password-reset"
+	// purposeEmailChange carries a new login, as its data, that the user
 	// proved to own. Default lifetime 24 hours; ChangeLogin consumes it.
-	PurposeEmailChange Purpose = "email-change"
+	purposeEmailChange purpose = "email-change"
 )
 
-// MaxAccountTokenData caps the data an account token carries, in bytes.
-const MaxAccountTokenData = 256
+// maxAccountTokenData caps the data an account token carries, in bytes.
+const maxAccountTokenData = 256
 
-// AccountTokenOptions configures account tokens (Config.AccountTokens).
+// accountTokenOptions configures account tokens (Config.AccountTokens).
 // The zero value takes the defaults in the comments.
-type AccountTokenOptions[U any] struct {
+type accountTokenOptions[U any] struct {
 	// Stamp returns account state that the library cannot see but that
 	// must end a token when it changes, such as the confirmed flag and
 	// the login (for example []byte(fmt.Sprint(u.Email, u.Confirmed))).
@@ -46,13 +46,13 @@ type AccountTokenOptions[U any] struct {
 	// AccountStore, its AccountStamp. Default: none.
 	Stamp func(acct *Account[U]) []byte
 
-	// ConfirmationTTL is the lifetime of PurposeConfirmation tokens.
+	// ConfirmationTTL is the lifetime of purposeConfirmation tokens.
 	// Default 48 hours.
 	ConfirmationTTL time.Duration
-	// PasswordResetTTL is the lifetime of PurposePasswordReset tokens.
+	// PasswordResetTTL is the lifetime of purposePasswordReset tokens.
 	// Default 1 hour.
 	PasswordResetTTL time.Duration
-	// EmailChangeTTL is the lifetime of PurposeEmailChange tokens.
+	// EmailChangeTTL is the lifetime of purposeEmailChange tokens.
 	// Default 24 hours.
 	EmailChangeTTL time.Duration
 }
@@ -98,15 +98,15 @@ const (
 	acctTokenVersion = 0x81
 	acctFixed        = 1 + 1 + 8 + 8 + 1
 	acctTagLen       = 16
-	acctMaxPayload   = acctFixed + maxSubjectLen + MaxAccountTokenData
+	acctMaxPayload   = acctFixed + maxSubjectLen + maxAccountTokenData
 	acctMaxPayloadB  = (acctMaxPayload*8 + 5) / 6
 	acctMaxTokenLen  = maxKeyIDLen + 1 + acctMaxPayloadB + 1 + macB64Len
 )
 
 // purposes lists the purposes in their payload order (code = index+1).
-var purposes = [...]Purpose{PurposeConfirmation, PurposePasswordReset, PurposeEmailChange}
+var purposes = [...]purpose{purposeConfirmation, purposePasswordReset, purposeEmailChange}
 
-func purposeCode(p Purpose) int {
+func purposeCode(p purpose) int {
 	for i, q := range purposes {
 		if q == p {
 			return i + 1
@@ -117,8 +117,7 @@ func purposeCode(p Purpose) int {
 
 // lifecycle holds what New derives for account tokens and API keys.
 type lifecycle struct {
-	keys  []acctKey // keys[0] signs; nil when Config.Signer replaced Keys
-	ttl   [len(purposes) + 1]time.Duration
+	keys  []acctKey // keys[0] signs; nil when Config.Signer is not an *HMACSigner
 	touch *keyToucher // nil without Config.APIKeys
 }
 
@@ -127,25 +126,11 @@ type acctKey struct {
 	mac [len(purposes) + 1][]byte // per purpose code
 }
 
-// newLifecycle derives a MAC key per purpose from every key of the ring.
-// The label differs from deriveKey's, so no HMACSigner purpose can ever
+// deriveAccountKeys derives a MAC key per purpose from every key of the
+// ring. The label differs from deriveKey's, so no access token can ever
 // share a key with an account token.
-func newLifecycle[U any](cfg Config[U]) (*lifecycle, error) {
-	keys, o := cfg.Keys, cfg.AccountTokens
-	l := &lifecycle{}
-	for i, d := range []struct {
-		ttl *time.Duration
-		def time.Duration
-	}{{&o.ConfirmationTTL, 48 * time.Hour}, {&o.PasswordResetTTL, time.Hour}, {&o.EmailChangeTTL, 24 * time.Hour}} {
-		switch {
-		case *d.ttl < 0:
-			return nil, errors.New("httpauth: Config.AccountTokens lifetimes must not be negative")
-		case *d.ttl == 0:
-			l.ttl[i+1] = d.def
-		default:
-			l.ttl[i+1] = *d.ttl
-		}
-	}
+func deriveAccountKeys(keys []SigningKey) []acctKey {
+	var out []acctKey
 	for _, k := range keys {
 		ak := acctKey{id: k.ID}
 		for i, p := range purposes {
@@ -154,12 +139,20 @@ func newLifecycle[U any](cfg Config[U]) (*lifecycle, error) {
 			m.Write([]byte(p))
 			ak.mac[i+1] = m.Sum(nil)
 		}
-		l.keys = append(l.keys, ak)
+		out = append(out, ak)
+	}
+	return out
+}
+
+func newLifecycle[U any](cfg Config[U], opt options[U]) *lifecycle {
+	l := &lifecycle{}
+	if s, ok := cfg.Signer.(*HMACSigner); ok {
+		l.keys = s.accountKeys
 	}
 	if cfg.APIKeys != nil {
 		l.touch = newKeyToucher(cfg.APIKeys, cfg.Logger)
 	}
-	return l, nil
+	return l
 }
 
 var (
@@ -173,40 +166,62 @@ var (
 	errNoAcctStore   = fmt.Errorf("httpauth: Config.Users is not an AccountStore: %w", errors.ErrUnsupported)
 )
 
-// AccountToken returns a token for purpose that names account id and
-// carries data (at most MaxAccountTokenData bytes; the new login for
-// PurposeEmailChange, else usually empty). Send it in a link; it is a
-// bearer secret until it expires or is used. It is bound to the account's
-// current state (see AccountTokenOptions.Stamp): once the password, the
-// login, the confirmed flag, the disabled flag or TokensValidAfter
-// changes, it no longer verifies, so it works once and needs no table.
+// ConfirmationToken returns a token that Confirm accepts for account id,
+// for a link that proves the user owns the login (an email address). It
+// lives 48 hours.
 //
-// A missing account is an error wrapping ErrUserNotFound. It needs
-// Config.Keys: with a custom Config.Signer there are no account tokens.
-func (a *Authenticator[U]) AccountToken(ctx context.Context, purpose Purpose, id, data string) (string, error) {
+// Account tokens are bearer secrets until they expire or are used. Each
+// is bound to the account's current state (its AccountStamp, password
+// hash, disabled flag and TokensValidAfter): once any of them changes, it
+// no longer verifies, so it works once and needs no table. A missing
+// account is an error wrapping ErrUserNotFound. They need Config.Signer to
+// be an *HMACSigner, whose secrets they are derived from (under another
+// label, so they never pass for access tokens), and a UserStore that is
+// an AccountStore.
+func (a *Authenticator[U]) ConfirmationToken(ctx context.Context, id string) (string, error) {
+	return a.accountToken(ctx, purposeConfirmation, id, "")
+}
+
+// PasswordResetToken returns a token that ResetPassword accepts for
+// account id, for a "forgot password" link. It lives 1 hour. See
+// ConfirmationToken.
+func (a *Authenticator[U]) PasswordResetToken(ctx context.Context, id string) (string, error) {
+	return a.accountToken(ctx, purposePasswordReset, id, "")
+}
+
+// EmailChangeToken returns a token that ChangeLogin accepts to move account
+// id to newLogin (at most 256 bytes), for a link sent to the new address.
+// It lives 24 hours. See ConfirmationToken.
+func (a *Authenticator[U]) EmailChangeToken(ctx context.Context, id, newLogin string) (string, error) {
+	return a.accountToken(ctx, purposeEmailChange, id, newLogin)
+}
+
+// accountToken returns a token for purpose that names account id and
+// carries data (at most maxAccountTokenData bytes).
+func (a *Authenticator[U]) accountToken(ctx context.Context, purpose purpose, id, data string) (string, error) {
 	code := purposeCode(purpose)
 	switch {
 	case code == 0:
 		return "", fmt.Errorf("httpauth: unknown account token purpose %q", purpose)
 	case len(a.life.keys) == 0:
-		return "", errors.New("httpauth: account tokens need Config.Keys")
+		return "", errors.New("httpauth: account tokens need Config.Signer to be an *HMACSigner")
 	case id == "" || len(id) > maxSubjectLen || !utf8.ValidString(id):
 		return "", fmt.Errorf("httpauth: account ID must be 1 to %d bytes of UTF-8", maxSubjectLen)
-	case len(data) > MaxAccountTokenData:
-		return "", fmt.Errorf("httpauth: account token data is longer than %d bytes", MaxAccountTokenData)
-	case purpose == PurposeEmailChange && data == "":
+	case len(data) > maxAccountTokenData:
+		return "", fmt.Errorf("httpauth: account token data is longer than %d bytes", maxAccountTokenData)
+	case purpose == purposeEmailChange && data == "":
 		return "", errors.New("httpauth: an email change token needs the new login as its data")
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	now := a.cfg.Now()
+	now := a.opt.now()
 	payload := make([]byte, acctFixed, acctFixed+len(id)+len(data))
 	payload[0] = acctTokenVersion
 	payload[1] = byte(code)
 	binary.BigEndian.PutUint64(payload[2:], uint64(now.UnixNano()))
-	binary.BigEndian.PutUint64(payload[10:], uint64(now.Add(a.life.ttl[code]).UnixNano()))
+	binary.BigEndian.PutUint64(payload[10:], uint64(now.Add(a.opt.accountTTL[code]).UnixNano()))
 	payload[18] = byte(len(id))
 	payload = append(append(payload, id...), data...)
 
@@ -254,8 +269,8 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 	} else {
 		field(nil)
 	}
-	if a.cfg.AccountTokens.Stamp != nil {
-		field(a.cfg.AccountTokens.Stamp(acct))
+	if a.opt.stamp != nil {
+		field(a.opt.stamp(acct))
 	} else {
 		field(nil)
 	}
@@ -271,7 +286,7 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 // already used or outdated, a disabled or missing account) or
 // ErrTokenExpired; any other error is a store failure. Most hosts call
 // Confirm, ResetPassword or ChangeLogin, which verify and then write.
-func (a *Authenticator[U]) VerifyAccountToken(ctx context.Context, purpose Purpose, token string) (*Account[U], string, error) {
+func (a *Authenticator[U]) verifyAccountToken(ctx context.Context, purpose purpose, token string) (*Account[U], string, error) {
 	code := purposeCode(purpose)
 	if code == 0 {
 		return nil, "", fmt.Errorf("httpauth: unknown account token purpose %q", purpose)
@@ -322,7 +337,7 @@ func (a *Authenticator[U]) VerifyAccountToken(ctx context.Context, purpose Purpo
 	if iat <= 0 || exp <= iat || n == 0 || len(p) < acctFixed+n || !utf8.Valid(p[acctFixed:acctFixed+n]) {
 		return nil, "", errAcctMalformed
 	}
-	now := a.cfg.Now().UnixNano()
+	now := a.opt.now().UnixNano()
 	if iat > now {
 		return nil, "", errAcctFuture
 	}
@@ -358,7 +373,7 @@ func (a *Authenticator[U]) accountStore() (AccountStore[U], error) {
 	return s, nil
 }
 
-// Confirm verifies a PurposeConfirmation token and marks its account
+// Confirm verifies a purposeConfirmation token and marks its account
 // confirmed through the store's AccountStore.MarkConfirmed; the token dies
 // with it. It returns the account as it was before. Errors are those of
 // VerifyAccountToken, a store failure, or errors.ErrUnsupported when the
@@ -368,18 +383,18 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 	if err != nil {
 		return nil, err
 	}
-	acct, _, err := a.VerifyAccountToken(ctx, PurposeConfirmation, token)
+	acct, _, err := a.verifyAccountToken(ctx, purposeConfirmation, token)
 	if err != nil {
 		return nil, err
 	}
 	return acct, s.MarkConfirmed(ctx, acct.ID)
 }
 
-// ResetPassword verifies a PurposePasswordReset token, then hashes
+// ResetPassword verifies a purposePasswordReset token, then hashes
 // password with Config.Hasher and stores it through
 // AccountStore.SetPasswordHash, which also ends every token issued before
 // (access tokens included) and this reset token. An empty password is an
-// error wrapping ErrBadRequest, one longer than Config.MaxPasswordLen
+// error wrapping errBadRequest, one longer than Config.MaxPasswordLen
 // wraps ErrPasswordTooLong. Two requests racing with the same token within
 // one hash's time can both succeed; the later password stands.
 func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
@@ -387,14 +402,14 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 	if err != nil {
 		return nil, err
 	}
-	acct, _, err := a.VerifyAccountToken(ctx, PurposePasswordReset, token)
+	acct, _, err := a.verifyAccountToken(ctx, purposePasswordReset, token)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case password == "":
-		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
-	case len(password) > a.cfg.MaxPasswordLen:
+		return nil, fmt.Errorf("%w: empty password", errBadRequest)
+	case len(password) > a.opt.maxPasswordLen:
 		return nil, ErrPasswordTooLong
 	}
 	h, err := a.hashWithSlot(ctx, password)
@@ -416,7 +431,7 @@ func (a *Authenticator[U]) hashWithSlot(ctx context.Context, password string) (s
 	return a.cfg.Hasher.Hash(ctx, password)
 }
 
-// ChangeLogin verifies a PurposeEmailChange token and moves its account to
+// ChangeLogin verifies a purposeEmailChange token and moves its account to
 // the login the token carries (AccountStore.SetLogin); the token dies with
 // the old login. A login taken meanwhile is an error wrapping
 // ErrAccountExists. It returns the account as it was before.
@@ -425,7 +440,7 @@ func (a *Authenticator[U]) ChangeLogin(ctx context.Context, token string) (*Acco
 	if err != nil {
 		return nil, err
 	}
-	acct, login, err := a.VerifyAccountToken(ctx, PurposeEmailChange, token)
+	acct, login, err := a.verifyAccountToken(ctx, purposeEmailChange, token)
 	if err != nil {
 		return nil, err
 	}

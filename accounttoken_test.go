@@ -18,16 +18,16 @@ func TestAccountTokenPurposeSeparation(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	access := f.token(t, "alice@example.com", "wonderland-42")
-	tokens := map[Purpose]string{}
+	tokens := map[purpose]string{}
 	for _, p := range purposes {
-		tok, err := f.auth.AccountToken(ctx, p, "1", "new@example.com")
+		tok, err := f.auth.accountToken(ctx, p, "1", "new@example.com")
 		require.NoError(t, err)
 		tokens[p] = tok
 	}
 	for _, p := range purposes {
 		for _, q := range purposes {
 			t.Run(string(p)+"_as_"+string(q), func(t *testing.T) {
-				acct, data, err := f.auth.VerifyAccountToken(ctx, q, tokens[p])
+				acct, data, err := f.auth.verifyAccountToken(ctx, q, tokens[p])
 				if p == q {
 					require.NoError(t, err)
 					assert.Equal(t, "1", acct.ID)
@@ -38,7 +38,7 @@ func TestAccountTokenPurposeSeparation(t *testing.T) {
 			})
 		}
 		t.Run(string(p)+"_as_access_token", func(t *testing.T) {
-			_, err := f.auth.signer.Verify(ctx, tokens[p])
+			_, err := f.auth.cfg.Signer.Verify(ctx, tokens[p])
 			assert.ErrorIs(t, err, ErrTokenInvalid)
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.Header.Set("Authorization", "Bearer "+tokens[p])
@@ -47,17 +47,17 @@ func TestAccountTokenPurposeSeparation(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, rec.Code)
 		})
 		t.Run("access_token_as_"+string(p), func(t *testing.T) {
-			_, _, err := f.auth.VerifyAccountToken(ctx, p, access)
+			_, _, err := f.auth.verifyAccountToken(ctx, p, access)
 			assert.ErrorIs(t, err, ErrTokenInvalid)
 		})
 	}
 	// A signer of any purpose string cannot mint account tokens.
 	for _, purpose := range []string{"confirmation", "password-reset", "httpauth-account-token-v1\x00confirmation"} {
 		s := newTestSigner(t, f.clock, purpose)
-		tok, err := s.Sign(ctx, NewClaims("1", f.clock.Now(), time.Hour))
+		tok, err := s.Sign(ctx, newClaims("1", f.clock.Now(), time.Hour))
 		require.NoError(t, err)
 		for _, p := range purposes {
-			_, _, err := f.auth.VerifyAccountToken(ctx, p, tok)
+			_, _, err := f.auth.verifyAccountToken(ctx, p, tok)
 			assert.ErrorIs(t, err, ErrTokenInvalid, "signer purpose %q as %s", purpose, p)
 		}
 	}
@@ -71,7 +71,7 @@ func TestAccountTokenSingleUse(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
 		access := f.token(t, "alice@example.com", "wonderland-42")
-		tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+		tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 		require.NoError(t, err)
 		f.clock.Advance(time.Second)
 		acct, err := f.auth.ResetPassword(ctx, tok, "new-password-42")
@@ -95,7 +95,7 @@ func TestAccountTokenSingleUse(t *testing.T) {
 	t.Run("ConfirmDiesAfterConfirming", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
-		tok, err := f.auth.AccountToken(ctx, PurposeConfirmation, "2", "")
+		tok, err := f.auth.accountToken(ctx, purposeConfirmation, "2", "")
 		require.NoError(t, err)
 		assert.False(t, f.users.Confirmed("2"))
 		_, err = f.auth.Confirm(ctx, tok)
@@ -107,25 +107,25 @@ func TestAccountTokenSingleUse(t *testing.T) {
 
 	t.Run("HostStampBindsToo", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *Config[testUser]) {
-			c.AccountTokens.Stamp = func(a *Account[testUser]) []byte {
+		f := newFixture(t, func(c *testSetup[testUser]) {
+			c.stamp = func(a *Account[testUser]) []byte {
 				if a.User.Confirmed {
 					return []byte{1}
 				}
 				return []byte{0}
 			}
 		})
-		tok, err := f.auth.AccountToken(ctx, PurposeConfirmation, "2", "")
+		tok, err := f.auth.accountToken(ctx, purposeConfirmation, "2", "")
 		require.NoError(t, err)
 		require.NoError(t, f.users.Update(ctx, "2", func(a *Account[testUser]) { a.User.Confirmed = true }))
-		_, _, err = f.auth.VerifyAccountToken(ctx, PurposeConfirmation, tok)
+		_, _, err = f.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
 		assert.ErrorIs(t, err, ErrTokenInvalid)
 	})
 
 	t.Run("EmailChangeOnce", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
-		tok, err := f.auth.AccountToken(ctx, PurposeEmailChange, "1", "alice2@example.com")
+		tok, err := f.auth.accountToken(ctx, purposeEmailChange, "1", "alice2@example.com")
 		require.NoError(t, err)
 		_, err = f.auth.ChangeLogin(ctx, tok)
 		require.NoError(t, err)
@@ -146,17 +146,17 @@ func TestAccountTokenSingleUse(t *testing.T) {
 			"password": func(a *Account[testUser]) { a.PasswordHash += "x" },
 		} {
 			f := newFixture(t, nil)
-			tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+			tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 			require.NoError(t, err)
 			require.NoError(t, f.users.Update(ctx, "1", change))
-			_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+			_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 			assert.ErrorIs(t, err, ErrTokenInvalid, name)
 		}
 		f := newFixture(t, nil)
-		tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+		tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 		require.NoError(t, err)
 		require.NoError(t, f.users.Delete(ctx, "1"))
-		_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+		_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 		assert.ErrorIs(t, err, ErrTokenInvalid, "deleted account")
 	})
 }
@@ -165,39 +165,39 @@ func TestAccountTokenExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
-		p   Purpose
+		p   purpose
 		ttl time.Duration
-	}{{PurposeConfirmation, 48 * time.Hour}, {PurposePasswordReset, time.Hour}, {PurposeEmailChange, 24 * time.Hour}} {
+	}{{purposeConfirmation, 48 * time.Hour}, {purposePasswordReset, time.Hour}, {purposeEmailChange, 24 * time.Hour}} {
 		t.Run(string(tc.p), func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, nil)
-			tok, err := f.auth.AccountToken(ctx, tc.p, "1", "x@example.com")
+			tok, err := f.auth.accountToken(ctx, tc.p, "1", "x@example.com")
 			require.NoError(t, err)
 			f.clock.Advance(tc.ttl - time.Nanosecond)
-			_, _, err = f.auth.VerifyAccountToken(ctx, tc.p, tok)
+			_, _, err = f.auth.verifyAccountToken(ctx, tc.p, tok)
 			require.NoError(t, err, "just before expiry")
 			f.clock.Advance(time.Nanosecond)
-			_, _, err = f.auth.VerifyAccountToken(ctx, tc.p, tok)
+			_, _, err = f.auth.verifyAccountToken(ctx, tc.p, tok)
 			assert.ErrorIs(t, err, ErrTokenExpired)
 			assert.NotErrorIs(t, err, ErrTokenInvalid)
 		})
 	}
 	t.Run("Configured", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *Config[testUser]) { c.AccountTokens.PasswordResetTTL = time.Minute })
-		tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+		f := newFixture(t, func(c *testSetup[testUser]) { c.accountTTL[purposeCode(purposePasswordReset)] = time.Minute })
+		tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 		require.NoError(t, err)
 		f.clock.Advance(time.Minute)
-		_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+		_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 		assert.ErrorIs(t, err, ErrTokenExpired)
 	})
 	t.Run("Future", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
-		tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+		tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 		require.NoError(t, err)
 		f.clock.Advance(-time.Second)
-		_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+		_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 		assert.ErrorIs(t, err, ErrTokenInvalid)
 	})
 }
@@ -206,9 +206,9 @@ func TestAccountTokenTamperingAndDecoding(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, nil)
-	tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "data")
+	tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "data")
 	require.NoError(t, err)
-	_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+	_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 	require.NoError(t, err)
 	kid, rest, _ := strings.Cut(tok, ".")
 	payload, tags, _ := strings.Cut(rest, ".")
@@ -220,14 +220,14 @@ func TestAccountTokenTamperingAndDecoding(t *testing.T) {
 				continue
 			}
 			bad := tok[:i] + string(c) + tok[i+1:]
-			_, _, err := f.auth.VerifyAccountToken(ctx, PurposePasswordReset, bad)
+			_, _, err := f.auth.verifyAccountToken(ctx, purposePasswordReset, bad)
 			if !errors.Is(err, ErrTokenInvalid) {
 				t.Fatalf("changed byte %d to %q: err = %v", i, c, err)
 			}
 		}
 	}
 	// A payload signed for another subject is not the same token.
-	other, err := f.auth.AccountToken(ctx, PurposePasswordReset, "4", "data")
+	other, err := f.auth.accountToken(ctx, purposePasswordReset, "4", "data")
 	require.NoError(t, err)
 	_, orest, _ := strings.Cut(other, ".")
 	opayload, _, _ := strings.Cut(orest, ".")
@@ -243,7 +243,7 @@ func TestAccountTokenTamperingAndDecoding(t *testing.T) {
 		"too long":         kid + "." + strings.Repeat("A", 1000) + "." + tags,
 		"short tags":       kid + "." + payload + "." + tags[:42],
 	} {
-		_, _, err := f.auth.VerifyAccountToken(ctx, PurposePasswordReset, bad)
+		_, _, err := f.auth.verifyAccountToken(ctx, purposePasswordReset, bad)
 		assert.ErrorIs(t, err, ErrTokenInvalid, name)
 	}
 
@@ -252,7 +252,7 @@ func TestAccountTokenTamperingAndDecoding(t *testing.T) {
 	last := tags[len(tags)-1]
 	alt := strings.IndexByte(base64URLAlphabet, last) ^ 1
 	bad := tok[:len(tok)-1] + string(base64URLAlphabet[alt])
-	_, _, err = f.auth.VerifyAccountToken(ctx, PurposePasswordReset, bad)
+	_, _, err = f.auth.verifyAccountToken(ctx, purposePasswordReset, bad)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "non-canonical base64")
 }
 
@@ -262,23 +262,23 @@ func TestAccountTokenErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, nil)
-	_, err := f.auth.AccountToken(ctx, "invite", "1", "")
+	_, err := f.auth.accountToken(ctx, "invite", "1", "")
 	assert.Error(t, err)
-	_, err = f.auth.AccountToken(ctx, PurposeEmailChange, "1", "")
+	_, err = f.auth.accountToken(ctx, purposeEmailChange, "1", "")
 	assert.Error(t, err, "email change without a login")
-	_, err = f.auth.AccountToken(ctx, PurposeConfirmation, "1", strings.Repeat("x", MaxAccountTokenData+1))
+	_, err = f.auth.accountToken(ctx, purposeConfirmation, "1", strings.Repeat("x", maxAccountTokenData+1))
 	assert.Error(t, err)
-	_, err = f.auth.AccountToken(ctx, PurposeConfirmation, "nobody", "")
+	_, err = f.auth.accountToken(ctx, purposeConfirmation, "nobody", "")
 	assert.ErrorIs(t, err, ErrUserNotFound)
 
-	tok, err := f.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+	tok, err := f.auth.accountToken(ctx, purposePasswordReset, "1", "")
 	require.NoError(t, err)
 	_, err = f.auth.ResetPassword(ctx, tok, "")
-	assert.ErrorIs(t, err, ErrBadRequest)
+	assert.ErrorIs(t, err, errBadRequest)
 	_, err = f.auth.ResetPassword(ctx, tok, strings.Repeat("x", 2000))
 	assert.ErrorIs(t, err, ErrPasswordTooLong)
 
-	tok, err = f.auth.AccountToken(ctx, PurposeEmailChange, "1", "ADMIN@example.com")
+	tok, err = f.auth.accountToken(ctx, purposeEmailChange, "1", "ADMIN@example.com")
 	require.NoError(t, err)
 	_, err = f.auth.ChangeLogin(ctx, tok)
 	assert.ErrorIs(t, err, ErrAccountExists)
@@ -286,38 +286,38 @@ func TestAccountTokenErrors(t *testing.T) {
 	// A store failure is neither invalid nor expired.
 	boom := errors.New("boom")
 	g := newFixture(t, nil)
-	tok, err = g.auth.AccountToken(ctx, PurposePasswordReset, "1", "")
+	tok, err = g.auth.accountToken(ctx, purposePasswordReset, "1", "")
 	require.NoError(t, err)
 	g.auth.cfg.Users = failingIDStore{boom}
-	_, _, err = g.auth.VerifyAccountToken(ctx, PurposePasswordReset, tok)
+	_, _, err = g.auth.verifyAccountToken(ctx, purposePasswordReset, tok)
 	assert.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, ErrTokenInvalid)
 	_, err = g.auth.Confirm(ctx, tok)
 	assert.ErrorIs(t, err, errors.ErrUnsupported, "store without AccountStore")
 
 	// A custom signer leaves no key ring for account tokens.
-	h := newFixture(t, func(c *Config[testUser]) { c.Signer = newTestSigner(t, &fakeClock{t0}, ""); c.Keys = nil })
-	_, err = h.auth.AccountToken(ctx, PurposeConfirmation, "1", "")
+	h := newFixture(t, func(c *testSetup[testUser]) { c.Signer = struct{ TokenSigner }{newTestSigner(t, &fakeClock{t0}, "")} })
+	_, err = h.auth.accountToken(ctx, purposeConfirmation, "1", "")
 	assert.Error(t, err)
 }
 
 func TestAccountTokenKeyRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t, func(c *Config[testUser]) { c.Keys = []SigningKey{{ID: "old", Secret: testKey2}} })
-	tok, err := f.auth.AccountToken(ctx, PurposeConfirmation, "2", "")
+	f := newFixture(t, func(c *testSetup[testUser]) { c.Signer = mustSigner(c.now, SigningKey{ID: "old", Secret: testKey2}) })
+	tok, err := f.auth.accountToken(ctx, purposeConfirmation, "2", "")
 	require.NoError(t, err)
-	g := newFixture(t, func(c *Config[testUser]) {
-		c.Keys = []SigningKey{{ID: "new", Secret: testKey1}, {ID: "old", Secret: testKey2}}
+	g := newFixture(t, func(c *testSetup[testUser]) {
+		c.Signer = mustSigner(c.now, SigningKey{ID: "new", Secret: testKey1}, SigningKey{ID: "old", Secret: testKey2})
 		c.Users = f.users // same accounts, same hashes
 	})
-	_, _, err = g.auth.VerifyAccountToken(ctx, PurposeConfirmation, tok)
+	_, _, err = g.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
 	assert.NoError(t, err, "a token of the old key verifies during rotation")
-	h := newFixture(t, func(c *Config[testUser]) {
-		c.Keys = []SigningKey{{ID: "old", Secret: testKey1}}
+	h := newFixture(t, func(c *testSetup[testUser]) {
+		c.Signer = mustSigner(c.now, SigningKey{ID: "old", Secret: testKey1})
 		c.Users = f.users
 	})
-	_, _, err = h.auth.VerifyAccountToken(ctx, PurposeConfirmation, tok)
+	_, _, err = h.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "same key ID, other secret")
 }
 

@@ -18,17 +18,17 @@ import (
 	"unicode/utf8"
 )
 
-// APIKeyPrefix starts every API key, so secret scanners can find leaked
-// ones. A key is APIKeyPrefix, 30 base62 characters of randomness (about
+// apiKeyPrefix starts every API key, so secret scanners can find leaked
+// ones. A key is apiKeyPrefix, 30 base62 characters of randomness (about
 // 178 bits) and a 6-character base62 CRC32 of those 30, 40 characters in
 // all, as GitHub's ghp_ tokens: a mistyped key fails the checksum and is
 // refused without a store lookup.
-const APIKeyPrefix = "hak_"
+const apiKeyPrefix = "hak_"
 
 const (
 	apiKeyRandLen = 30
 	apiKeyCRCLen  = 6
-	apiKeyLen     = len(APIKeyPrefix) + apiKeyRandLen + apiKeyCRCLen
+	apiKeyLen     = len(apiKeyPrefix) + apiKeyRandLen + apiKeyCRCLen
 	base62        = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
@@ -91,18 +91,18 @@ type KeyStore interface {
 // their checksum.
 func newAPIKey() string {
 	b := make([]byte, 0, apiKeyLen)
-	b = append(b, APIKeyPrefix...)
+	b = append(b, apiKeyPrefix...)
 	var buf [64]byte
-	for len(b) < len(APIKeyPrefix)+apiKeyRandLen {
+	for len(b) < len(apiKeyPrefix)+apiKeyRandLen {
 		_, _ = rand.Read(buf[:]) // never fails (Go 1.24+)
 		for _, c := range buf {
 			// 248 = 4×62: rejecting the rest keeps every character uniform.
-			if c < 248 && len(b) < len(APIKeyPrefix)+apiKeyRandLen {
+			if c < 248 && len(b) < len(apiKeyPrefix)+apiKeyRandLen {
 				b = append(b, base62[c%62])
 			}
 		}
 	}
-	return string(appendCRC62(b, b[len(APIKeyPrefix):]))
+	return string(appendCRC62(b, b[len(apiKeyPrefix):]))
 }
 
 // appendCRC62 appends the CRC32 of random as 6 base62 digits.
@@ -119,40 +119,40 @@ func appendCRC62(dst, random []byte) []byte {
 // isAPIKeyShaped tells an API key from an access token before either is
 // checked: the prefix, and no dot (tokens have two).
 func isAPIKeyShaped(s string) bool {
-	return strings.HasPrefix(s, APIKeyPrefix) && strings.IndexByte(s, '.') < 0
+	return strings.HasPrefix(s, apiKeyPrefix) && strings.IndexByte(s, '.') < 0
 }
 
 // parseAPIKey reports whether s is a well-formed key with a valid
 // checksum. It reads only s: no store, no secret.
 func parseAPIKey(s string) bool {
-	if len(s) != apiKeyLen || !strings.HasPrefix(s, APIKeyPrefix) {
+	if len(s) != apiKeyLen || !strings.HasPrefix(s, apiKeyPrefix) {
 		return false
 	}
-	for i := len(APIKeyPrefix); i < len(s); i++ {
+	for i := len(apiKeyPrefix); i < len(s); i++ {
 		c := s[i]
 		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
 			return false
 		}
 	}
-	random := s[len(APIKeyPrefix) : len(APIKeyPrefix)+apiKeyRandLen]
+	random := s[len(apiKeyPrefix) : len(apiKeyPrefix)+apiKeyRandLen]
 	var want [apiKeyCRCLen]byte
 	appendCRC62(want[:0], []byte(random))
-	return string(want[:]) == s[len(APIKeyPrefix)+apiKeyRandLen:]
+	return string(want[:]) == s[len(apiKeyPrefix)+apiKeyRandLen:]
 }
 
 // authAPIKey checks an API key, its owner, and builds the identity with
 // the key's effective roles. The store is read on every request: a local
 // cache could not learn of a deletion on another instance, and a deleted
 // key must die everywhere at once.
-func (a *Authenticator[U]) authAPIKey(r *http.Request, creds Credentials) (context.Context, *failure) {
+func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (context.Context, *failure) {
 	ctx := r.Context()
 	t := creds.Transport
 	if !parseAPIKey(creds.Token) {
-		a.auditMethod(r, false, "", ReasonAPIKeyMalformed, MethodAPIKey, t)
+		a.auditMethod(r, false, "", reasonAPIKeyMalformed, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	if a.cfg.APIKeys == nil {
-		a.auditMethod(r, false, "", ReasonAPIKeyUnknown, MethodAPIKey, t)
+		a.auditMethod(r, false, "", reasonAPIKeyUnknown, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	sum := sha256.Sum256([]byte(creds.Token))
@@ -161,23 +161,23 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds Credentials) (conte
 		if !errors.Is(err, ErrKeyNotFound) {
 			return nil, internalFailure(err)
 		}
-		a.auditMethod(r, false, "", ReasonAPIKeyUnknown, MethodAPIKey, t)
+		a.auditMethod(r, false, "", reasonAPIKeyUnknown, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	if k == nil || subtle.ConstantTimeCompare(k.Hash[:], sum[:]) != 1 {
 		return nil, internalFailure(errors.New("httpauth: KeyStore.KeyByHash returned another key"))
 	}
-	now := a.cfg.Now()
+	now := a.opt.now()
 	if !k.Expires.IsZero() && !now.Before(k.Expires) {
-		a.auditMethod(r, false, k.UserID, ReasonAPIKeyExpired, MethodAPIKey, t)
-		return nil, failInvalidToken
+		a.auditMethod(r, false, k.UserID, reasonAPIKeyExpired, APIKeyCredential, t)
+		return nil, failExpiredToken
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, k.UserID)
 	if err != nil && !isNotFound(err) {
 		return nil, internalFailure(err)
 	}
 	if err != nil || acct.Disabled {
-		a.auditMethod(r, false, k.UserID, ReasonAPIKeyUserGone, MethodAPIKey, t)
+		a.auditMethod(r, false, k.UserID, reasonAPIKeyUserGone, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	eff := *acct
@@ -191,8 +191,8 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds Credentials) (conte
 		return nil, f
 	}
 	a.life.touch.note(k.ID, now)
-	a.auditMethod(r, true, k.UserID, ReasonAPIKey, MethodAPIKey, t)
-	ac := newAuthContext(ctx, &eff, MethodAPIKey, t, Claims{}, time.Time{})
+	a.auditMethod(r, true, k.UserID, reasonAPIKey, APIKeyCredential, t)
+	ac := newAuthContext(ctx, &eff, APIKeyCredential, t, Claims{}, time.Time{})
 	ac.id.APIKeyID = k.ID
 	return ac, nil
 }
@@ -203,9 +203,9 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds Credentials) (conte
 // record.
 //
 // Errors: a caller that authenticated with an API key, or roles beyond the
-// caller's own, is a *ForbiddenError (errors.Is(err, ErrForbidden): a 403);
+// caller's own, is a *forbiddenError (errors.Is(err, ErrForbidden): a 403);
 // an empty or overlong name (1 to 100 bytes of printable UTF-8), an empty
-// role, or an expiry in the past wraps ErrBadRequest; anything else is a
+// role, or an expiry in the past wraps errBadRequest; anything else is a
 // store failure. Without Config.APIKeys it is an error.
 func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], name string, roles []string, expires time.Time) (string, APIKey, error) {
 	switch {
@@ -213,20 +213,20 @@ func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], na
 		return "", APIKey{}, errors.New("httpauth: Config.APIKeys is not set")
 	case id == nil || id.Account == nil:
 		return "", APIKey{}, ErrUnauthorized
-	case id.Method == MethodAPIKey:
+	case id.Credential == APIKeyCredential:
 		return "", APIKey{}, Forbidden("An API key cannot create API keys")
 	case name == "" || len(name) > 100 || !validCredentialText(name):
-		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", ErrBadRequest)
+		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", errBadRequest)
 	}
-	now := a.cfg.Now()
+	now := a.opt.now()
 	if !expires.IsZero() && !expires.After(now) {
-		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", ErrBadRequest)
+		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", errBadRequest)
 	}
 	var own []string
 	for _, role := range roles {
 		switch {
 		case role == "" || !utf8.ValidString(role):
-			return "", APIKey{}, fmt.Errorf("%w: empty or invalid role", ErrBadRequest)
+			return "", APIKey{}, fmt.Errorf("%w: empty or invalid role", errBadRequest)
 		case !id.Account.HasRole(role):
 			return "", APIKey{}, Forbidden("Roles exceed your own")
 		case !slices.Contains(own, role):
@@ -385,16 +385,19 @@ func (t *keyToucher) flush(used map[string]time.Time) {
 	}
 }
 
-// MemoryKeyStore is an in-memory KeyStore, safe for concurrent use.
-type MemoryKeyStore struct {
+// memoryKeyStore is an in-memory KeyStore, safe for concurrent use.
+type memoryKeyStore struct {
 	mu     sync.RWMutex
 	byHash map[[sha256.Size]byte]*APIKey
 	byID   map[string]*APIKey
 }
 
-// NewMemoryKeyStore returns an empty store.
-func NewMemoryKeyStore() *MemoryKeyStore {
-	return &MemoryKeyStore{byHash: map[[sha256.Size]byte]*APIKey{}, byID: map[string]*APIKey{}}
+// NewMemoryKeyStore returns an empty in-memory KeyStore, safe for
+// concurrent use. Its keys live as long as the process.
+func NewMemoryKeyStore() KeyStore { return newMemoryKeyStore() }
+
+func newMemoryKeyStore() *memoryKeyStore {
+	return &memoryKeyStore{byHash: map[[sha256.Size]byte]*APIKey{}, byID: map[string]*APIKey{}}
 }
 
 func copyKey(k *APIKey) *APIKey {
@@ -404,7 +407,7 @@ func copyKey(k *APIKey) *APIKey {
 }
 
 // CreateKey implements KeyStore.
-func (s *MemoryKeyStore) CreateKey(ctx context.Context, k APIKey) error {
+func (s *memoryKeyStore) CreateKey(ctx context.Context, k APIKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -425,7 +428,7 @@ func (s *MemoryKeyStore) CreateKey(ctx context.Context, k APIKey) error {
 }
 
 // KeyByHash implements KeyStore.
-func (s *MemoryKeyStore) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*APIKey, error) {
+func (s *memoryKeyStore) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*APIKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -439,7 +442,7 @@ func (s *MemoryKeyStore) KeyByHash(ctx context.Context, hash [sha256.Size]byte) 
 }
 
 // KeysByUser implements KeyStore.
-func (s *MemoryKeyStore) KeysByUser(ctx context.Context, userID string) ([]APIKey, error) {
+func (s *memoryKeyStore) KeysByUser(ctx context.Context, userID string) ([]APIKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -461,7 +464,7 @@ func (s *MemoryKeyStore) KeysByUser(ctx context.Context, userID string) ([]APIKe
 }
 
 // DeleteKey implements KeyStore.
-func (s *MemoryKeyStore) DeleteKey(ctx context.Context, userID, id string) error {
+func (s *memoryKeyStore) DeleteKey(ctx context.Context, userID, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -477,7 +480,7 @@ func (s *MemoryKeyStore) DeleteKey(ctx context.Context, userID, id string) error
 }
 
 // TouchKeys implements KeyStore.
-func (s *MemoryKeyStore) TouchKeys(ctx context.Context, used map[string]time.Time) error {
+func (s *memoryKeyStore) TouchKeys(ctx context.Context, used map[string]time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

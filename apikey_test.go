@@ -26,13 +26,13 @@ func TestAPIKeyFormat(t *testing.T) {
 	for range 100 {
 		k := newAPIKey()
 		require.Len(t, k, 40)
-		require.True(t, strings.HasPrefix(k, APIKeyPrefix))
+		require.True(t, strings.HasPrefix(k, apiKeyPrefix))
 		require.True(t, parseAPIKey(k), k)
 		require.True(t, isAPIKeyShaped(k))
 		require.False(t, seen[k])
 		seen[k] = true
 		// Any single-character substitution fails the checksum or the alphabet.
-		for i := len(APIKeyPrefix); i < len(k); i++ {
+		for i := len(apiKeyPrefix); i < len(k); i++ {
 			for _, c := range []byte{'0', 'z', 'Q', '_', '.'} {
 				if k[i] != c {
 					require.False(t, parseAPIKey(k[:i]+string(c)+k[i+1:]), "%s with %q at %d", k, c, i)
@@ -55,7 +55,7 @@ func FuzzParseAPIKey(f *testing.F) {
 		if !parseAPIKey(s) {
 			return
 		}
-		if len(s) != apiKeyLen || !strings.HasPrefix(s, APIKeyPrefix) || !isAPIKeyShaped(s) {
+		if len(s) != apiKeyLen || !strings.HasPrefix(s, apiKeyPrefix) || !isAPIKeyShaped(s) {
 			t.Fatalf("accepted %q", s)
 		}
 		random := s[4:34]
@@ -106,10 +106,10 @@ type keyFixture struct {
 
 func newKeyFixture(t *testing.T) *keyFixture {
 	t.Helper()
-	keys := &countingKeys{KeyStore: NewMemoryKeyStore()}
+	keys := &countingKeys{KeyStore: newMemoryKeyStore()}
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.APIKeys = keys
 		c.TokenHeader = "X-API-Key"
 		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -134,7 +134,7 @@ func (f *keyFixture) passwordIdentity(t *testing.T, id string) *Identity[testUse
 	t.Helper()
 	acct, err := f.users.UserByID(context.Background(), id)
 	require.NoError(t, err)
-	return &Identity[testUser]{Account: acct, Method: MethodPassword, Transport: TransportBasic}
+	return &Identity[testUser]{Account: acct, Credential: PasswordCredential, transport: transportBasic}
 }
 
 func (f *keyFixture) create(t *testing.T, user string, roles ...string) (string, APIKey) {
@@ -177,8 +177,8 @@ func TestAPIKeyUse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			status, id := f.do(t, h, f.auth.RequireAnyRole("admin"))
 			require.Equal(t, http.StatusOK, status)
-			assert.Equal(t, MethodAPIKey, id.Method)
-			assert.Equal(t, "api_key", id.Method.String())
+			assert.Equal(t, APIKeyCredential, id.Credential)
+			assert.Equal(t, "api_key", id.Credential.String())
 			assert.Equal(t, k.ID, id.APIKeyID)
 			assert.Equal(t, "4", id.Account.ID)
 			assert.Equal(t, []string{"user", "admin"}, id.Account.Roles)
@@ -197,9 +197,9 @@ func TestAPIKeyRights(t *testing.T) {
 		_, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", []string{"user", "admin"}, time.Time{})
 		assert.ErrorIs(t, err, ErrForbidden)
 		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "", nil, time.Time{})
-		assert.ErrorIs(t, err, ErrBadRequest)
+		assert.ErrorIs(t, err, errBadRequest)
 		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", nil, f.clock.Now())
-		assert.ErrorIs(t, err, ErrBadRequest, "expiry not in the future")
+		assert.ErrorIs(t, err, errBadRequest, "expiry not in the future")
 		keys, err := f.auth.APIKeys(ctx, "1")
 		require.NoError(t, err)
 		assert.Empty(t, keys)
@@ -318,7 +318,7 @@ func TestAPIKeyRights(t *testing.T) {
 		rec := httptest.NewRecorder()
 		f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
 		assert.Equal(t, http.StatusUnauthorized, rec.Code)
-		_, _, err := f.auth.CreateAPIKey(ctx, &Identity[testUser]{Account: &Account[testUser]{ID: "1"}, Method: MethodPassword}, "x", nil, time.Time{})
+		_, _, err := f.auth.CreateAPIKey(ctx, &Identity[testUser]{Account: &Account[testUser]{ID: "1"}, Credential: PasswordCredential}, "x", nil, time.Time{})
 		assert.Error(t, err)
 		assert.NoError(t, f.auth.Close())
 	})
@@ -363,19 +363,19 @@ func TestAPIKeyLastUsedWrittenBehind(t *testing.T) {
 func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		keys := &countingKeys{KeyStore: NewMemoryKeyStore()}
+		keys := &countingKeys{KeyStore: newMemoryKeyStore()}
 		users := NewMemoryUserStore[testUser](cheapHasher)
 		require.NoError(t, users.Add(context.Background(), "a@example.com", "pw-42-pw-42", Account[testUser]{ID: "1", User: testUser{Confirmed: true}}))
 		time.Sleep(time.Second) // keys are used strictly after the account exists
 		a, err := New(Config[testUser]{
 			Users: users, APIKeys: keys, Realm: "t", Hasher: cheapHasher,
-			Keys:   []SigningKey{{ID: "k1", Secret: testKey1}},
+			Signer: mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1}),
 			Logger: slog.New(slog.DiscardHandler),
 		})
 		require.NoError(t, err)
 		defer a.Close()
 		acct, _ := users.UserByID(context.Background(), "1")
-		key, k, err := a.CreateAPIKey(context.Background(), &Identity[testUser]{Account: acct, Method: MethodPassword}, "ci", nil, time.Time{})
+		key, k, err := a.CreateAPIKey(context.Background(), &Identity[testUser]{Account: acct, Credential: PasswordCredential}, "ci", nil, time.Time{})
 		require.NoError(t, err)
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -397,7 +397,7 @@ func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
 func TestMemoryKeyStoreReturnsCopies(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := NewMemoryKeyStore()
+	s := newMemoryKeyStore()
 	k := APIKey{ID: "a", UserID: "1", Roles: []string{"user"}, Hash: sha256.Sum256([]byte("x"))}
 	require.NoError(t, s.CreateKey(ctx, k))
 	k.Roles[0] = "admin"

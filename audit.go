@@ -13,33 +13,42 @@ const (
 	maxLogLen  = 128
 )
 
-func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+func errAttr(err error) slog.Attr { return slog.Any("error", err) }
 
 // audit emits one auth.success or auth.failure event. who is a login or a
 // user ID, never a secret; it is escaped so CR, LF or ANSI codes in a login
 // cannot forge log lines.
-func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reason Reason, t Transport) {
+func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reason string, t transport) {
 	a.auditMethod(r, success, who, reason, methodOf(t), t)
+}
+
+// anonymous reports a request without credentials that an Optional route
+// let through: an event for metrics, and no log line, since public routes
+// see many.
+func (a *Authenticator[U]) anonymous(r *http.Request) {
+	if a.cfg.OnEvent != nil {
+		a.emit(Event{Request: r, Reason: reasonAnonymous})
+	}
 }
 
 // auditMethod is audit for a method that the transport does not tell (an
 // API key travels like a token). It also emits the Config.OnEvent event.
-func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string, reason Reason, m Method, t Transport) {
+func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string, reason string, m Credential, t transport) {
 	if a.cfg.OnEvent != nil {
-		a.emit(Event{Request: r, Success: success, Reason: reason, Method: m, Transport: t, Who: who})
+		a.emit(Event{Request: r, Success: success, Reason: reason, Credential: m, transport: t, Who: who})
 	}
 	level, msg := slog.LevelWarn, "auth.failure"
 	if success {
 		level, msg = slog.LevelInfo, "auth.success"
-		if t != TransportBasic {
+		if t != transportBasic {
 			level = slog.LevelDebug // a token request is routine; a login is an event
 		}
 	}
 	ctx := r.Context()
-	if !a.logger.Enabled(ctx, level) {
+	if !a.cfg.Logger.Enabled(ctx, level) {
 		return
 	}
-	a.logger.LogAttrs(ctx, level, msg,
+	a.cfg.Logger.LogAttrs(ctx, level, msg,
 		slog.String("login", escapeLog(who)),
 		slog.String("reason", string(reason)),
 		slog.String("transport", t.String()),

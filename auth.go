@@ -82,7 +82,7 @@
 // when a store, signer, limiter or hook fails or panics. The real cause
 // goes to Config.OnError (or the log), never to the client; a panic with
 // http.ErrAbortHandler is passed on, not turned into a 500. Config.ErrorWriter replaces
-// the body format; WriteProblem writes RFC 9457 problem details instead.
+// the body format; writeProblem writes RFC 9457 problem details instead.
 //
 // # Security
 //
@@ -113,11 +113,9 @@ type Config[U any] struct {
 	// Users finds accounts by login and by ID. Required.
 	Users UserStore[U]
 
-	// Keys is the HMAC key ring for the default signer: Keys[0] signs,
-	// all verify. Required unless Signer is set.
-	Keys []SigningKey
-
-	// Signer replaces the default HMAC signer built from Keys.
+	// Signer mints and verifies access tokens. Required: usually
+	// NewHMACSigner(key), with key from KeyFromHex. Account tokens and API
+	// keys need an *HMACSigner; a custom signer leaves them off.
 	Signer TokenSigner
 
 	// Realm is the protection space named in WWW-Authenticate challenges.
@@ -129,42 +127,38 @@ type Config[U any] struct {
 	// their login dialog on API calls; requests still use "Basic".
 	BasicScheme string
 
+	// Hasher verifies stored hashes and makes new ones. Default
+	// DefaultHasher(): argon2id, also verifying bcrypt. Unknown logins
+	// verify against a dummy hash made by Hasher at New, so they cost what
+	// a current-policy hash costs. Tests can use httpauthtest.FastHasher.
+	Hasher PasswordHasher
+
 	// TokenTTL is the lifetime of issued tokens. Default 1 hour.
 	TokenTTL time.Duration
-
-	// TokenRate bounds, per user, how many tokens TokenHandler mints plus
-	// how many RevokeHandler revokes, per minute, after a burst of
-	// TokenBurst; past it the answer is a 429 with Retry-After. It bounds
-	// the revocation state any one user can create. The counters live in
-	// memory, per instance, and hold at most 65,536 users (about 4 MiB).
-	// Default DefaultTokenRate (60); negative turns it off.
-	TokenRate int
-
-	// TokenBurst is how many tokens a user may mint or revoke at once
-	// before TokenRate applies. Default DefaultTokenBurst (10).
-	TokenBurst int
 
 	// TokenHeader, if set, is a header (such as "X-API-Key") that may carry
 	// a token instead of Authorization. Default: none.
 	TokenHeader string
 
-	// CheckAccount runs after authentication on every request. Return
-	// Forbidden("…") for a 403 with that message (say, an unconfirmed
-	// account); any other error is a 500. Default: none.
-	CheckAccount func(ctx context.Context, acct *Account[U]) error
+	// CheckAccount runs after authentication on every request, with the
+	// request, so a route can admit what others refuse (say, unconfirmed
+	// accounts on a "resend confirmation" route). Return Forbidden("…")
+	// for a 403 with that message; any other error is a 500. Default: none.
+	CheckAccount func(r *http.Request, acct *Account[U]) error
 
-	// ErrorWriter writes error responses. Default WriteJSONError.
+	// ErrorWriter writes error responses. It gets the status and an error
+	// that says why: errors.Is(err, ErrTokenExpired) and so on (see
+	// ErrorWriter). Default WriteJSONError.
 	ErrorWriter ErrorWriter
 
-	// Logger receives audit events (auth.success, auth.failure) and, unless
-	// OnError is set, internal errors. Token successes log at Debug,
-	// password successes at Info, failures at Warn. Default slog.Default().
+	// Logger receives the audit log (auth.success at Debug for tokens and
+	// Info for passwords, auth.failure at Warn; an anonymous request to an
+	// Optional route is not a failure) and every internal failure that a
+	// client sees only as a generic 500 (at Error, with the cause as the
+	// "error" attribute). It is the one place errors go. To silence the
+	// audit log but keep errors, give it a handler with
+	// HandlerOptions.Level set to slog.LevelError. Default slog.Default().
 	Logger *slog.Logger
-
-	// OnError receives every internal failure (store, signer, limiter or
-	// hook error or panic, untrusted stored hash) that the client sees only
-	// as a generic 500 or 401. Default: log it to Logger at Error.
-	OnError func(r *http.Request, err error)
 
 	// OnEvent, if set, receives every authentication outcome (and each
 	// password hash's duration) as an Event, for metrics. It runs on the
@@ -172,209 +166,107 @@ type Config[U any] struct {
 	// panic in it is logged and ignored. Default: none.
 	OnEvent func(Event)
 
+	// Throttle limits password guessing and token minting. The zero value
+	// works: see Throttle.
+	Throttle Throttle
+
+	// Revocations remembers revoked tokens. Default: in memory, for one
+	// instance; several instances share one (redisstore).
+	Revocations RevocationStore
+
 	// APIKeys stores API keys (see CreateAPIKey). It is read on every
 	// request with a key (there is no local cache to go stale), so a
 	// deleted key is refused on every instance at once. Last-used times
 	// are written behind by a goroutine; call Close to stop it. Default:
 	// none, and then a key is refused like a bad token.
 	APIKeys KeyStore
+}
 
-	// AccountTokens configures the confirmation, password-reset and
-	// email-change tokens (see AccountToken). The zero value works.
-	AccountTokens AccountTokenOptions[U]
+// Throttle limits password guessing and token minting. Every attempt that
+// would run a password hash is reserved first, on every limiter that
+// applies, so concurrent guesses cannot overrun a budget.
+type Throttle struct {
+	// Logins counts password attempts per login; a success resets the
+	// login's count. Default NewMemoryLimiter(10, 15*time.Minute), which
+	// counts per instance: several instances share one (redisstore).
+	Logins Limiter
 
-	// Hasher verifies stored hashes and makes rehashes. Default
-	// DefaultHasher(): argon2id, also verifying bcrypt. Unknown logins
-	// verify against a dummy hash made by Hasher at New, so they cost what
-	// a current-policy hash costs; while many users still have bcrypt
-	// hashes (until rehash-on-login moves them), the two costs differ.
-	Hasher PasswordHasher
-
-	// Limiter throttles password attempts per login: each attempt that
-	// would run a hash is reserved first, and a success resets the count.
-	// Default NewMemoryLimiter(10, 15*time.Minute, Now).
-	Limiter Limiter
-
-	// DisableThrottling turns the per-login Limiter off. Default false.
-	DisableThrottling bool
-
-	// ClientLimiter, if set, also throttles password attempts per client
-	// address. Default: off. Every attempt that would run a hash is
-	// counted, successes included (a success resets the login's count, not
-	// the client's, so one valid account cannot refill a client's budget):
-	// size its limit for the logins a busy NAT legitimately makes.
-	ClientLimiter Limiter
+	// Clients, if set, also counts password attempts per client address
+	// (per /64 for IPv6). Successes count too (they reset the login's
+	// count, not the client's, so one valid account cannot refill a
+	// client's budget): size it for the logins a busy NAT makes. Default:
+	// none.
+	Clients Limiter
 
 	// TrustedProxies lists the proxies whose X-Forwarded-For is believed
 	// when finding a client's address. Default: none, so the address is
 	// always RemoteAddr's.
 	TrustedProxies []netip.Prefix
 
-	// Revocations remembers revoked tokens. Default
-	// NewMemoryRevocationStore(Now).
-	Revocations RevocationStore
+	// TokensPerMinute bounds, per user, how many tokens TokenHandler mints
+	// plus how many RevokeHandler revokes, after a burst of 10; past it
+	// the answer is a 429 with Retry-After. It bounds the revocation state
+	// one user can create. The counters live in memory, per instance, for
+	// at most 65,536 users (about 4 MiB). Default 60; negative turns it
+	// off.
+	TokensPerMinute int
+}
 
-	// MaxConcurrentHashes bounds password hashes running at once (argon2id
-	// takes 19 MiB each); extra requests wait as long as their context
-	// lets them. Default 2×GOMAXPROCS. Their memory is bounded too, to
-	// MaxConcurrentHashes × the hasher's policy memory (19 MiB unless
-	// Hasher is an Argon2idHasher with another Memory): a stored argon2id
-	// hash takes the memory it declares (up to 256 MiB) from that budget,
-	// and one larger than the whole budget runs alone.
-	MaxConcurrentHashes int
-
-	// MaxPasswordLen caps passwords, in bytes, before hashing. Default 1024.
-	MaxPasswordLen int
-
-	// MaxHeaderLen caps the credential header, in bytes, before decoding.
-	// Default 8192.
-	MaxHeaderLen int
-
-	// CacheSize bounds the verified-credential cache, which spares clients
-	// that send Basic on every request a hash each time. Default 10000;
-	// negative turns the cache off.
-	CacheSize int
-
-	// CacheTTL bounds how long a verified credential is trusted without
-	// hashing again. Default 5 minutes.
-	CacheTTL time.Duration
-
-	// TokenCacheSize bounds the default signer's verified-token cache
-	// (see HMACSignerConfig.CacheSize). Default 10000; negative turns it
-	// off. Ignored when Signer is set.
-	TokenCacheSize int
-
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+// options are the knobs whose defaults serve every host. Tests set them;
+// New uses the defaults.
+type options[U any] struct {
+	now                 func() time.Time // default time.Now
+	maxPasswordLen      int              // bytes before hashing; default 1024
+	maxHeaderLen        int              // credential header bytes; default 8192
+	maxConcurrentHashes int              // default 2×GOMAXPROCS
+	cacheSize           int              // verified credentials; default 10000, negative off
+	cacheTTL            time.Duration    // default 5 minutes
+	tokenCacheSize      int              // default signer's verified tokens; default 10000
+	tokenBurst          int              // default 10
+	disableThrottling   bool             // no per-login limiter
+	accountTTL          [len(purposes) + 1]time.Duration
+	stamp               func(*Account[U]) []byte // extra account state for account tokens
 }
 
 // Authenticator authenticates requests. It is safe for concurrent use and
 // immutable after New.
 type Authenticator[U any] struct {
-	cfg         Config[U]
-	signer      TokenSigner
-	limiter     Limiter // nil when throttling is off
-	errorWriter ErrorWriter
-	logger      *slog.Logger
-	hashSlots   chan struct{}
-	dummyHash   string
-	cache       *credCache
-	challenges  challenges
-	trusted     []netip.Prefix
-	tokenRate   *userRate // nil when off
-	life        *lifecycle
+	cfg Config[U]  // defaults applied, validated
+	opt options[U] // defaults applied, validated
+
+	hashSlots  chan struct{}
+	dummyHash  string
+	cache      *credCache // nil when off
+	challenges challenges
+	tokenRate  *userRate // nil when off
+	life       *lifecycle
 }
 
-// New validates cfg and returns an Authenticator. A missing store, a
-// missing or short key, or an empty realm is an error.
+// New validates cfg and returns an Authenticator. A missing store, signer
+// or realm is an error.
 func New[U any](cfg Config[U]) (*Authenticator[U], error) {
-	if cfg.Users == nil {
-		return nil, errors.New("httpauth: Config.Users is required")
+	return build(cfg, options[U]{})
+}
+
+// build is New with options: defaults, then validation, then construction.
+func build[U any](cfg Config[U], opt options[U]) (*Authenticator[U], error) {
+	cfg, opt = withDefaults(cfg, opt)
+	if err := validate(cfg, opt); err != nil {
+		return nil, err
 	}
-	if cfg.Realm == "" {
-		return nil, errors.New("httpauth: Config.Realm is required")
-	}
-	if !validHeaderText(cfg.Realm) {
-		return nil, errors.New("httpauth: Config.Realm must be printable UTF-8 of at most 256 bytes")
-	}
-	if cfg.BasicScheme == "" {
-		cfg.BasicScheme = "Basic"
-	}
-	if !isToken(cfg.BasicScheme) {
-		return nil, errors.New("httpauth: Config.BasicScheme must be an HTTP token")
-	}
-	if cfg.TokenHeader != "" && !isToken(cfg.TokenHeader) {
-		return nil, errors.New("httpauth: Config.TokenHeader must be an HTTP header name")
-	}
-	if http.CanonicalHeaderKey(cfg.TokenHeader) == "Authorization" {
-		return nil, errors.New("httpauth: Config.TokenHeader must not be Authorization")
-	}
-	cfg.TokenHeader = http.CanonicalHeaderKey(cfg.TokenHeader)
-	if cfg.TokenTTL < 0 {
-		return nil, errors.New("httpauth: Config.TokenTTL must not be negative")
-	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = time.Hour
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.MaxPasswordLen == 0 {
-		cfg.MaxPasswordLen = 1024
-	}
-	if cfg.MaxHeaderLen == 0 {
-		cfg.MaxHeaderLen = 8192
-	}
-	if cfg.MaxPasswordLen < 0 || cfg.MaxHeaderLen < 0 {
-		return nil, errors.New("httpauth: Config.MaxPasswordLen and MaxHeaderLen must not be negative")
-	}
-	if cfg.MaxConcurrentHashes < 0 {
-		return nil, errors.New("httpauth: Config.MaxConcurrentHashes must not be negative")
-	}
-	if cfg.MaxConcurrentHashes == 0 {
-		cfg.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
-	}
-	if cfg.CacheTTL < 0 {
-		return nil, errors.New("httpauth: Config.CacheTTL must not be negative")
-	}
-	if cfg.CacheTTL == 0 {
-		cfg.CacheTTL = 5 * time.Minute
-	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = 10000
-	}
-	if cfg.Hasher == nil {
-		cfg.Hasher = DefaultHasher()
+	a := &Authenticator[U]{
+		cfg:        cfg,
+		opt:        opt,
+		hashSlots:  make(chan struct{}, opt.maxConcurrentHashes),
+		challenges: newChallenges(cfg.BasicScheme, cfg.Realm),
 	}
 	// Bound hashing by memory as well as by count (see memBoundHasher).
-	cfg.Hasher = newMemBoundHasher(cfg.Hasher, cfg.MaxConcurrentHashes)
-	if cfg.Revocations == nil {
-		cfg.Revocations = NewMemoryRevocationStore(cfg.Now)
+	a.cfg.Hasher = newMemBoundHasher(cfg.Hasher, opt.maxConcurrentHashes)
+	if opt.cacheSize > 0 {
+		a.cache = newCredCache(opt.cacheSize, opt.cacheTTL, opt.now)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-
-	a := &Authenticator[U]{
-		cfg:         cfg,
-		signer:      cfg.Signer,
-		errorWriter: cfg.ErrorWriter,
-		logger:      cfg.Logger,
-		hashSlots:   make(chan struct{}, cfg.MaxConcurrentHashes),
-		challenges:  newChallenges(cfg.BasicScheme, cfg.Realm),
-		trusted:     append([]netip.Prefix(nil), cfg.TrustedProxies...),
-	}
-	if a.signer == nil {
-		if len(cfg.Keys) == 0 {
-			return nil, errors.New("httpauth: Config.Keys (or Config.Signer) is required")
-		}
-		signer, err := NewHMACSigner(HMACSignerConfig{Keys: cfg.Keys, Purpose: DefaultPurpose, Now: cfg.Now, CacheSize: cfg.TokenCacheSize})
-		if err != nil {
-			return nil, err
-		}
-		a.signer = signer
-	}
-	a.cfg.Keys = nil // the signer holds its own copy; keep secrets in one place
-	if a.errorWriter == nil {
-		a.errorWriter = WriteJSONError
-	}
-	if !cfg.DisableThrottling {
-		a.limiter = cfg.Limiter
-		if a.limiter == nil {
-			a.limiter = NewMemoryLimiter(DefaultMaxFailures, DefaultFailureWindow, cfg.Now)
-		}
-	}
-	if cfg.CacheSize > 0 {
-		a.cache = newCredCache(cfg.CacheSize, cfg.CacheTTL, cfg.Now)
-	}
-	if cfg.TokenRate >= 0 {
-		if cfg.TokenRate == 0 {
-			cfg.TokenRate = DefaultTokenRate
-		}
-		if cfg.TokenBurst <= 0 {
-			cfg.TokenBurst = DefaultTokenBurst
-		}
-		a.tokenRate = newUserRate(cfg.TokenRate, cfg.TokenBurst, cfg.Now)
+	if cfg.Throttle.TokensPerMinute > 0 {
+		a.tokenRate = newUserRate(cfg.Throttle.TokensPerMinute, opt.tokenBurst, opt.now)
 	}
 	// The dummy hash makes an unknown login cost one real hash.
 	var pw [16]byte
@@ -385,10 +277,100 @@ func New[U any](cfg Config[U]) (*Authenticator[U], error) {
 	}
 	a.dummyHash = dummy
 	// Last: it may start the API keys' last-used writer.
-	if a.life, err = newLifecycle(cfg); err != nil {
-		return nil, err
-	}
+	a.life = newLifecycle(cfg, opt)
 	return a, nil
+}
+
+// withDefaults fills every zero field with its default. It copies what
+// the caller could change later.
+func withDefaults[U any](cfg Config[U], opt options[U]) (Config[U], options[U]) {
+	if cfg.BasicScheme == "" {
+		cfg.BasicScheme = "Basic"
+	}
+	cfg.TokenHeader = http.CanonicalHeaderKey(cfg.TokenHeader)
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	if opt.now == nil {
+		opt.now = time.Now
+	}
+	if cfg.Hasher == nil {
+		cfg.Hasher = defaultHasher()
+	}
+	if cfg.ErrorWriter == nil {
+		cfg.ErrorWriter = WriteJSONError
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Revocations == nil {
+		cfg.Revocations = newMemoryRevocationStore(opt.now)
+	}
+	t := &cfg.Throttle
+	switch {
+	case opt.disableThrottling:
+		t.Logins = nil
+	case t.Logins == nil:
+		t.Logins = newMemoryLimiter(defaultMaxFailures, defaultFailureWindow, opt.now)
+	}
+	t.TrustedProxies = append([]netip.Prefix(nil), t.TrustedProxies...)
+	if t.TokensPerMinute == 0 {
+		t.TokensPerMinute = defaultTokenRate
+	}
+	if opt.tokenBurst == 0 {
+		opt.tokenBurst = defaultTokenBurst
+	}
+	if opt.maxPasswordLen == 0 {
+		opt.maxPasswordLen = 1024
+	}
+	if opt.maxHeaderLen == 0 {
+		opt.maxHeaderLen = 8192
+	}
+	if opt.maxConcurrentHashes == 0 {
+		opt.maxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opt.cacheSize == 0 {
+		opt.cacheSize = 10000
+	}
+	if opt.cacheTTL == 0 {
+		opt.cacheTTL = 5 * time.Minute
+	}
+	for i, d := range [len(purposes) + 1]time.Duration{0, 48 * time.Hour, time.Hour, 24 * time.Hour} {
+		if opt.accountTTL[i] == 0 {
+			opt.accountTTL[i] = d
+		}
+	}
+	return cfg, opt
+}
+
+// validate reports the first setting New cannot work with.
+func validate[U any](cfg Config[U], opt options[U]) error {
+	switch {
+	case cfg.Users == nil:
+		return errors.New("httpauth: Config.Users is required")
+	case cfg.Signer == nil:
+		return errors.New("httpauth: Config.Signer is required (NewHMACSigner)")
+	case cfg.Realm == "":
+		return errors.New("httpauth: Config.Realm is required")
+	case !validHeaderText(cfg.Realm):
+		return errors.New("httpauth: Config.Realm must be printable UTF-8 of at most 256 bytes")
+	case !isToken(cfg.BasicScheme):
+		return errors.New("httpauth: Config.BasicScheme must be an HTTP token")
+	case cfg.TokenHeader != "" && !isToken(cfg.TokenHeader):
+		return errors.New("httpauth: Config.TokenHeader must be an HTTP header name")
+	case cfg.TokenHeader == "Authorization":
+		return errors.New("httpauth: Config.TokenHeader must not be Authorization")
+	case cfg.TokenTTL < 0:
+		return errors.New("httpauth: Config.TokenTTL must not be negative")
+	case opt.maxPasswordLen < 0 || opt.maxHeaderLen < 0 || opt.maxConcurrentHashes < 0 || opt.cacheTTL < 0 || opt.tokenBurst < 0:
+		return errors.New("httpauth: limits must not be negative")
+	}
+	for _, d := range opt.accountTTL[1:] {
+		if d < 0 {
+			return errors.New("httpauth: account token lifetimes must not be negative")
+		}
+	}
+	return nil
 }
 
 // validHeaderText reports whether s can sit in a quoted-string: printable

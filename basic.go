@@ -11,27 +11,25 @@ import (
 	"unicode/utf8"
 )
 
-// Credentials are what a request presented, parsed but not yet checked.
-type Credentials struct {
+// credentials are what a request presented, parsed but not yet checked.
+type credentials struct {
 	// Transport is where the credentials came from.
-	Transport Transport
+	Transport transport
 	// Login and Password are set for TransportBasic.
 	Login, Password string
 	// Token is set for the token transports.
 	Token string
 }
 
-// Errors from ParseAuthorization.
+// Errors from parseAuthorization, besides ErrNoCredentials.
 var (
-	// ErrNoCredentials means the request carried no credentials.
-	ErrNoCredentials = errors.New("httpauth: no credentials")
-	// ErrMalformedCredentials means the credentials could not be parsed,
+	// errMalformedCredentials means the credentials could not be parsed,
 	// or used a scheme other than Basic and Bearer.
-	ErrMalformedCredentials = errors.New("httpauth: malformed credentials")
-	// ErrAmbiguousCredentials means the request carried more than one set
+	errMalformedCredentials = errors.New("httpauth: malformed credentials")
+	// errAmbiguousCredentials means the request carried more than one set
 	// of credentials (two Authorization lines, or a header and a token
 	// header). It is a 400: neither is used.
-	ErrAmbiguousCredentials = errors.New("httpauth: more than one set of credentials")
+	errAmbiguousCredentials = errors.New("httpauth: more than one set of credentials")
 )
 
 var basicB64 = base64.StdEncoding.Strict()
@@ -40,12 +38,12 @@ var basicB64 = base64.StdEncoding.Strict()
 // handles without a heap buffer.
 const maxStackBasic = 384
 
-// ParseAuthorization reads the credentials of r: Authorization (Basic or
+// parseAuthorization reads the credentials of r: Authorization (Basic or
 // Bearer, ASCII case-insensitively, with exactly one space after the
 // scheme) and, if tokenHeader is not empty, that header (any spelling:
 // "X-API-Key" finds X-Api-Key). maxLen caps the header before anything is
 // decoded. It never authenticates anything.
-func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Credentials, error) {
+func parseAuthorization(r *http.Request, tokenHeader string, maxLen int) (credentials, error) {
 	return parseCredentials(r, http.CanonicalHeaderKey(tokenHeader), maxLen, true)
 }
 
@@ -54,7 +52,7 @@ func ParseAuthorization(r *http.Request, tokenHeader string, maxLen int) (Creden
 // parse refuses every value outside b64token with the same 401
 // invalid_token, and a token already verified (and cached) needs no second
 // scan.
-func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBearer bool) (Credentials, error) {
+func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBearer bool) (credentials, error) {
 	auth := r.Header["Authorization"]
 	var alt []string
 	if tokenHeader != "" {
@@ -62,17 +60,17 @@ func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBear
 	}
 	switch {
 	case len(auth)+len(alt) == 0:
-		return Credentials{}, ErrNoCredentials
+		return credentials{}, ErrNoCredentials
 	case len(auth)+len(alt) > 1,
 		r.URL != nil && hasAccessTokenParam(r.URL.RawQuery):
 		// RFC 6750 §2: one method only. The query is never read for a
 		// token, but a token there beside a header is a 400.
-		return Credentials{}, ErrAmbiguousCredentials
+		return credentials{}, errAmbiguousCredentials
 	case len(alt) == 1:
 		if len(alt[0]) > maxLen || alt[0] == "" {
-			return Credentials{Transport: TransportHeader}, ErrMalformedCredentials
+			return credentials{Transport: transportHeader}, errMalformedCredentials
 		}
-		return Credentials{Transport: TransportHeader, Token: alt[0]}, nil
+		return credentials{Transport: transportHeader, Token: alt[0]}, nil
 	}
 	return parseAuthorizationValue(auth[0], maxLen, checkBearer)
 }
@@ -126,35 +124,35 @@ func asciiEqualFold(s, t string) bool {
 	return true
 }
 
-func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (Credentials, error) {
+func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (credentials, error) {
 	if v == "" {
-		return Credentials{}, ErrNoCredentials
+		return credentials{}, ErrNoCredentials
 	}
 	if len(v) > maxLen {
 		if len(v) > 7 && asciiEqualFold(v[:7], "Bearer ") {
-			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
+			return credentials{Transport: transportBearer}, errMalformedCredentials
 		}
-		return Credentials{}, ErrMalformedCredentials
+		return credentials{}, errMalformedCredentials
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	switch {
 	case asciiEqualFold(scheme, "Bearer"):
 		if rest == "" || checkBearer && !isB64Token(rest) {
-			return Credentials{Transport: TransportBearer}, ErrMalformedCredentials
+			return credentials{Transport: transportBearer}, errMalformedCredentials
 		}
-		return Credentials{Transport: TransportBearer, Token: rest}, nil
+		return credentials{Transport: transportBearer, Token: rest}, nil
 	case asciiEqualFold(scheme, "Basic"):
 		login, password, err := decodeBasic(rest)
 		if err != nil {
-			return Credentials{Transport: TransportBasic}, err
+			return credentials{Transport: transportBasic}, err
 		}
 		if password == "" {
 			// Flask-HTTPAuth's convention: the token as the username.
-			return Credentials{Transport: TransportBasicToken, Token: login}, nil
+			return credentials{Transport: transportBasicToken, Token: login}, nil
 		}
-		return Credentials{Transport: TransportBasic, Login: login, Password: password}, nil
+		return credentials{Transport: transportBasic, Login: login, Password: password}, nil
 	}
-	return Credentials{}, ErrMalformedCredentials
+	return credentials{}, errMalformedCredentials
 }
 
 // decodeBasic decodes token68 strictly: padded standard base64 with no
@@ -162,12 +160,12 @@ func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (Credential
 // control characters in either.
 func decodeBasic(s string) (login, password string, err error) {
 	if s == "" {
-		return "", "", ErrMalformedCredentials
+		return "", "", errMalformedCredentials
 	}
 	// The base64 decoders skip CR and LF even in Strict mode: refuse them
 	// so that credentials have exactly one accepted spelling.
 	if strings.ContainsAny(s, "\r\n") {
-		return "", "", ErrMalformedCredentials
+		return "", "", errMalformedCredentials
 	}
 	// Usual credentials decode on the stack; the one string made from them
 	// backs both the login and the password.
@@ -176,18 +174,18 @@ func decodeBasic(s string) (login, password string, err error) {
 	if basicB64.DecodedLen(len(s)) <= len(stack) {
 		n, err := basicB64.Decode(stack[:], []byte(s))
 		if err != nil {
-			return "", "", ErrMalformedCredentials
+			return "", "", errMalformedCredentials
 		}
 		raw = stack[:n]
 	} else {
 		raw, err = basicB64.DecodeString(s)
 		if err != nil {
-			return "", "", ErrMalformedCredentials
+			return "", "", errMalformedCredentials
 		}
 	}
 	login, password, ok := strings.Cut(string(raw), ":")
 	if !ok || !validCredentialText(login) || !validCredentialText(password) {
-		return "", "", ErrMalformedCredentials
+		return "", "", errMalformedCredentials
 	}
 	return login, password, nil
 }
@@ -236,25 +234,24 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	defer recoverFailure(&f)
 	// Taken before any account is read: a token minted for this request
 	// is issued at it (see Identity.authTime).
-	start := a.cfg.Now()
-	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.cfg.MaxHeaderLen, false)
+	start := a.opt.now()
+	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.opt.maxHeaderLen, false)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		a.audit(r, false, "", ReasonNoCredentials, 0)
-		return nil, failNoCredentials
-	case errors.Is(err, ErrAmbiguousCredentials):
-		a.audit(r, false, "", ReasonAmbiguousCredentials, 0)
+		return nil, failNoCredentials // the caller decides whether that is a failure
+	case errors.Is(err, errAmbiguousCredentials):
+		a.audit(r, false, "", reasonAmbiguousCredentials, 0)
 		return nil, failBadRequest
 	case err != nil:
-		a.audit(r, false, "", ReasonMalformedCredentials, creds.Transport)
-		if creds.Transport == TransportBearer || creds.Transport == TransportHeader {
+		a.audit(r, false, "", reasonMalformedCredentials, creds.Transport)
+		if creds.Transport == transportBearer || creds.Transport == transportHeader {
 			return nil, failInvalidToken // a failed token, whatever its transport
 		}
 		return nil, failUnauthorized
 	}
-	if creds.Transport != TransportBasic {
+	if creds.Transport != transportBasic {
 		if passwordOnly {
-			a.audit(r, false, "", ReasonTokenCannotMintToken, creds.Transport)
+			a.audit(r, false, "", reasonTokenCannotMintToken, creds.Transport)
 			return nil, failUnauthorized
 		}
 		return a.authToken(r, creds)
@@ -268,21 +265,21 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 
 // authPassword checks a login and password. Every path that reaches the
 // store runs exactly one password hash, whether the login exists or not.
-func (a *Authenticator[U]) authPassword(r *http.Request, creds Credentials) (context.Context, *failure) {
+func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (context.Context, *failure) {
 	ctx := r.Context()
 	login := creds.Login
 	if looksLikeToken(login) || parseAPIKey(login) {
 		// "Basic base64(token:unused)": never a login, and never to be logged.
-		a.audit(r, false, "", ReasonTokenWithPassword, TransportBasic)
+		a.audit(r, false, "", reasonTokenWithPassword, transportBasic)
 		return nil, failUnauthorized
 	}
-	if len(creds.Password) > a.cfg.MaxPasswordLen || len(login) > 512 {
-		a.audit(r, false, login, ReasonTooLong, TransportBasic)
+	if len(creds.Password) > a.opt.maxPasswordLen || len(login) > 512 {
+		a.audit(r, false, login, reasonTooLong, transportBasic)
 		return nil, failUnauthorized
 	}
 	loginKey := a.loginThrottleKey(login)
 	clientKey := ""
-	if a.cfg.ClientLimiter != nil {
+	if a.cfg.Throttle.Clients != nil {
 		clientKey = "client:" + a.clientIP(r)
 	}
 
@@ -368,8 +365,8 @@ func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, login
 	if !ok {
 		return nil, failUnauthorized
 	}
-	if a.limiter != nil {
-		if err := a.limiter.Reset(ctx, loginKey); err != nil {
+	if a.cfg.Throttle.Logins != nil {
+		if err := a.cfg.Throttle.Logins.Reset(ctx, loginKey); err != nil {
 			return nil, internalFailure(err)
 		}
 	}
@@ -395,7 +392,7 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 		if err != nil {
 			return nil, false, internalFailure(err)
 		}
-		a.audit(r, false, login, ReasonUnknownLogin, TransportBasic)
+		a.audit(r, false, login, reasonUnknownLogin, transportBasic)
 		return nil, false, nil
 	}
 	hashStart := time.Now()
@@ -404,15 +401,15 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 	switch {
 	case errors.Is(err, ErrUntrustedHash):
 		a.reportError(r, err)
-		a.audit(r, false, login, ReasonUntrustedHash, TransportBasic)
+		a.audit(r, false, login, reasonUntrustedHash, transportBasic)
 		return nil, false, nil
 	case err != nil:
 		return nil, false, internalFailure(err)
 	case !match:
-		a.audit(r, false, login, ReasonWrongPassword, TransportBasic)
+		a.audit(r, false, login, reasonWrongPassword, transportBasic)
 		return nil, false, nil
 	case acct.Disabled:
-		a.audit(r, false, login, ReasonDisabled, TransportBasic)
+		a.audit(r, false, login, reasonDisabled, transportBasic)
 		return nil, false, nil
 	}
 	return acct, true, nil
@@ -421,13 +418,13 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 // checkThrottle peeks at the limiters without counting, for a credential
 // verified earlier (no hash runs): a locked login or client is a 429.
 func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clientKey string) *failure {
-	if a.limiter != nil {
-		if f := a.throttleVerdict(r, login, a.limiter.Allow, loginKey); f != nil {
+	if a.cfg.Throttle.Logins != nil {
+		if f := a.throttleVerdict(r, login, a.cfg.Throttle.Logins.Allow, loginKey); f != nil {
 			return f
 		}
 	}
 	if clientKey != "" {
-		return a.throttleVerdict(r, login, a.cfg.ClientLimiter.Allow, clientKey)
+		return a.throttleVerdict(r, login, a.cfg.Throttle.Clients.Allow, clientKey)
 	}
 	return nil
 }
@@ -439,12 +436,12 @@ func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clien
 // full Redis) never lets a guess reach the hasher.
 func (a *Authenticator[U]) reserveAttempt(r *http.Request, login, loginKey, clientKey string) *failure {
 	if clientKey != "" {
-		if f := a.throttleVerdict(r, login, a.cfg.ClientLimiter.Reserve, clientKey); f != nil {
+		if f := a.throttleVerdict(r, login, a.cfg.Throttle.Clients.Reserve, clientKey); f != nil {
 			return f
 		}
 	}
-	if a.limiter != nil {
-		return a.throttleVerdict(r, login, a.limiter.Reserve, loginKey)
+	if a.cfg.Throttle.Logins != nil {
+		return a.throttleVerdict(r, login, a.cfg.Throttle.Logins.Reserve, loginKey)
 	}
 	return nil
 }
@@ -455,7 +452,7 @@ func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask fu
 		return internalFailure(err)
 	}
 	if !ok {
-		a.audit(r, false, login, ReasonThrottled, TransportBasic)
+		a.audit(r, false, login, reasonThrottled, transportBasic)
 		return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 	}
 	return nil
@@ -464,8 +461,8 @@ func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask fu
 // finishPassword runs the account check and builds the identity.
 func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *Account[U], cacheKey credKey, cached bool) (context.Context, *failure) {
 	// Hooks and handlers get the request's copy, never the store's account.
-	ac := newAuthContext(r.Context(), acct, MethodPassword, TransportBasic, Claims{}, time.Time{})
-	if f := a.checkAccount(r, login, &ac.acct, TransportBasic); f != nil {
+	ac := newAuthContext(r.Context(), acct, PasswordCredential, transportBasic, Claims{}, time.Time{})
+	if f := a.checkAccount(r, login, &ac.acct, transportBasic); f != nil {
 		if a.cache != nil {
 			a.cache.remove(cacheKey)
 		}
@@ -474,21 +471,21 @@ func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *A
 	if a.cache != nil && !cached {
 		a.cache.put(cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(r, true, login, ReasonPassword, TransportBasic)
+	a.audit(r, true, login, reasonPassword, transportBasic)
 	return ac, nil
 }
 
-func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t Transport) *failure {
+func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t transport) *failure {
 	if a.cfg.CheckAccount == nil {
 		return nil
 	}
-	err := a.cfg.CheckAccount(r.Context(), acct)
+	err := a.cfg.CheckAccount(r, acct)
 	if err == nil {
 		return nil
 	}
-	var fe *ForbiddenError
+	var fe *forbiddenError
 	if errors.As(err, &fe) {
-		a.audit(r, false, who, ReasonAccountCheck, t)
+		a.audit(r, false, who, reasonAccountCheck, t)
 		return &failure{status: http.StatusForbidden, err: fe}
 	}
 	return internalFailure(err)
@@ -497,7 +494,7 @@ func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Accou
 // maybeRehash offers a stronger hash to the store after a login with a
 // hash below policy. Failures are reported, not fatal: the login stands.
 func (a *Authenticator[U]) maybeRehash(r *http.Request, acct *Account[U], password string) {
-	rh, ok := a.cfg.Users.(PasswordRehasher)
+	rh, ok := a.cfg.Users.(passwordRehasher)
 	if !ok || !a.cfg.Hasher.NeedsRehash(r.Context(), acct.PasswordHash) {
 		return
 	}
@@ -511,29 +508,29 @@ func (a *Authenticator[U]) maybeRehash(r *http.Request, acct *Account[U], passwo
 }
 
 // authToken checks a token and the account it names.
-func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (context.Context, *failure) {
+func (a *Authenticator[U]) authToken(r *http.Request, creds credentials) (context.Context, *failure) {
 	if isAPIKeyShaped(creds.Token) {
 		return a.authAPIKey(r, creds) // before the signer: keys are not tokens
 	}
 	ctx := r.Context()
-	claims, err := a.signer.Verify(ctx, creds.Token)
+	claims, err := a.cfg.Signer.Verify(ctx, creds.Token)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrTokenExpired):
-			a.audit(r, false, "", ReasonTokenExpired, creds.Transport)
+			a.audit(r, false, "", reasonTokenExpired, creds.Transport)
+			return nil, failExpiredToken
 		case errors.Is(err, ErrTokenInvalid):
-			a.audit(r, false, "", ReasonTokenInvalid, creds.Transport)
-		default:
-			return nil, internalFailure(err)
+			a.audit(r, false, "", reasonTokenInvalid, creds.Transport)
+			return nil, failInvalidToken
 		}
-		return nil, failInvalidToken
+		return nil, internalFailure(err)
 	}
 	revoked, err := a.cfg.Revocations.IsRevoked(ctx, claims.ID)
 	if err != nil {
 		return nil, internalFailure(err)
 	}
 	if revoked {
-		a.audit(r, false, claims.Subject, ReasonTokenRevoked, creds.Transport)
+		a.audit(r, false, claims.Subject, reasonTokenRevoked, creds.Transport)
 		return nil, failInvalidToken
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, claims.Subject)
@@ -541,18 +538,18 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds Credentials) (contex
 		if !isNotFound(err) {
 			return nil, internalFailure(err)
 		}
-		a.audit(r, false, claims.Subject, ReasonTokenUnknownUser, creds.Transport)
+		a.audit(r, false, claims.Subject, reasonTokenUnknownUser, creds.Transport)
 		return nil, failInvalidToken
 	}
 	if acct.Disabled || !issuedAfter(claims.IssuedAt, acct.TokensValidAfter) {
-		a.audit(r, false, claims.Subject, ReasonTokenUserCutoff, creds.Transport)
+		a.audit(r, false, claims.Subject, reasonTokenUserCutoff, creds.Transport)
 		return nil, failInvalidToken
 	}
-	ac := newAuthContext(ctx, acct, MethodToken, creds.Transport, claims, time.Time{})
+	ac := newAuthContext(ctx, acct, TokenCredential, creds.Transport, claims, time.Time{})
 	if f := a.checkAccount(r, claims.Subject, &ac.acct, creds.Transport); f != nil {
 		return nil, f
 	}
-	a.audit(r, true, claims.Subject, ReasonToken, creds.Transport)
+	a.audit(r, true, claims.Subject, reasonToken, creds.Transport)
 	return ac, nil
 }
 
@@ -568,10 +565,10 @@ func issuedAfter(iat, cutoff time.Time) bool {
 }
 
 // loginThrottleKey is the key the per-login limiter counts against: the
-// store's canonical login if it is a LoginKeyer, so every spelling the
+// store's canonical login if it is a loginKeyer, so every spelling the
 // store matches shares one budget, and strings.ToLower(login) otherwise.
 func (a *Authenticator[U]) loginThrottleKey(login string) string {
-	if k, ok := a.cfg.Users.(LoginKeyer); ok {
+	if k, ok := a.cfg.Users.(loginKeyer); ok {
 		return "login:" + k.LoginKey(login)
 	}
 	return "login:" + strings.ToLower(login)

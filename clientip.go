@@ -28,7 +28,7 @@ func (a *Authenticator[U]) clientIP(r *http.Request) string {
 		return host // not an IP (a unix socket, a test): as given
 	}
 	addr = addr.Unmap()
-	if len(a.trusted) == 0 || !a.isTrusted(addr) {
+	if len(a.cfg.Throttle.TrustedProxies) == 0 || !a.isTrusted(addr) {
 		return clientKey(addr)
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -63,7 +63,7 @@ func clientKey(addr netip.Addr) string {
 
 func (a *Authenticator[U]) isTrusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, p := range a.trusted {
+	for _, p := range a.cfg.Throttle.TrustedProxies {
 		if p.Contains(addr) {
 			return true
 		}

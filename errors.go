@@ -14,68 +14,60 @@ var (
 	// ErrUserNotFound is what a UserStore returns for a user that does not
 	// exist. Every other store error is a failure (500).
 	ErrUserNotFound = errors.New("httpauth: user not found")
-
+	// ErrAccountExists is what a store returns for a login or ID another
+	// account holds.
+	ErrAccountExists = errors.New("httpauth: account exists")
+	// ErrUnauthorized matches the error of every 401.
+	ErrUnauthorized = errors.New("httpauth: unauthorized")
+	// ErrNoCredentials matches a 401 for a request that sent no
+	// credentials at all.
+	ErrNoCredentials = errors.New("httpauth: no credentials")
 	// ErrTokenInvalid means a token is malformed, forged, signed with an
 	// unknown key, minted for another purpose, revoked, or issued in the
-	// future. It is never returned together with ErrTokenExpired: a token
-	// must verify before its expiry is read.
+	// future, or names an account that is gone or has ended its tokens.
+	// It is never returned together with ErrTokenExpired: a token must
+	// verify before its expiry is read.
 	ErrTokenInvalid = errors.New("httpauth: invalid token")
-
-	// ErrTokenExpired means a token verified but its expiry has passed.
+	// ErrTokenExpired means a token (or API key) verified but its expiry
+	// has passed.
 	ErrTokenExpired = errors.New("httpauth: token expired")
-
-	// ErrUnauthorized is the error given to an ErrorWriter for a 401: no
-	// credentials, or credentials that do not authenticate.
-	ErrUnauthorized = errors.New("httpauth: unauthorized")
-
-	// ErrForbidden is the error given to an ErrorWriter for a 403. A
-	// *ForbiddenError carries the message to show.
+	// ErrForbidden matches the error of every 403; Forbidden makes one
+	// with a message.
 	ErrForbidden = errors.New("httpauth: forbidden")
-
-	// ErrTooManyRequests is the error given to an ErrorWriter for a 429. A
-	// *ThrottledError carries the retry delay.
-	ErrTooManyRequests = errors.New("httpauth: too many failed attempts")
-
-	// ErrBadRequest is the error given to an ErrorWriter for a 400, such
-	// as a request with two Authorization header lines.
-	ErrBadRequest = errors.New("httpauth: bad request")
-
-	// ErrMethodNotAllowed is the error given to an ErrorWriter for a 405.
-	ErrMethodNotAllowed = errors.New("httpauth: method not allowed")
-
-	// ErrInternal is the error given to an ErrorWriter for a 500. The
-	// underlying failure goes to Config.OnError, never to the client.
-	ErrInternal = errors.New("httpauth: internal error")
-
-	// ErrUnavailable is the error given to an ErrorWriter for a 503: the
-	// request gave up waiting for a password-hashing slot.
-	ErrUnavailable = errors.New("httpauth: busy")
-
 	// ErrUntrustedHash means a stored password hash is malformed, uses an
-	// unknown scheme, or has parameters outside the accepted bounds. It is
-	// never verified with a weaker fallback.
+	// unknown scheme, or has parameters outside the accepted bounds. A
+	// PasswordHasher returns it so that such a hash is never verified
+	// with a weaker fallback.
 	ErrUntrustedHash = errors.New("httpauth: untrusted password hash")
-
 	// ErrPasswordTooLong means a password is longer than the hashing scheme
-	// takes without truncating it (72 bytes for bcrypt) or than the
-	// configured cap.
+	// takes without truncating it (72 bytes for bcrypt) or than the 1024
+	// bytes the library hashes at most.
 	ErrPasswordTooLong = errors.New("httpauth: password too long")
 )
 
-// ForbiddenError is a 403 with a message meant for the client, such as
-// "Unconfirmed account". Return one from Config.CheckAccount.
-type ForbiddenError struct {
+// Errors given to an ErrorWriter for the statuses that say it all.
+var (
+	errTooManyRequests  = errors.New("httpauth: too many failed attempts")
+	errBadRequest       = errors.New("httpauth: bad request")
+	errMethodNotAllowed = errors.New("httpauth: method not allowed")
+	errInternal         = errors.New("httpauth: internal error")
+	errUnavailable      = errors.New("httpauth: busy") // no hashing slot in time
+)
+
+// forbiddenError is a 403 whose message is meant for the client.
+type forbiddenError struct {
 	Message string
 }
 
-// Forbidden returns a *ForbiddenError with message.
-func Forbidden(message string) error { return &ForbiddenError{Message: message} }
+// Forbidden returns an error that makes a 403 with message, such as
+// "Unconfirmed account", for Config.CheckAccount to return.
+// errors.Is(err, ErrForbidden) holds, and err.Error() is message, which
+// the default writers send to the client.
+func Forbidden(message string) error { return &forbiddenError{Message: message} }
 
-// Error returns the message with the package prefix.
-func (e *ForbiddenError) Error() string { return "httpauth: forbidden: " + e.Message }
+func (e *forbiddenError) Error() string { return e.Message }
 
-// Is makes errors.Is(err, ErrForbidden) true.
-func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+func (e *forbiddenError) Is(target error) bool { return target == ErrForbidden }
 
 // ThrottledError is a 429 carrying how long the client should wait.
 type ThrottledError struct {
@@ -87,14 +79,24 @@ func (e *ThrottledError) Error() string {
 	return "httpauth: too many failed attempts; retry after " + e.RetryAfter.String()
 }
 
-// Is makes errors.Is(err, ErrTooManyRequests) true.
-func (e *ThrottledError) Is(target error) bool { return target == ErrTooManyRequests }
+// Is reports whether target is the 429's sentinel.
+func (e *ThrottledError) Is(target error) bool { return target == errTooManyRequests }
 
-// ErrorWriter writes an error response. status is the HTTP status and err
-// one of the sentinels above (or a typed error wrapping one). Headers such
-// as WWW-Authenticate, Retry-After and Cache-Control are already set. An
-// ErrorWriter must not write internal detail to the client: for a 500, err
-// is ErrInternal, and the real cause has gone to Config.OnError.
+// ErrorWriter writes an error response. Headers such as WWW-Authenticate,
+// Retry-After and Cache-Control are already set. status is the HTTP status
+// and err says why, for errors.Is and errors.As:
+//
+//   - 401: ErrUnauthorized, and also ErrNoCredentials (nothing sent),
+//     ErrTokenExpired (a genuine token, or API key, past its expiry) or
+//     ErrTokenInvalid (any other failed token or key). A wrong password
+//     and an unknown login are both plain ErrUnauthorized, on purpose.
+//   - 403: ErrForbidden; err.Error() is the message for the client.
+//   - 429: a *ThrottledError, with how long to wait.
+//   - 400, 405, 500 and 503: the status says it all. For a 500 the cause
+//     has gone to Config.Logger, and err carries none of it.
+//
+// An ErrorWriter must not write err.Error() to the client except for a
+// 403's.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, status int, err error)
 
 // errorBody is the default JSON error shape.
@@ -103,9 +105,9 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// ErrorCode returns the short machine-readable code the default writers use
+// errorCode returns the short machine-readable code the default writers use
 // for status: "unauthorized", "forbidden" and so on.
-func ErrorCode(status int) string {
+func errorCode(status int) string {
 	switch status {
 	case http.StatusBadRequest:
 		return "bad_request"
@@ -124,20 +126,20 @@ func ErrorCode(status int) string {
 	}
 }
 
-// ErrorMessage returns the client-safe message for status and err: the
-// message of a *ForbiddenError, or a fixed text per status. It never
+// errorMessage returns the client-safe message for status and err: the
+// message of a *forbiddenError, or a fixed text per status. It never
 // returns err.Error().
-func ErrorMessage(status int, err error) string {
+func errorMessage(status int, err error) string {
 	switch status {
 	case http.StatusBadRequest:
-		if errors.Is(err, ErrNoToken) {
+		if errors.Is(err, errNoToken) {
 			return "Request did not authenticate with a token"
 		}
 		return "Malformed authentication request"
 	case http.StatusUnauthorized:
 		return "Invalid credentials"
 	case http.StatusForbidden:
-		var fe *ForbiddenError
+		var fe *forbiddenError
 		if errors.As(err, &fe) && fe.Message != "" {
 			return fe.Message
 		}
@@ -158,7 +160,7 @@ func ErrorMessage(status int, err error) string {
 var fixedBodies = func() map[int][]byte {
 	m := map[int][]byte{}
 	for _, s := range []int{401, 405, 429, 500, 503} {
-		b, _ := json.Marshal(errorBody{ErrorCode(s), ErrorMessage(s, nil)})
+		b, _ := json.Marshal(errorBody{errorCode(s), errorMessage(s, nil)})
 		m[s] = append(b, '\n')
 	}
 	return m
@@ -175,7 +177,7 @@ const jsonContentType = "application/json; charset=utf-8"
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	body, ok := fixedBodies[status]
 	if !ok {
-		b, _ := json.Marshal(errorBody{ErrorCode(status), ErrorMessage(status, err)})
+		b, _ := json.Marshal(errorBody{errorCode(status), errorMessage(status, err)})
 		body = append(b, '\n')
 	}
 	h := w.Header()

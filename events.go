@@ -10,85 +10,106 @@ import (
 // Reason says why an authentication attempt ended as it did. It is the
 // "reason" attribute of the auth.success and auth.failure log lines and
 // Event.Reason, so metrics can count outcomes without parsing logs.
-type Reason string
 
 // Success reasons.
 const (
-	ReasonPassword       Reason = "password"               // a login and password verified
-	ReasonToken          Reason = "token"                  // an access token verified
-	ReasonAPIKey         Reason = "api_key"                // an API key verified
-	ReasonTokenRevokedBy Reason = "token_revoked_by_owner" // RevokeHandler revoked the request's token
+	reasonPassword       = "password"               // a login and password verified
+	reasonToken          = "token"                  // an access token verified
+	reasonAPIKey         = "api_key"                // an API key verified
+	reasonTokenRevokedBy = "token_revoked_by_owner" // RevokeHandler revoked the request's token
 )
+
+// reasonAnonymous is neither: an Optional route let a request without
+// credentials through.
+const reasonAnonymous = "anonymous"
 
 // Failure reasons.
 const (
-	ReasonNoCredentials        Reason = "no_credentials"
-	ReasonAmbiguousCredentials Reason = "ambiguous_credentials"
-	ReasonMalformedCredentials Reason = "malformed_credentials"
-	ReasonTokenCannotMintToken Reason = "token_cannot_mint_token" // a token or API key at TokenHandler
-	ReasonTokenWithPassword    Reason = "token_with_password"
-	ReasonTooLong              Reason = "too_long"
-	ReasonUnknownLogin         Reason = "unknown_login"
-	ReasonUntrustedHash        Reason = "untrusted_hash"
-	ReasonWrongPassword        Reason = "wrong_password"
-	ReasonDisabled             Reason = "disabled"
-	ReasonThrottled            Reason = "throttled" // a 429: the login or client is over its Limiter budget
-	ReasonAccountCheck         Reason = "account_check"
-	ReasonTokenExpired         Reason = "token_expired"
-	ReasonTokenInvalid         Reason = "token_invalid"
-	ReasonTokenRevoked         Reason = "token_revoked"
-	ReasonTokenUnknownUser     Reason = "token_unknown_user"
-	ReasonTokenUserCutoff      Reason = "token_user_disabled_or_cutoff"
-	ReasonTokenDeletedUser     Reason = "token_minted_for_deleted_user"
-	ReasonAccountChanged       Reason = "account_changed_during_login"
-	ReasonTokenRateExceeded    Reason = "token_rate_exceeded"
-	ReasonInsufficientRole     Reason = "insufficient_role"
-	ReasonAPIKeyMalformed      Reason = "api_key_malformed" // wrong prefix, length or checksum; no store lookup
-	ReasonAPIKeyUnknown        Reason = "api_key_unknown"   // not in the KeyStore (deleted, or never made)
-	ReasonAPIKeyExpired        Reason = "api_key_expired"
-	ReasonAPIKeyUserGone       Reason = "api_key_user_disabled_or_deleted"
+	reasonNoCredentials        = "no_credentials"
+	reasonAmbiguousCredentials = "ambiguous_credentials"
+	reasonMalformedCredentials = "malformed_credentials"
+	reasonTokenCannotMintToken = "token_cannot_mint_token" // a token or API key at TokenHandler
+	reasonTokenWithPassword    = "token_with_password"
+	reasonTooLong              = "too_long"
+	reasonUnknownLogin         = "unknown_login"
+	reasonUntrustedHash        = "untrusted_hash"
+	reasonWrongPassword        = "wrong_password"
+	reasonDisabled             = "disabled"
+	reasonThrottled            = "throttled" // a 429: the login or client is over its Limiter budget
+	reasonAccountCheck         = "account_check"
+	reasonTokenExpired         = "token_expired"
+	reasonTokenInvalid         = "token_invalid"
+	reasonTokenRevoked         = "token_revoked"
+	reasonTokenUnknownUser     = "token_unknown_user"
+	reasonTokenUserCutoff      = "token_user_disabled_or_cutoff"
+	reasonTokenDeletedUser     = "token_minted_for_deleted_user"
+	reasonAccountChanged       = "account_changed_during_login"
+	reasonTokenRateExceeded    = "token_rate_exceeded"
+	reasonInsufficientRole     = "insufficient_role"
+	reasonAPIKeyMalformed      = "api_key_malformed" // wrong prefix, length or checksum; no store lookup
+	reasonAPIKeyUnknown        = "api_key_unknown"   // not in the KeyStore (deleted, or never made)
+	reasonAPIKeyExpired        = "api_key_expired"
+	reasonAPIKeyUserGone       = "api_key_user_disabled_or_deleted"
 )
 
-// ReasonPasswordHashed is not an outcome: its Event reports one password
+// reasonPasswordHashed is not an outcome: its Event reports one password
 // hash (HashDuration) for a latency histogram. Count outcomes on the other
 // events.
-const ReasonPasswordHashed Reason = "password_hashed"
+const reasonPasswordHashed = "password_hashed"
 
 // Event is one authentication outcome, given to Config.OnEvent. Events
-// with Reason ReasonPasswordHashed instead report a password hash's
+// with Reason "password_hashed" instead report a password hash's
 // duration; the outcome of that attempt follows as its own event.
 type Event struct {
 	// Request is the request being authenticated. Read it; do not keep it.
 	Request *http.Request
 	// Success is true for an authenticated request (or a revoked token).
 	Success bool
-	// Reason says why; see the Reason constants.
-	Reason Reason
-	// Method is how the request tried to authenticate; 0 ("none") when
+	// Reason says why, as a short stable string that is also the "reason"
+	// attribute of the audit log, fit for a metric label.
+	//
+	// Successes: "password", "token", "api_key", and
+	// "token_revoked_by_owner" (RevokeHandler revoked the request's token).
+	//
+	// Failures: "no_credentials", "ambiguous_credentials",
+	// "malformed_credentials", "token_cannot_mint_token",
+	// "token_with_password", "too_long", "unknown_login",
+	// "untrusted_hash", "wrong_password", "disabled", "throttled",
+	// "account_check", "token_expired", "token_invalid", "token_revoked",
+	// "token_unknown_user", "token_user_disabled_or_cutoff",
+	// "token_minted_for_deleted_user", "account_changed_during_login",
+	// "token_rate_exceeded", "insufficient_role", "api_key_malformed",
+	// "api_key_unknown", "api_key_expired" and
+	// "api_key_user_disabled_or_deleted".
+	//
+	// Neither: "anonymous" (an Optional route let a request without
+	// credentials through) and "password_hashed" (see HashDuration).
+	Reason string
+	// Credential is how the request tried to authenticate; 0 ("none") when
 	// the credentials could not be told apart (no or malformed ones).
-	Method Method
-	// Transport is where the credentials came from; 0 when none.
-	Transport Transport
+	Credential Credential
+	// transport is where the credentials came from; 0 when none.
+	transport transport
 	// Who is the login or the account ID, never a secret. It is what the
 	// client sent: do not use it as a metric label.
 	Who string
-	// HashDuration is set on ReasonPasswordHashed events only.
+	// HashDuration is set on "password_hashed" events only.
 	HashDuration time.Duration
 }
 
 // Throttled reports whether the event is a throttled login (a 429).
-func (e Event) Throttled() bool { return e.Reason == ReasonThrottled }
+func (e Event) Throttled() bool { return e.Reason == reasonThrottled }
 
 // methodOf guesses the method from the transport, for the audit calls
 // that do not name one: Basic is a password, the rest are tokens.
-func methodOf(t Transport) Method {
+func methodOf(t transport) Credential {
 	switch t {
 	case 0:
 		return 0
-	case TransportBasic:
-		return MethodPassword
+	case transportBasic:
+		return PasswordCredential
 	}
-	return MethodToken
+	return TokenCredential
 }
 
 // emit runs Config.OnEvent. A panicking hook is reported and forgotten:
@@ -99,7 +120,7 @@ func (a *Authenticator[U]) emit(e Event) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			a.logger.LogAttrs(e.Request.Context(), levelError, "httpauth: OnEvent panicked",
+			a.cfg.Logger.LogAttrs(e.Request.Context(), levelError, "httpauth: OnEvent panicked",
 				slog.String("panic", fmt.Sprint(p)))
 		}
 	}()
@@ -109,6 +130,6 @@ func (a *Authenticator[U]) emit(e Event) {
 // hashed reports a password hash that took d, when a hook is set.
 func (a *Authenticator[U]) hashed(r *http.Request, d time.Duration) {
 	if a.cfg.OnEvent != nil {
-		a.emit(Event{Request: r, Reason: ReasonPasswordHashed, Method: MethodPassword, Transport: TransportBasic, HashDuration: d})
+		a.emit(Event{Request: r, Reason: reasonPasswordHashed, Credential: PasswordCredential, transport: transportBasic, HashDuration: d})
 	}
 }

@@ -38,15 +38,15 @@ func TestEventsPerOutcome(t *testing.T) {
 	t.Parallel()
 	var events eventLog
 	var logs bytes.Buffer
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.OnEvent = events.add
-		c.APIKeys = NewMemoryKeyStore()
+		c.APIKeys = newMemoryKeyStore()
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	t.Cleanup(func() { _ = f.auth.Close() })
 	token := f.token(t, "alice@example.com", "wonderland-42")
 	acct, _ := f.users.UserByID(t.Context(), "1")
-	key, _, err := f.auth.CreateAPIKey(t.Context(), &Identity[testUser]{Account: acct, Method: MethodPassword}, "ci", nil, time.Time{})
+	key, _, err := f.auth.CreateAPIKey(t.Context(), &Identity[testUser]{Account: acct, Credential: PasswordCredential}, "ci", nil, time.Time{})
 	require.NoError(t, err)
 	events.take()
 
@@ -55,21 +55,21 @@ func TestEventsPerOutcome(t *testing.T) {
 		auth    string
 		hashed  bool
 		success bool
-		method  Method
-		reason  Reason
+		method  Credential
+		reason  string
 	}{
-		{"none", "", false, false, 0, ReasonNoCredentials},
-		{"malformed", "Digest x", false, false, 0, ReasonMalformedCredentials},
-		{"password", basicHeader("admin@example.com", "s3cret:with:colons"), true, true, MethodPassword, ReasonPassword},
-		{"cached password", basicHeader("alice@example.com", "wonderland-42"), false, true, MethodPassword, ReasonPassword},
-		{"wrong password", basicHeader("alice@example.com", "nope-nope"), true, false, MethodPassword, ReasonWrongPassword},
-		{"unknown login", basicHeader("nobody@example.com", "nope-nope"), true, false, MethodPassword, ReasonUnknownLogin},
-		{"unconfirmed", basicHeader("bob@example.com", "builder-42"), true, false, MethodPassword, ReasonAccountCheck},
-		{"token", "Bearer " + token, false, true, MethodToken, ReasonToken},
-		{"bad token", "Bearer k1.AAAA." + token[len(token)-43:], false, false, MethodToken, ReasonTokenInvalid},
-		{"api key", "Bearer " + key, false, true, MethodAPIKey, ReasonAPIKey},
-		{"mistyped api key", "Bearer " + key[:len(key)-1] + "!", false, false, MethodAPIKey, ReasonAPIKeyMalformed},
-		{"unknown api key", "Bearer " + newAPIKey(), false, false, MethodAPIKey, ReasonAPIKeyUnknown},
+		{"none", "", false, false, 0, reasonNoCredentials},
+		{"malformed", "Digest x", false, false, 0, reasonMalformedCredentials},
+		{"password", basicHeader("admin@example.com", "s3cret:with:colons"), true, true, PasswordCredential, reasonPassword},
+		{"cached password", basicHeader("alice@example.com", "wonderland-42"), false, true, PasswordCredential, reasonPassword},
+		{"wrong password", basicHeader("alice@example.com", "nope-nope"), true, false, PasswordCredential, reasonWrongPassword},
+		{"unknown login", basicHeader("nobody@example.com", "nope-nope"), true, false, PasswordCredential, reasonUnknownLogin},
+		{"unconfirmed", basicHeader("bob@example.com", "builder-42"), true, false, PasswordCredential, reasonAccountCheck},
+		{"token", "Bearer " + token, false, true, TokenCredential, reasonToken},
+		{"bad token", "Bearer k1.AAAA." + token[len(token)-43:], false, false, TokenCredential, reasonTokenInvalid},
+		{"api key", "Bearer " + key, false, true, APIKeyCredential, reasonAPIKey},
+		{"mistyped api key", "Bearer " + key[:len(key)-1] + "!", false, false, APIKeyCredential, reasonAPIKeyMalformed},
+		{"unknown api key", "Bearer " + newAPIKey(), false, false, APIKeyCredential, reasonAPIKeyUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -80,14 +80,14 @@ func TestEventsPerOutcome(t *testing.T) {
 			got := events.take()
 			if tc.hashed {
 				require.Len(t, got, 2, "%+v", got)
-				assert.Equal(t, ReasonPasswordHashed, got[0].Reason)
+				assert.Equal(t, reasonPasswordHashed, got[0].Reason)
 				assert.Positive(t, got[0].HashDuration)
 				got = got[1:]
 			}
 			require.Len(t, got, 1, "%+v", got)
 			e := got[0]
 			assert.Equal(t, tc.success, e.Success)
-			assert.Equal(t, tc.method, e.Method)
+			assert.Equal(t, tc.method, e.Credential)
 			assert.Equal(t, tc.reason, e.Reason)
 			assert.Zero(t, e.HashDuration)
 			assert.False(t, e.Throttled())
@@ -101,9 +101,9 @@ func TestEventsPerOutcome(t *testing.T) {
 func TestEventThrottled(t *testing.T) {
 	t.Parallel()
 	var events eventLog
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.OnEvent = events.add
-		c.Limiter = NewMemoryLimiter(2, time.Hour, nil)
+		c.Throttle.Logins = newMemoryLimiter(2, time.Hour, nil)
 	})
 	var code int
 	for range 5 {
@@ -117,13 +117,13 @@ func TestEventThrottled(t *testing.T) {
 	got := events.take()
 	last := got[len(got)-1]
 	assert.True(t, last.Throttled())
-	assert.Equal(t, ReasonThrottled, last.Reason)
-	assert.Equal(t, MethodPassword, last.Method)
+	assert.Equal(t, reasonThrottled, last.Reason)
+	assert.Equal(t, PasswordCredential, last.Credential)
 }
 
 func TestPanickingEventHookDoesNotBreakRequests(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.OnEvent = func(Event) { panic("hook bug") }
 	})
 	for _, auth := range []string{basicHeader("alice@example.com", "wonderland-42"), ""} {
@@ -149,7 +149,7 @@ func TestEventHookDoesNotAllocate(t *testing.T) {
 		t.Skip("allocation counts differ under -race")
 	}
 	allocs := func(hook func(Event)) float64 {
-		f := newFixture(t, func(c *Config[testUser]) { c.OnEvent = hook })
+		f := newFixture(t, func(c *testSetup[testUser]) { c.OnEvent = hook })
 		token := f.token(t, "alice@example.com", "wonderland-42")
 		h := f.auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -158,5 +158,5 @@ func TestEventHookDoesNotAllocate(t *testing.T) {
 		return testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) })
 	}
 	var n int
-	assert.Equal(t, allocs(nil), allocs(func(e Event) { n += int(e.Method) }))
+	assert.Equal(t, allocs(nil), allocs(func(e Event) { n += int(e.Credential) }))
 }

@@ -35,10 +35,10 @@ func ExampleAuthenticator_Confirm() {
 	_ = users.Add(ctx, "bob@example.com", "builder-42", httpauth.Account[User]{ID: "2", User: User{Name: "Bob"}})
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:  users,
-		Keys:   []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Signer: signer,
 		Realm:  "api",
 		Logger: slog.New(slog.DiscardHandler),
-		CheckAccount: func(_ context.Context, a *httpauth.Account[User]) error {
+		CheckAccount: func(_ *http.Request, a *httpauth.Account[User]) error {
 			if !users.Confirmed(a.ID) {
 				return httpauth.Forbidden("Unconfirmed account")
 			}
@@ -51,7 +51,7 @@ func ExampleAuthenticator_Confirm() {
 	api := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	// At registration: mail "https://example.com/confirm?token=" + token.
-	token, err := auth.AccountToken(ctx, httpauth.PurposeConfirmation, "2", "")
+	token, err := auth.ConfirmationToken(ctx, "2")
 	if err != nil {
 		panic(err)
 	}
@@ -79,7 +79,7 @@ func ExampleAuthenticator_ResetPassword() {
 	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1"})
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:  users,
-		Keys:   []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Signer: signer,
 		Realm:  "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -91,7 +91,7 @@ func ExampleAuthenticator_ResetPassword() {
 
 	// POST /password-reset {"email": …}: look the account up, mail a link.
 	acct, _ := users.UserByLogin(ctx, "alice@example.com")
-	token, _ := auth.AccountToken(ctx, httpauth.PurposePasswordReset, acct.ID, "")
+	token, _ := auth.PasswordResetToken(ctx, acct.ID)
 
 	// POST /password-reset/confirm {"token": …, "password": …}
 	_, err = auth.ResetPassword(ctx, token, "looking-glass-7")
@@ -118,7 +118,7 @@ func ExampleAuthenticator_CreateAPIKey() {
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:   users,
 		APIKeys: httpauth.NewMemoryKeyStore(),
-		Keys:    []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Signer:  signer,
 		Realm:   "api",
 		Logger:  slog.New(slog.DiscardHandler),
 	})
@@ -135,12 +135,12 @@ func ExampleAuthenticator_CreateAPIKey() {
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
-		fmt.Println("created", k.Name, k.Roles, "prefix", key[:len(httpauth.APIKeyPrefix)], "length", len(key))
+		fmt.Println("created", k.Name, k.Roles, "prefix", key[:4], "length", len(key))
 		fmt.Fprint(w, key) // shown once; only its SHA-256 is stored
 	})
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := auth.Identity(r)
-		fmt.Println("me:", id.Method, id.Account.ID, id.Account.Roles, id.APIKeyID != "")
+		fmt.Println("me:", id.Credential, id.Account.ID, id.Account.Roles, id.APIKeyID != "")
 	})
 	admin := auth.RequireAnyRole("admin")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	mux.Handle("GET /admin", admin)

@@ -1,7 +1,7 @@
 package httpauth_test
 
 import (
-	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,9 +19,22 @@ type User struct {
 	Name string
 }
 
-// secret stands in for 32 or more random bytes, such as the hex-decoded
-// output of "httpauth keygen". Never use a constant key in production.
-var secret = bytes.Repeat([]byte("k"), 32)
+// exampleSecret stands in for the hex key that "httpauth keygen" prints.
+// Never use a constant key in production: read it from the environment.
+const exampleSecret = "5d1c0f3e9a8b7c6d4e2f1a0b9c8d7e6f503142536475869708192a3b4c5d6e7f"
+
+// signer signs the examples' tokens.
+var signer = func() *httpauth.HMACSigner {
+	key, err := httpauth.KeyFromHex("k1", exampleSecret) // os.Getenv("HTTPAUTH_SECRET")
+	if err != nil {
+		panic(err)
+	}
+	s, err := httpauth.NewHMACSigner(key)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 func ExampleNew() {
 	ctx := context.Background()
@@ -35,22 +48,37 @@ func ExampleNew() {
 
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:  users,
-		Keys:   []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Signer: signer,
 		Realm:  "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	fmt.Println(auth != nil, err)
 
 	// A bad configuration fails here, never on a request.
-	_, err = httpauth.New(httpauth.Config[User]{
-		Users: users,
-		Keys:  []httpauth.SigningKey{{ID: "k1", Secret: []byte("too short")}},
-		Realm: "api",
-	})
+	_, err = httpauth.New(httpauth.Config[User]{Users: users, Signer: signer})
 	fmt.Println(err)
 	// Output:
 	// true <nil>
-	// httpauth: key "k1" is 9 bytes; at least 32 are required
+	// httpauth: Config.Realm is required
+}
+
+func ExampleKeyFromHex() {
+	// Read the key from the environment; "httpauth keygen" makes one.
+	key, err := httpauth.KeyFromHex("k1", exampleSecret)
+	fmt.Println(key.ID, len(key.Secret), err)
+
+	// A short, all-zero or made-up key is refused, never used.
+	for _, bad := range []string{"", "c0ffee", strings.Repeat("00", 32), strings.Repeat("ab", 32), "not hex"} {
+		_, err := httpauth.KeyFromHex("k1", bad)
+		fmt.Println(err)
+	}
+	// Output:
+	// k1 32 <nil>
+	// httpauth: key is 0 bytes; at least 32 are required
+	// httpauth: key is 3 bytes; at least 32 are required
+	// httpauth: key has 1 distinct byte values; a random key has about 30 (use "httpauth keygen")
+	// httpauth: key has 1 distinct byte values; a random key has about 30 (use "httpauth keygen")
+	// httpauth: key is not valid hex
 }
 
 func ExampleAuthenticator_Middleware() {
@@ -58,7 +86,7 @@ func ExampleAuthenticator_Middleware() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 
@@ -89,7 +117,7 @@ func ExampleAuthenticator_TokenHandler() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 
@@ -98,7 +126,7 @@ func ExampleAuthenticator_TokenHandler() {
 	api.Handle("DELETE /api/v1/tokens/{$}", auth.RevokeHandler())
 	api.HandleFunc("GET /api/v1/me", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := auth.Identity(r)
-		fmt.Fprintln(w, id.Account.User.Name, "by", id.Method, "over", id.Transport)
+		fmt.Fprintln(w, id.Account.User.Name, "by", id.Credential)
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", auth.Middleware(api))
@@ -130,7 +158,7 @@ func ExampleAuthenticator_TokenHandler() {
 	}
 	// Output:
 	// 200 no-store true 3600
-	// GET /api/v1/me 200 Alice by token over bearer
+	// GET /api/v1/me 200 Alice by token
 	// DELETE /api/v1/tokens/ 204
 	// GET /api/v1/me 401 {"error":"unauthorized","message":"Invalid credentials"}
 }
@@ -141,7 +169,7 @@ func ExampleAuthenticator_RequireAnyRole() {
 	_ = users.Add(ctx, "alice", "wonderland-42", httpauth.Account[User]{ID: "1", Roles: []string{"user"}, User: User{Name: "Alice"}})
 	_ = users.Add(ctx, "root", "s3cret:with:colons", httpauth.Account[User]{ID: "2", Roles: []string{"user", "admin"}, User: User{Name: "Root"}})
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 
@@ -169,7 +197,7 @@ func ExampleAuthenticator_Optional() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	_ = users.Add(ctx, "alice", "wonderland-42", httpauth.Account[User]{ID: "1", User: User{Name: "Alice"}})
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 
@@ -200,33 +228,52 @@ func ExampleAuthenticator_Optional() {
 func ExampleConfig_errorWriter() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
-		// Plain text instead of JSON. WWW-Authenticate, Retry-After and
-		// Cache-Control are already set when the writer runs; ErrorCode and
-		// ErrorMessage give client-safe text, never err.Error().
+		// Plain text instead of JSON, telling an expired token from the
+		// rest, as Flask-HTTPAuth's error_handler can. WWW-Authenticate,
+		// Retry-After and Cache-Control are already set when it runs.
 		ErrorWriter: func(w http.ResponseWriter, r *http.Request, status int, err error) {
+			msg := http.StatusText(status)
+			var throttled *httpauth.ThrottledError
+			switch {
+			case errors.Is(err, httpauth.ErrTokenExpired):
+				msg = "token expired: log in again"
+			case errors.Is(err, httpauth.ErrTokenInvalid):
+				msg = "bad token"
+			case errors.Is(err, httpauth.ErrNoCredentials):
+				msg = "log in first"
+			case errors.Is(err, httpauth.ErrForbidden):
+				msg = err.Error() // the one message meant for the client
+			case errors.As(err, &throttled):
+				msg = fmt.Sprint("slow down for ", throttled.RetryAfter)
+			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, "%s: %s\n", httpauth.ErrorCode(status), httpauth.ErrorMessage(status, err))
+			fmt.Fprintln(w, msg)
 		},
 	})
-
 	h := auth.Middleware(http.NotFoundHandler())
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), " ", rec.Header().Get("Cache-Control"), "\n", rec.Body)
+	for _, authz := range []string{"", "Bearer not-a-token"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), " ", rec.Body)
+	}
 	// Output:
-	// 401 text/plain; charset=utf-8 no-store
-	// unauthorized: Invalid credentials
+	// 401 text/plain; charset=utf-8 log in first
+	// 401 text/plain; charset=utf-8 bad token
 }
 
-func ExampleWriteProblem() {
+func ExampleProblemWriter_aboutBlank() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: users, Signer: signer, Realm: "api",
 		Logger:      slog.New(slog.DiscardHandler),
-		ErrorWriter: httpauth.WriteProblem, // RFC 9457 problem details
+		ErrorWriter: httpauth.ProblemWriter(""), // RFC 9457 problem details
 	})
 
 	h := auth.Middleware(http.NotFoundHandler())
@@ -275,7 +322,7 @@ func ExampleUserStore() {
 		"alice@example.com": {ID: "1", PasswordHash: hash, User: User{Name: "Alice"}},
 	}
 	auth, _ := httpauth.New(httpauth.Config[User]{
-		Users: store, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Realm: "api",
+		Users: store, Signer: signer, Realm: "api",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 

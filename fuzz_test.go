@@ -40,7 +40,7 @@ func FuzzParseAuthorization(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		r := &http.Request{Header: http.Header{"Authorization": {v}}}
-		c, err := ParseAuthorization(r, "", 8192)
+		c, err := parseAuthorization(r, "", 8192)
 		if err != nil {
 			if c.Login != "" || c.Password != "" || c.Token != "" {
 				t.Fatalf("%q: error %v with credentials %+v", v, err, c)
@@ -54,18 +54,18 @@ func FuzzParseAuthorization(f *testing.F) {
 		// gives back the header, up to the case of the scheme.
 		scheme, rest, _ := strings.Cut(v, " ")
 		switch c.Transport {
-		case TransportBasic:
+		case transportBasic:
 			if c.Password == "" || !validCredentialText(c.Login) || !validCredentialText(c.Password) || strings.Contains(c.Login, ":") {
 				t.Fatalf("%q: bad Basic credentials accepted: %+v", v, c)
 			}
 			if !strings.EqualFold(scheme, "Basic") || rest != base64.StdEncoding.EncodeToString([]byte(c.Login+":"+c.Password)) {
 				t.Fatalf("%q: accepted spelling differs from the canonical one", v)
 			}
-		case TransportBasicToken:
+		case transportBasicToken:
 			if !strings.EqualFold(scheme, "Basic") || rest != base64.StdEncoding.EncodeToString([]byte(c.Token+":")) {
 				t.Fatalf("%q: accepted spelling differs from the canonical one", v)
 			}
-		case TransportBearer:
+		case transportBearer:
 			if !strings.EqualFold(scheme, "Bearer") || rest != c.Token || !isB64Token(c.Token) {
 				t.Fatalf("%q: bearer token %q", v, c.Token)
 			}
@@ -76,9 +76,9 @@ func FuzzParseAuthorization(f *testing.F) {
 }
 
 func fzSigner(tb testing.TB) *HMACSigner {
-	s, err := NewHMACSigner(HMACSignerConfig{
+	s, err := newHMACSigner(hmacSignerConfig{
 		Keys:    []SigningKey{{ID: hxKID, Secret: hxSecret}},
-		Purpose: DefaultPurpose,
+		Purpose: defaultPurpose,
 		Now:     func() time.Time { return hxT0 },
 	})
 	if err != nil {
@@ -137,7 +137,7 @@ func FuzzVerifyToken(f *testing.F) {
 			}
 			return
 		}
-		if c.KeyID != hxKID || c.Subject == "" || c.ID.IsZero() ||
+		if c.KeyID != hxKID || c.Subject == "" || c.ID == [16]byte{} ||
 			!c.ExpiresAt.After(c.IssuedAt) || !hxT0.Before(c.ExpiresAt) || c.IssuedAt.After(hxT0) {
 			t.Fatalf("%q: verified claims out of bounds: %+v", tok, c)
 		}
@@ -156,7 +156,7 @@ func FuzzVerifyToken(f *testing.F) {
 func FuzzDecodeHash(f *testing.F) {
 	// Small bounds keep every iteration cheap: at most 1 MiB and 2 passes
 	// for argon2id, bcrypt cost 4 only.
-	h := &Argon2idHasher{Memory: 64, Time: 1, MaxMemory: 1024, MaxTime: 2, MinBcryptCost: 4, MaxBcryptCost: 4}
+	h := &argon2idHasher{Memory: 64, Time: 1, MaxMemory: 1024, MaxTime: 2, MinBcryptCost: 4, MaxBcryptCost: 4}
 	ctx := context.Background()
 	bc4, err := bcrypt.GenerateFromPassword([]byte("password"), 4)
 	if err != nil {
@@ -202,8 +202,8 @@ func FuzzDecodeHash(f *testing.F) {
 // middleware: never a panic or a 500, and a 200 only for the canonical
 // spelling of known-good credentials.
 func FuzzMiddleware(f *testing.F) {
-	e := hxNew(f, func(c *Config[hxUser]) {
-		c.DisableThrottling = true
+	e := hxNew(f, func(c *testSetup[hxUser]) {
+		c.disableThrottling = true
 		c.Logger = slog.New(slog.DiscardHandler)
 	})
 	h := e.auth.Middleware(e.next)

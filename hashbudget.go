@@ -9,7 +9,7 @@ import (
 
 // memBoundHasher bounds the memory of the hashes running at once, not only
 // their number: a stored argon2id hash may declare up to
-// Argon2idHasher.MaxMemory (256 MiB by default), so MaxConcurrentHashes
+// argon2idHasher.MaxMemory (256 MiB by default), so MaxConcurrentHashes
 // slots alone would let a few such accounts pin GiBs. Each Verify takes the
 // memory its stored hash declares (every other hash takes the policy's),
 // from a budget of MaxConcurrentHashes × the policy memory; a hash larger
@@ -22,8 +22,8 @@ type memBoundHasher struct {
 
 // newMemBoundHasher wraps h with a budget of slots policy hashes.
 func newMemBoundHasher(h PasswordHasher, slots int) *memBoundHasher {
-	unit := int64(DefaultArgon2Memory)
-	if ah, ok := h.(*Argon2idHasher); ok {
+	unit := int64(defaultArgon2Memory)
+	if ah, ok := h.(*argon2idHasher); ok {
 		unit = int64(ah.withDefaults().Memory)
 	}
 	return &memBoundHasher{PasswordHasher: h, unit: unit, sem: newWeightedSem(int64(slots) * unit)}

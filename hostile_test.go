@@ -49,7 +49,7 @@ type hxUser struct{ Name string }
 const (
 	hxRealm   = "api"
 	hxKID     = "k1"
-	hxPurpose = DefaultPurpose
+	hxPurpose = defaultPurpose
 
 	hxAlicePW = "correct horse battery"
 	hxBobPW   = "bob-builder-42"
@@ -57,11 +57,11 @@ const (
 
 var (
 	hxT0          = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	hxSecret      = bytes.Repeat([]byte{0x5a}, 32)
-	hxOldSecret   = bytes.Repeat([]byte{0x3c}, 32)
-	hxOtherSecret = bytes.Repeat([]byte{0xa5}, 32)
+	hxSecret      = testSecret(0x5a)
+	hxOldSecret   = testSecret(0x3c)
+	hxOtherSecret = testSecret(0xa5)
 
-	hxCheapHasher = &Argon2idHasher{Memory: 64, Time: 1}
+	hxCheapHasher = &argon2idHasher{Memory: 64, Time: 1}
 
 	// hxLongPW is 64 four-byte characters: 256 bytes, beyond bcrypt.
 	hxLongPW = strings.Repeat("\U0001D11E", 64)
@@ -174,23 +174,6 @@ func (l *hxLog) String() string {
 	return l.buf.String()
 }
 
-type hxErrs struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (e *hxErrs) add(_ *http.Request, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.errs = append(e.errs, err)
-}
-
-func (e *hxErrs) list() []error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]error(nil), e.errs...)
-}
-
 // hxSpy is the next handler: it records that it ran and who it saw.
 type hxSpy struct {
 	calls atomic.Int64
@@ -200,7 +183,7 @@ type hxSpy struct {
 
 func (s *hxSpy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
-	id, _ := IdentityFrom[hxUser](r.Context())
+	id, _ := identityFrom[hxUser](r.Context())
 	s.mu.Lock()
 	s.last = id
 	s.mu.Unlock()
@@ -259,13 +242,13 @@ type hxEnv struct {
 	clock  *hxClock
 	hasher *hxHasher
 	logs   *hxLog
-	errs   *hxErrs
+	errs   *errorLog
 	next   *hxSpy
 	token  string // alice's token, minted at clock time − 1 minute
 	bobTok string
 }
 
-type hxOpt func(*Config[hxUser])
+type hxOpt func(*testSetup[hxUser])
 
 func hxNew(t testing.TB, opts ...hxOpt) *hxEnv {
 	t.Helper()
@@ -275,7 +258,6 @@ func hxNew(t testing.TB, opts ...hxOpt) *hxEnv {
 		clock:  hxNewClock(hxT0),
 		hasher: &hxHasher{inner: hxCheapHasher},
 		logs:   &hxLog{},
-		errs:   &hxErrs{},
 		next:   &hxSpy{},
 	}
 	hs := hxHashes()
@@ -299,27 +281,26 @@ func hxNew(t testing.TB, opts ...hxOpt) *hxEnv {
 		put("u-untrusted-"+name, "untrusted-"+name, h, false)
 	}
 
-	cfg := Config[hxUser]{
+	e.errs = newErrorLog(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := testSetup[hxUser]{Config: Config[hxUser]{
 		Users:       e.users,
-		Keys:        []SigningKey{{ID: hxKID, Secret: hxSecret}},
+		Signer:      mustSigner(e.clock.Now, SigningKey{ID: hxKID, Secret: hxSecret}),
 		Realm:       hxRealm,
 		TokenHeader: "X-API-Key",
 		Hasher:      e.hasher,
-		Now:         e.clock.Now,
-		Logger:      slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnError:     e.errs.add,
-		CheckAccount: func(_ context.Context, a *Account[hxUser]) error {
+		Logger:      slog.New(e.errs),
+		CheckAccount: func(_ *http.Request, a *Account[hxUser]) error {
 			if a.ID == "u-unconfirmed" {
 				return Forbidden("Unconfirmed account")
 			}
 			return nil
 		},
-	}
+	}, options: options[hxUser]{now: e.clock.Now}}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a, err := New(cfg)
-	require.NoError(t, err)
+	a := cfg.build(t)
+	var err error
 	e.auth = a
 	e.hasher.verifies.Store(0)
 	e.hasher.hashes.Store(0)
@@ -380,9 +361,9 @@ func hxSignRaw(kid string, secret []byte, purpose string, payload []byte) string
 	return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-var hxJTI = TokenID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+var hxJTI = [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 
-func hxPayload(version byte, iat, exp int64, jti TokenID, sub string) []byte {
+func hxPayload(version byte, iat, exp int64, jti [16]byte, sub string) []byte {
 	p := make([]byte, 33, 33+len(sub))
 	p[0] = version
 	binary.BigEndian.PutUint64(p[1:], uint64(iat))
@@ -397,7 +378,7 @@ func hxCraft(iat, exp time.Time, sub string) string {
 }
 
 func TestHostileTokenHelperMatchesSigner(t *testing.T) {
-	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Now: func() time.Time { return hxT0 }})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Now: func() time.Time { return hxT0 }})
 	require.NoError(t, err)
 	c := Claims{Subject: "u-alice", ID: hxJTI, IssuedAt: hxT0.Add(-time.Minute), ExpiresAt: hxT0.Add(time.Hour)}
 	tok, err := s.Sign(context.Background(), c)
@@ -656,11 +637,11 @@ func hostileCases() []hxCase {
 		{name: "41/genuine payload control", req: raw(hxPayload(tokenVersion, iat, exp, hxJTI, "u-alice")), want: hxOK, wantUser: "u-alice"},
 		{name: "42/unknown kid", req: authz("Bearer " + hxSignRaw("k9", hxSecret, hxPurpose, hxPayload(1, iat, exp, hxJTI, "u-alice"))), want: hxTok},
 		{name: "42/rotated-out key", req: authz("Bearer " + hxSignRaw("k0", hxOldSecret, hxPurpose, hxPayload(1, iat, exp, hxJTI, "u-alice"))), want: hxTok},
-		{name: "42/verify-only key in grace", opts: []hxOpt{func(c *Config[hxUser]) {
-			c.Keys = []SigningKey{{ID: hxKID, Secret: hxSecret}, {ID: "k0", Secret: hxOldSecret}}
+		{name: "42/verify-only key in grace", opts: []hxOpt{func(c *testSetup[hxUser]) {
+			c.Signer = mustSigner(c.now, SigningKey{ID: hxKID, Secret: hxSecret}, SigningKey{ID: "k0", Secret: hxOldSecret})
 		}}, req: authz("Bearer " + hxSignRaw("k0", hxOldSecret, hxPurpose, hxPayload(1, iat, exp, hxJTI, "u-alice"))), want: hxOK, wantUser: "u-alice"},
-		{name: "42/kid of one key, MAC of the other", opts: []hxOpt{func(c *Config[hxUser]) {
-			c.Keys = []SigningKey{{ID: hxKID, Secret: hxSecret}, {ID: "k0", Secret: hxOldSecret}}
+		{name: "42/kid of one key, MAC of the other", opts: []hxOpt{func(c *testSetup[hxUser]) {
+			c.Signer = mustSigner(c.now, SigningKey{ID: hxKID, Secret: hxSecret}, SigningKey{ID: "k0", Secret: hxOldSecret})
 		}}, req: authz("Bearer " + hxSignRaw("k0", hxSecret, hxPurpose, hxPayload(1, iat, exp, hxJTI, "u-alice"))), want: hxTok},
 		{name: "43/other deployment's key", req: authz("Bearer " + hxSignRaw(hxKID, hxOtherSecret, hxPurpose, hxPayload(1, iat, exp, hxJTI, "u-alice"))), want: hxTok},
 		{name: "43/none kid, empty MAC", req: authz("Bearer none." + base64.RawURLEncoding.EncodeToString(hxPayload(1, iat, exp, hxJTI, "u-alice")) + "."), want: hxTok},
@@ -995,33 +976,33 @@ func TestHostileParseAuthorization(t *testing.T) {
 		name   string
 		kv     []string
 		header string // token header, "" for none
-		want   Credentials
+		want   credentials
 		err    error
 	}{
-		{"none", nil, "", Credentials{}, ErrNoCredentials},
-		{"empty", []string{"Authorization", ""}, "", Credentials{}, ErrNoCredentials},
-		{"basic", []string{"Authorization", hxBasic("alice", "pw")}, "", Credentials{Transport: TransportBasic, Login: "alice", Password: "pw"}, nil},
-		{"basic mixed case", []string{"Authorization", "bAsIc " + hxB64("alice:pw")}, "", Credentials{Transport: TransportBasic, Login: "alice", Password: "pw"}, nil},
-		{"password keeps colons", []string{"Authorization", hxBasic("alice", "pa:ss:")}, "", Credentials{Transport: TransportBasic, Login: "alice", Password: "pa:ss:"}, nil},
-		{"password keeps spaces", []string{"Authorization", hxBasic("alice", " pw ")}, "", Credentials{Transport: TransportBasic, Login: "alice", Password: " pw "}, nil},
-		{"token as username", []string{"Authorization", hxBasic(tok, "")}, "", Credentials{Transport: TransportBasicToken, Token: tok}, nil},
-		{"bearer", []string{"Authorization", "Bearer " + tok}, "", Credentials{Transport: TransportBearer, Token: tok}, nil},
-		{"bearer with padding", []string{"Authorization", "Bearer abc=="}, "", Credentials{Transport: TransportBearer, Token: "abc=="}, nil},
-		{"bearer = inside", []string{"Authorization", "Bearer a=b"}, "", Credentials{Transport: TransportBearer}, ErrMalformedCredentials},
-		{"bearer only =", []string{"Authorization", "Bearer =="}, "", Credentials{Transport: TransportBearer}, ErrMalformedCredentials},
-		{"token header", []string{"X-Api-Key", tok}, "X-Api-Key", Credentials{Transport: TransportHeader, Token: tok}, nil},
-		{"empty token header", []string{"X-Api-Key", ""}, "X-Api-Key", Credentials{}, ErrMalformedCredentials},
-		{"token header not configured", []string{"X-Api-Key", tok}, "", Credentials{}, ErrNoCredentials},
-		{"two lines", []string{"Authorization", "Bearer a", "Authorization", "Bearer a"}, "", Credentials{}, ErrAmbiguousCredentials},
-		{"two empty lines", []string{"Authorization", "", "Authorization", ""}, "", Credentials{}, ErrAmbiguousCredentials},
-		{"header and token header", []string{"Authorization", "Bearer a", "X-Api-Key", "a"}, "X-Api-Key", Credentials{}, ErrAmbiguousCredentials},
-		{"digest", []string{"Authorization", "Digest a=b"}, "", Credentials{}, ErrMalformedCredentials},
-		{"over maxLen", []string{"Authorization", "Bearer " + strings.Repeat("a", 100)}, "", Credentials{}, ErrMalformedCredentials},
-		{"token header over maxLen", []string{"X-Api-Key", strings.Repeat("a", 101)}, "X-Api-Key", Credentials{}, ErrMalformedCredentials},
+		{"none", nil, "", credentials{}, ErrNoCredentials},
+		{"empty", []string{"Authorization", ""}, "", credentials{}, ErrNoCredentials},
+		{"basic", []string{"Authorization", hxBasic("alice", "pw")}, "", credentials{Transport: transportBasic, Login: "alice", Password: "pw"}, nil},
+		{"basic mixed case", []string{"Authorization", "bAsIc " + hxB64("alice:pw")}, "", credentials{Transport: transportBasic, Login: "alice", Password: "pw"}, nil},
+		{"password keeps colons", []string{"Authorization", hxBasic("alice", "pa:ss:")}, "", credentials{Transport: transportBasic, Login: "alice", Password: "pa:ss:"}, nil},
+		{"password keeps spaces", []string{"Authorization", hxBasic("alice", " pw ")}, "", credentials{Transport: transportBasic, Login: "alice", Password: " pw "}, nil},
+		{"token as username", []string{"Authorization", hxBasic(tok, "")}, "", credentials{Transport: transportBasicToken, Token: tok}, nil},
+		{"bearer", []string{"Authorization", "Bearer " + tok}, "", credentials{Transport: transportBearer, Token: tok}, nil},
+		{"bearer with padding", []string{"Authorization", "Bearer abc=="}, "", credentials{Transport: transportBearer, Token: "abc=="}, nil},
+		{"bearer = inside", []string{"Authorization", "Bearer a=b"}, "", credentials{Transport: transportBearer}, errMalformedCredentials},
+		{"bearer only =", []string{"Authorization", "Bearer =="}, "", credentials{Transport: transportBearer}, errMalformedCredentials},
+		{"token header", []string{"X-Api-Key", tok}, "X-Api-Key", credentials{Transport: transportHeader, Token: tok}, nil},
+		{"empty token header", []string{"X-Api-Key", ""}, "X-Api-Key", credentials{}, errMalformedCredentials},
+		{"token header not configured", []string{"X-Api-Key", tok}, "", credentials{}, ErrNoCredentials},
+		{"two lines", []string{"Authorization", "Bearer a", "Authorization", "Bearer a"}, "", credentials{}, errAmbiguousCredentials},
+		{"two empty lines", []string{"Authorization", "", "Authorization", ""}, "", credentials{}, errAmbiguousCredentials},
+		{"header and token header", []string{"Authorization", "Bearer a", "X-Api-Key", "a"}, "X-Api-Key", credentials{}, errAmbiguousCredentials},
+		{"digest", []string{"Authorization", "Digest a=b"}, "", credentials{}, errMalformedCredentials},
+		{"over maxLen", []string{"Authorization", "Bearer " + strings.Repeat("a", 100)}, "", credentials{}, errMalformedCredentials},
+		{"token header over maxLen", []string{"X-Api-Key", strings.Repeat("a", 101)}, "X-Api-Key", credentials{}, errMalformedCredentials},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseAuthorization(hxGet(tc.kv...), tc.header, 100)
+			got, err := parseAuthorization(hxGet(tc.kv...), tc.header, 100)
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				// Whether the transport is reported on an error is free;
@@ -1058,7 +1039,7 @@ func TestHostileTokenEverySubstitution(t *testing.T) {
 // when iat > now + leeway.
 func TestHostileTokenClockEdges(t *testing.T) {
 	clock := hxNewClock(hxT0)
-	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Leeway: 30 * time.Second, Now: clock.Now})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Leeway: 30 * time.Second, Now: clock.Now})
 	require.NoError(t, err)
 	now := hxT0
 	cases := []struct {
@@ -1101,7 +1082,7 @@ func TestHostileVerifyRejectsWhatSignRefuses(t *testing.T) {
 	s := fzSigner(t)
 	iat, exp := hxT0.Add(-time.Minute).UnixNano(), hxT0.Add(time.Hour).UnixNano()
 	for name, p := range map[string][]byte{
-		"zero ID":           hxPayload(1, iat, exp, TokenID{}, "u-alice"),
+		"zero ID":           hxPayload(1, iat, exp, [16]byte{}, "u-alice"),
 		"non-UTF-8 subject": hxPayload(1, iat, exp, hxJTI, "u-\xff"),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -1160,7 +1141,7 @@ func TestHostileOversizedHeaderViaServer(t *testing.T) {
 // #52: a realm with quote and backslash is escaped; control characters are
 // refused at New; every challenge parses.
 func TestHostileRealmEscaping(t *testing.T) {
-	e := hxNew(t, func(c *Config[hxUser]) { c.Realm = `a"b\c d`; c.BasicScheme = "xBasic" })
+	e := hxNew(t, func(c *testSetup[hxUser]) { c.Realm = `a"b\c d`; c.BasicScheme = "xBasic" })
 	w := e.serve(e.auth.Middleware(e.next), hxGet())
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, []string{`xBasic realm="a\"b\\c d", charset="UTF-8"`, `Bearer realm="a\"b\\c d"`}, w.Header().Values("WWW-Authenticate"))
@@ -1175,11 +1156,11 @@ func TestHostileRealmEscaping(t *testing.T) {
 		require.NoError(t, err, c)
 	}
 	for _, realm := range []string{"a\r\nSet-Cookie: x=1", "a\x00", "a\x7f", "\xff", strings.Repeat("r", 257)} {
-		_, err := New(Config[hxUser]{Users: e.users, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Realm: realm, Hasher: hxCheapHasher})
+		_, err := New(Config[hxUser]{Users: e.users, Signer: mustSigner(nil, SigningKey{ID: hxKID, Secret: hxSecret}), Realm: realm, Hasher: hxCheapHasher})
 		assert.Error(t, err, "realm %q", realm)
 	}
 	for _, scheme := range []string{"x Basic", "Basic\r\n", "a\"b", "B,c"} {
-		_, err := New(Config[hxUser]{Users: e.users, Keys: []SigningKey{{ID: hxKID, Secret: hxSecret}}, Realm: "r", BasicScheme: scheme, Hasher: hxCheapHasher})
+		_, err := New(Config[hxUser]{Users: e.users, Signer: mustSigner(nil, SigningKey{ID: hxKID, Secret: hxSecret}), Realm: "r", BasicScheme: scheme, Hasher: hxCheapHasher})
 		assert.Error(t, err, "scheme %q", scheme)
 	}
 }
@@ -1198,8 +1179,8 @@ func TestHasherCallsPerOutcome(t *testing.T) {
 		status   int
 		verifies int64
 	}
-	tight := func(c *Config[hxUser]) {
-		c.Limiter = NewMemoryLimiter(3, time.Minute, c.Now)
+	tight := func(c *testSetup[hxUser]) {
+		c.Throttle.Logins = newMemoryLimiter(3, time.Minute, c.now)
 	}
 	cases := []outcome{
 		{name: "unknown user", login: "nobody", pw: "pw-guess", status: 401, verifies: 1},
@@ -1276,7 +1257,7 @@ func TestBruteForceConcurrent(t *testing.T) {
 	const slots = 3
 	for _, login := range []string{"alice", "ghost"} {
 		t.Run(login, func(t *testing.T) {
-			e := hxNew(t, func(c *Config[hxUser]) { c.MaxConcurrentHashes = slots })
+			e := hxNew(t, func(c *testSetup[hxUser]) { c.maxConcurrentHashes = slots })
 			h := e.auth.Middleware(e.next)
 			statuses := make([]int, n)
 			var wg sync.WaitGroup
@@ -1350,11 +1331,11 @@ func TestBruteForceThrottleIsNotRacy(t *testing.T) {
 	const slots = 4
 	for _, login := range []string{"alice", "ghost"} {
 		t.Run(login, func(t *testing.T) {
-			lim := &hxCountingLimiter{Limiter: NewMemoryLimiter(DefaultMaxFailures, DefaultFailureWindow, nil)}
-			e := hxNew(t, func(c *Config[hxUser]) {
-				c.MaxConcurrentHashes = slots
-				lim.Limiter = NewMemoryLimiter(DefaultMaxFailures, DefaultFailureWindow, c.Now)
-				c.Limiter = lim
+			lim := &hxCountingLimiter{Limiter: newMemoryLimiter(defaultMaxFailures, defaultFailureWindow, nil)}
+			e := hxNew(t, func(c *testSetup[hxUser]) {
+				c.maxConcurrentHashes = slots
+				lim.Limiter = newMemoryLimiter(defaultMaxFailures, defaultFailureWindow, c.now)
+				c.Throttle.Logins = lim
 			})
 			allAsked := make(chan struct{})
 			lim.onAllow = func(k int64) {
@@ -1378,7 +1359,7 @@ func TestBruteForceThrottleIsNotRacy(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			assert.LessOrEqual(t, e.hasher.verifies.Load(), int64(DefaultMaxFailures),
+			assert.LessOrEqual(t, e.hasher.verifies.Load(), int64(defaultMaxFailures),
 				"guesses hashed for one login in one window")
 		})
 	}
@@ -1404,7 +1385,7 @@ func (l *hxCountingLimiter) Reserve(ctx context.Context, key string) (bool, time
 func TestBruteForceHashConcurrencyBound(t *testing.T) {
 	const slots = 3
 	const n = 60
-	e := hxNew(t, func(c *Config[hxUser]) { c.MaxConcurrentHashes = slots; c.DisableThrottling = true })
+	e := hxNew(t, func(c *testSetup[hxUser]) { c.maxConcurrentHashes = slots; c.disableThrottling = true })
 	full := make(chan struct{})
 	var once sync.Once
 	e.hasher.hook = func(string) {
@@ -1431,7 +1412,7 @@ func TestBruteForceHashConcurrencyBound(t *testing.T) {
 
 // A request that gives up while waiting for a hash slot gets a 503.
 func TestBruteForceBusyWhenSlotsHeld(t *testing.T) {
-	e := hxNew(t, func(c *Config[hxUser]) { c.MaxConcurrentHashes = 1; c.DisableThrottling = true })
+	e := hxNew(t, func(c *testSetup[hxUser]) { c.maxConcurrentHashes = 1; c.disableThrottling = true })
 	entered, release := make(chan struct{}), make(chan struct{})
 	e.hasher.hook = func(string) { close(entered); <-release }
 	h := e.auth.Middleware(e.next)
@@ -1453,9 +1434,9 @@ func TestBruteForceBusyWhenSlotsHeld(t *testing.T) {
 
 // Rehashing on login is password hashing too and must hold a slot.
 func TestBruteForceRehashHoldsHashSlot(t *testing.T) {
-	e := hxNew(t, func(c *Config[hxUser]) {
-		c.MaxConcurrentHashes = 1
-		c.Hasher = &hxHasher{inner: &Argon2idHasher{Memory: 128, Time: 1}}
+	e := hxNew(t, func(c *testSetup[hxUser]) {
+		c.maxConcurrentHashes = 1
+		c.Hasher = &hxHasher{inner: &argon2idHasher{Memory: 128, Time: 1}}
 	})
 	hs := e.auth.cfg.Hasher.(*memBoundHasher).PasswordHasher.(*hxHasher)
 	hs.hashes.Store(0) // the dummy hash of New
@@ -1566,7 +1547,7 @@ type hxFaultyRevocations struct {
 	revoke, check string
 }
 
-func (s *hxFaultyRevocations) Revoke(ctx context.Context, id TokenID, exp time.Time) error {
+func (s *hxFaultyRevocations) Revoke(ctx context.Context, id [16]byte, exp time.Time) error {
 	switch s.revoke {
 	case "error":
 		return errHxStore
@@ -1576,7 +1557,7 @@ func (s *hxFaultyRevocations) Revoke(ctx context.Context, id TokenID, exp time.T
 	return s.RevocationStore.Revoke(ctx, id, exp)
 }
 
-func (s *hxFaultyRevocations) IsRevoked(ctx context.Context, id TokenID) (bool, error) {
+func (s *hxFaultyRevocations) IsRevoked(ctx context.Context, id [16]byte) (bool, error) {
 	switch s.check {
 	case "error":
 		return false, errHxStore
@@ -1655,36 +1636,32 @@ func TestFailClosed(t *testing.T) {
 		return hxReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+e.token)
 	}
 	store := func(byLogin, byID string) hxOpt {
-		return func(c *Config[hxUser]) { c.Users = &hxFaultyStore{UserStore: c.Users, byLogin: byLogin, byID: byID} }
+		return func(c *testSetup[hxUser]) { c.Users = &hxFaultyStore{UserStore: c.Users, byLogin: byLogin, byID: byID} }
 	}
 	// The signer is wrapped after New built it, see below.
 	signer := func(sign, verify string) hxOpt {
-		return func(c *Config[hxUser]) {
-			s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: c.Keys, Now: c.Now})
-			if err != nil {
-				panic(err)
-			}
-			c.Signer = &hxFaultySigner{TokenSigner: s, sign: sign, verify: verify}
+		return func(c *testSetup[hxUser]) {
+			c.Signer = &hxFaultySigner{TokenSigner: c.Signer, sign: sign, verify: verify}
 		}
 	}
 	revs := func(revoke, check string) hxOpt {
-		return func(c *Config[hxUser]) {
-			c.Revocations = &hxFaultyRevocations{RevocationStore: NewMemoryRevocationStore(c.Now), revoke: revoke, check: check}
+		return func(c *testSetup[hxUser]) {
+			c.Revocations = &hxFaultyRevocations{RevocationStore: newMemoryRevocationStore(c.now), revoke: revoke, check: check}
 		}
 	}
 	lim := func(allow, fail, reset string) hxOpt {
-		return func(c *Config[hxUser]) {
-			c.Limiter = &hxFaultyLimiter{Limiter: NewMemoryLimiter(0, 0, c.Now), allow: allow, fail: fail, reset: reset}
+		return func(c *testSetup[hxUser]) {
+			c.Throttle.Logins = &hxFaultyLimiter{Limiter: newMemoryLimiter(0, 0, c.now), allow: allow, fail: fail, reset: reset}
 		}
 	}
 	clientLim := func(allow, fail string) hxOpt {
-		return func(c *Config[hxUser]) {
-			c.ClientLimiter = &hxFaultyLimiter{Limiter: NewMemoryLimiter(0, 0, c.Now), allow: allow, fail: fail}
+		return func(c *testSetup[hxUser]) {
+			c.Throttle.Clients = &hxFaultyLimiter{Limiter: newMemoryLimiter(0, 0, c.now), allow: allow, fail: fail}
 		}
 	}
 	check := func(mode string) hxOpt {
-		return func(c *Config[hxUser]) {
-			c.CheckAccount = func(context.Context, *Account[hxUser]) error {
+		return func(c *testSetup[hxUser]) {
+			c.CheckAccount = func(*http.Request, *Account[hxUser]) error {
 				if mode == "panic" {
 					panic(errHxStore)
 				}
@@ -1693,7 +1670,7 @@ func TestFailClosed(t *testing.T) {
 		}
 	}
 	hasher := func(mode string) hxOpt {
-		return func(c *Config[hxUser]) {
+		return func(c *testSetup[hxUser]) {
 			c.Hasher = &hxFaultyHasher{PasswordHasher: hxCheapHasher, verify: mode}
 		}
 	}
@@ -1752,22 +1729,14 @@ func TestFailClosed(t *testing.T) {
 	}
 
 	t.Run("ErrorWriter panics", func(t *testing.T) {
-		e := hxNew(t, func(c *Config[hxUser]) {
+		e := hxNew(t, func(c *testSetup[hxUser]) {
 			c.ErrorWriter = func(http.ResponseWriter, *http.Request, int, error) { panic(errHxStore) }
 		})
 		w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic("alice", "pw-guess")))
 		hxAssertFailClosed(t, e, w)
 	})
-	t.Run("OnError panics too", func(t *testing.T) {
-		e := hxNew(t, store("error", ""), func(c *Config[hxUser]) {
-			c.OnError = func(*http.Request, error) { panic("hook broken") }
-		})
-		w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic("alice", hxAlicePW)))
-		require.Equal(t, http.StatusInternalServerError, w.Code)
-		assert.Equal(t, hxBody500, w.Body.String())
-	})
-	t.Run("default OnError logs the cause server-side only", func(t *testing.T) {
-		e := hxNew(t, store("error", ""), func(c *Config[hxUser]) { c.OnError = nil })
+	t.Run("the cause is logged server-side only", func(t *testing.T) {
+		e := hxNew(t, store("error", ""))
 		w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic("alice", hxAlicePW)))
 		require.Equal(t, http.StatusInternalServerError, w.Code)
 		assert.Contains(t, e.logs.String(), "db down")
@@ -1776,7 +1745,7 @@ func TestFailClosed(t *testing.T) {
 	// After a panic while a slot is held, the slot is free again.
 	t.Run("panics release the hash slot", func(t *testing.T) {
 		for _, opt := range []hxOpt{store("panic", ""), hasher("panic")} {
-			e := hxNew(t, opt, func(c *Config[hxUser]) { c.MaxConcurrentHashes = 1 })
+			e := hxNew(t, opt, func(c *testSetup[hxUser]) { c.maxConcurrentHashes = 1 })
 			h := e.auth.Middleware(e.next)
 			for range 3 {
 				// A leaked slot would block the next request for good, so
@@ -1789,7 +1758,7 @@ func TestFailClosed(t *testing.T) {
 	})
 }
 
-// hxAssertFailClosed checks a generic 500 whose cause reached OnError.
+// hxAssertFailClosed checks a generic 500 whose cause reached the Logger.
 func hxAssertFailClosed(t *testing.T, e *hxEnv, w *httptest.ResponseRecorder) {
 	t.Helper()
 	require.Equal(t, http.StatusInternalServerError, w.Code, "must fail closed; body %q", w.Body.String())
@@ -1805,14 +1774,14 @@ func hxAssertFailClosed(t *testing.T, e *hxEnv, w *httptest.ResponseRecorder) {
 		}
 	}
 	errs := e.errs.list()
-	require.NotEmpty(t, errs, "cause must reach OnError")
+	require.NotEmpty(t, errs, "cause must reach the Logger")
 	found := false
 	for _, err := range errs {
 		if errors.Is(err, errHxStore) || strings.Contains(err.Error(), "db down") || strings.Contains(err.Error(), "nil pointer") {
 			found = true
 		}
 	}
-	assert.True(t, found, "OnError got %v", errs)
+	assert.True(t, found, "Logger got %v", errs)
 }
 
 // ---------------------------------------------------------------------------
@@ -1828,7 +1797,7 @@ func (w *hxNullWriter) WriteHeader(code int)        { w.code = code }
 func (w *hxNullWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestHostileAllocsPerRun(t *testing.T) {
-	e := hxNew(t, func(c *Config[hxUser]) { c.Logger = slog.New(slog.DiscardHandler) })
+	e := hxNew(t, func(c *testSetup[hxUser]) { c.Logger = slog.New(slog.DiscardHandler) })
 	h := e.auth.Middleware(e.next)
 	cases := []struct {
 		name   string
@@ -1886,7 +1855,7 @@ func TestHostileAuditEvents(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
 			logs := &hxLog{}
-			e := hxNew(t, func(c *Config[hxUser]) {
+			e := hxNew(t, func(c *testSetup[hxUser]) {
 				opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 				if format == "json" {
 					c.Logger = slog.New(slog.NewJSONHandler(logs, opts))
@@ -1965,22 +1934,22 @@ func TestHostileAuditEscapesFormatCharacters(t *testing.T) {
 
 func TestRehashOnLogin(t *testing.T) {
 	ctx := context.Background()
-	weak, err := (&Argon2idHasher{Memory: 64, Time: 1}).Hash(ctx, "pw-weak-argon")
+	weak, err := (&argon2idHasher{Memory: 64, Time: 1}).Hash(ctx, "pw-weak-argon")
 	require.NoError(t, err)
-	bc, err := HashBcrypt("pw-legacy-bcrypt", 10)
+	bc, err := hashBcrypt("pw-legacy-bcrypt", 10)
 	require.NoError(t, err)
 	cases := []struct {
 		name       string
-		policy     *Argon2idHasher
+		policy     *argon2idHasher
 		stored, pw string
 		wantPrefix string
 	}{
-		{"bcrypt cost 10 to default argon2id", DefaultHasher(), bc, "pw-legacy-bcrypt", "$argon2id$v=19$m=19456,t=2,p=1$"},
-		{"weaker argon2id to policy", &Argon2idHasher{Memory: 128, Time: 2}, weak, "pw-weak-argon", "$argon2id$v=19$m=128,t=2,p=1$"},
+		{"bcrypt cost 10 to default argon2id", defaultHasher(), bc, "pw-legacy-bcrypt", "$argon2id$v=19$m=19456,t=2,p=1$"},
+		{"weaker argon2id to policy", &argon2idHasher{Memory: 128, Time: 2}, weak, "pw-weak-argon", "$argon2id$v=19$m=128,t=2,p=1$"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := hxNew(t, func(c *Config[hxUser]) { c.Hasher = tc.policy })
+			e := hxNew(t, func(c *testSetup[hxUser]) { c.Hasher = tc.policy })
 			require.NoError(t, e.users.Put(ctx, "legacy", Account[hxUser]{ID: "u-legacy", PasswordHash: tc.stored}))
 			require.True(t, tc.policy.NeedsRehash(ctx, tc.stored))
 			h := e.auth.Middleware(e.next)
@@ -2008,8 +1977,8 @@ func TestRehashOnLogin(t *testing.T) {
 		})
 	}
 	t.Run("store refusing the update does not fail the login", func(t *testing.T) {
-		e := hxNew(t, func(c *Config[hxUser]) {
-			c.Hasher = &Argon2idHasher{Memory: 128, Time: 1}
+		e := hxNew(t, func(c *testSetup[hxUser]) {
+			c.Hasher = &argon2idHasher{Memory: 128, Time: 1}
 			c.Users = &hxRehashFails{MemoryUserStore: c.Users.(*MemoryUserStore[hxUser])}
 		})
 		w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic("alice", hxAlicePW)))

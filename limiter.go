@@ -40,11 +40,11 @@ type Limiter interface {
 // Default throttling: 10 attempts in 15 minutes lock a login until the
 // window ends (a success resets the count).
 const (
-	DefaultMaxFailures   = 10
-	DefaultFailureWindow = 15 * time.Minute
+	defaultMaxFailures   = 10
+	defaultFailureWindow = 15 * time.Minute
 )
 
-// MemoryLimiter is an in-memory fixed-window Limiter. The window starts at
+// memoryLimiter is an in-memory fixed-window Limiter. The window starts at
 // a key's first attempt; after MaxFailures reserved attempts the key is
 // refused until the window ends. Keys are spread over shards so that
 // logins do not contend on one lock.
@@ -55,7 +55,7 @@ const (
 // most 96 bytes each (MemoryLimiterMaxBytes, 24 MiB, in all; measured at
 // about 80). When the limiter is full,
 // keys that have not reached the limit are dropped before locked ones.
-type MemoryLimiter struct {
+type memoryLimiter struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
@@ -67,13 +67,13 @@ const (
 	limiterShards        = 64
 	limiterShardMaxItems = 1 << 12
 
-	// MemoryLimiterMaxEntries is the most keys a MemoryLimiter holds.
-	MemoryLimiterMaxEntries = limiterShards * limiterShardMaxItems // 262144
+	// memoryLimiterMaxEntries is the most keys a memoryLimiter holds.
+	memoryLimiterMaxEntries = limiterShards * limiterShardMaxItems // 262144
 
-	// MemoryLimiterMaxBytes bounds a full MemoryLimiter's memory: 96 bytes
+	// memoryLimiterMaxBytes bounds a full memoryLimiter's memory: 96 bytes
 	// per entry (a 16-byte key and a 16-byte entry in a Go map, with its
 	// control bytes and growth slack), 24 MiB in all.
-	MemoryLimiterMaxBytes = MemoryLimiterMaxEntries * 96
+	memoryLimiterMaxBytes = memoryLimiterMaxEntries * 96
 )
 
 type limiterKey [2]uint64
@@ -90,19 +90,29 @@ type limiterEntry struct {
 }
 
 // NewMemoryLimiter returns a limiter that refuses a key after maxFailures
-// attempts inside window. Zero values take DefaultMaxFailures and
-// DefaultFailureWindow; now nil means time.Now.
-func NewMemoryLimiter(maxFailures int, window time.Duration, now func() time.Time) *MemoryLimiter {
+// attempts inside window. Zero values take defaultMaxFailures and
+// defaultFailureWindow; now nil means time.Now.
+// NewMemoryLimiter returns a Limiter that keeps its counts in this process:
+// maxFailures attempts per key in a fixed window that starts at the key's
+// first attempt. Zero or negative arguments take the defaults, 10 attempts
+// per 15 minutes. It holds at most 262,144 keys (about 24 MiB), as 128-bit
+// keyed hashes, sweeping expired windows as it goes. Several instances
+// need a shared Limiter instead (redisstore).
+func NewMemoryLimiter(maxFailures int, window time.Duration) Limiter {
+	return newMemoryLimiter(maxFailures, window, nil)
+}
+
+func newMemoryLimiter(maxFailures int, window time.Duration, now func() time.Time) *memoryLimiter {
 	if maxFailures <= 0 {
-		maxFailures = DefaultMaxFailures
+		maxFailures = defaultMaxFailures
 	}
 	if window <= 0 {
-		window = DefaultFailureWindow
+		window = defaultFailureWindow
 	}
 	if now == nil {
 		now = time.Now
 	}
-	l := &MemoryLimiter{max: maxFailures, window: window, now: now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	l := &memoryLimiter{max: maxFailures, window: window, now: now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range l.shards {
 		l.shards[i].entries = map[limiterKey]limiterEntry{}
 	}
@@ -111,14 +121,14 @@ func NewMemoryLimiter(maxFailures int, window time.Duration, now func() time.Tim
 
 // hashKey returns key's 128-bit keyed hash and its shard. The seeds are
 // random per limiter, so colliding keys cannot be chosen from outside.
-func (l *MemoryLimiter) hashKey(key string) (limiterKey, *limiterShard) {
+func (l *memoryLimiter) hashKey(key string) (limiterKey, *limiterShard) {
 	k := limiterKey{maphash.String(l.seeds[0], key), maphash.String(l.seeds[1], key)}
 	return k, &l.shards[k[0]%limiterShards]
 }
 
 // Reserve implements Limiter: the check and the count are one step under
 // the shard's lock.
-func (l *MemoryLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
+func (l *memoryLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
 	}
@@ -143,7 +153,7 @@ func (l *MemoryLimiter) Reserve(ctx context.Context, key string) (bool, time.Dur
 }
 
 // Allow implements Limiter.
-func (l *MemoryLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+func (l *memoryLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
 	}
@@ -159,7 +169,7 @@ func (l *MemoryLimiter) Allow(ctx context.Context, key string) (bool, time.Durat
 }
 
 // Reset implements Limiter.
-func (l *MemoryLimiter) Reset(ctx context.Context, key string) error {
+func (l *memoryLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -171,7 +181,7 @@ func (l *MemoryLimiter) Reset(ctx context.Context, key string) error {
 }
 
 // len returns the number of keys held, for tests.
-func (l *MemoryLimiter) len() int {
+func (l *memoryLimiter) len() int {
 	n := 0
 	for i := range l.shards {
 		s := &l.shards[i]

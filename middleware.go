@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,59 +11,59 @@ import (
 	"time"
 )
 
-// Method says how a request authenticated.
-type Method uint8
+// Credential says how a request authenticated.
+type Credential uint8
 
 // Authentication methods.
 const (
-	// MethodPassword is a login and password sent with Basic.
-	MethodPassword Method = iota + 1
-	// MethodToken is a token, in any transport.
-	MethodToken
-	// MethodAPIKey is an API key, as a Bearer token or in
+	// PasswordCredential is a login and password sent with Basic.
+	PasswordCredential Credential = iota + 1
+	// TokenCredential is a token, in any transport.
+	TokenCredential
+	// APIKeyCredential is an API key, as a Bearer token or in
 	// Config.TokenHeader; Identity.APIKeyID says which.
-	MethodAPIKey
+	APIKeyCredential
 )
 
 // String returns "password", "token", "api_key" or "none".
-func (m Method) String() string {
+func (m Credential) String() string {
 	switch m {
-	case MethodPassword:
+	case PasswordCredential:
 		return "password"
-	case MethodToken:
+	case TokenCredential:
 		return "token"
-	case MethodAPIKey:
+	case APIKeyCredential:
 		return "api_key"
 	}
 	return "none"
 }
 
-// Transport says where the credentials came from.
-type Transport uint8
+// transport says where the credentials came from.
+type transport uint8
 
 // Credential transports.
 const (
-	// TransportBasic is Authorization: Basic with a login and password.
-	TransportBasic Transport = iota + 1
-	// TransportBasicToken is Authorization: Basic with the token as the
+	// transportBasic is Authorization: Basic with a login and password.
+	transportBasic transport = iota + 1
+	// transportBasicToken is Authorization: Basic with the token as the
 	// username and an empty password.
-	TransportBasicToken
-	// TransportBearer is Authorization: Bearer.
-	TransportBearer
-	// TransportHeader is Config.TokenHeader.
-	TransportHeader
+	transportBasicToken
+	// transportBearer is Authorization: Bearer.
+	transportBearer
+	// transportHeader is Config.TokenHeader.
+	transportHeader
 )
 
 // String returns "basic", "basic-token", "bearer", "header" or "none".
-func (t Transport) String() string {
+func (t transport) String() string {
 	switch t {
-	case TransportBasic:
+	case transportBasic:
 		return "basic"
-	case TransportBasicToken:
+	case transportBasicToken:
 		return "basic-token"
-	case TransportBearer:
+	case transportBearer:
 		return "bearer"
-	case TransportHeader:
+	case transportHeader:
 		return "header"
 	}
 	return "none"
@@ -76,10 +75,10 @@ type Identity[U any] struct {
 	// returned (Roles copied too; User is copied shallowly), so a handler
 	// that changes it changes neither the store nor other requests.
 	Account *Account[U]
-	// Method is how the request authenticated.
-	Method Method
-	// Transport is where the credentials came from.
-	Transport Transport
+	// Credential is how the request authenticated.
+	Credential Credential
+	// transport is where the credentials came from.
+	transport transport
 	// Claims are the verified token's claims; zero for MethodPassword
 	// and MethodAPIKey.
 	Claims Claims
@@ -107,7 +106,7 @@ type authContext[U any] struct {
 
 // newAuthContext returns ctx carrying an identity with a private copy of
 // acct, so a handler cannot change the store's account through it.
-func newAuthContext[U any](ctx context.Context, acct *Account[U], m Method, t Transport, c Claims, authTime time.Time) *authContext[U] {
+func newAuthContext[U any](ctx context.Context, acct *Account[U], m Credential, t transport, c Claims, authTime time.Time) *authContext[U] {
 	ac := &authContext[U]{Context: ctx, acct: *acct}
 	if n := len(acct.Roles); n <= len(ac.rolesBuf) {
 		ac.acct.Roles = ac.rolesBuf[:n:n]
@@ -118,7 +117,7 @@ func newAuthContext[U any](ctx context.Context, acct *Account[U], m Method, t Tr
 	} else {
 		ac.acct.Roles = slices.Clone(acct.Roles)
 	}
-	ac.id = Identity[U]{Account: &ac.acct, Method: m, Transport: t, Claims: c, authTime: authTime}
+	ac.id = Identity[U]{Account: &ac.acct, Credential: m, transport: t, Claims: c, authTime: authTime}
 	return ac
 }
 
@@ -129,29 +128,27 @@ func (c *authContext[U]) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// IdentityFrom returns the identity the middleware stored in ctx, or false
-// when the request is not authenticated (or U is not the authenticator's
-// user type).
-func IdentityFrom[U any](ctx context.Context) (*Identity[U], bool) {
+// identityFrom returns the identity the middleware stored in ctx.
+func identityFrom[U any](ctx context.Context) (*Identity[U], bool) {
 	id, ok := ctx.Value(identityKey).(*Identity[U])
 	return id, ok
 }
 
-// UserFrom returns the host's user value for an authenticated request.
-func UserFrom[U any](ctx context.Context) (U, bool) {
-	if id, ok := IdentityFrom[U](ctx); ok {
+// User returns the user value of r's authenticated account, typed, or
+// false when r did not authenticate through this Authenticator (an
+// Optional route's anonymous request, or a route it does not wrap).
+func (a *Authenticator[U]) User(r *http.Request) (U, bool) {
+	if id, ok := identityFrom[U](r.Context()); ok {
 		return id.Account.User, true
 	}
 	var zero U
 	return zero, false
 }
 
-// User returns the authenticated user of r, typed, with no assertion.
-func (a *Authenticator[U]) User(r *http.Request) (U, bool) { return UserFrom[U](r.Context()) }
-
-// Identity returns the identity of r's authenticated user.
+// Identity returns what the middleware learned about r: the account, how
+// it authenticated, and the token's claims. It is false like User's.
 func (a *Authenticator[U]) Identity(r *http.Request) (*Identity[U], bool) {
-	return IdentityFrom[U](r.Context())
+	return identityFrom[U](r.Context())
 }
 
 // Middleware requires every request to authenticate, with a password or a
@@ -173,6 +170,7 @@ func (a *Authenticator[U]) wrap(next http.Handler, optional bool) http.Handler {
 		ctx, f := a.authenticate(r, false)
 		if f != nil {
 			if f.noCredentials && optional {
+				a.anonymous(r) // a public route's visitor, not a failure
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -195,21 +193,32 @@ type failure struct {
 	noCredentials bool
 }
 
+// The errors of 401s match ErrUnauthorized and, with errors.Is, the reason.
 var (
-	failNoCredentials = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized, noCredentials: true}
+	errNoCredentials401 = fmt.Errorf("%w: %w", ErrUnauthorized, ErrNoCredentials)
+	errInvalidToken401  = fmt.Errorf("%w: %w", ErrUnauthorized, ErrTokenInvalid)
+	errExpiredToken401  = fmt.Errorf("%w: %w", ErrUnauthorized, ErrTokenExpired)
+)
+
+var (
+	failNoCredentials = &failure{status: http.StatusUnauthorized, err: errNoCredentials401, noCredentials: true}
 	failUnauthorized  = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized}
-	failInvalidToken  = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized, bearerError: "invalid_token"}
-	failBadRequest    = &failure{status: http.StatusBadRequest, err: ErrBadRequest, bearerError: "invalid_request"}
-	failBusy          = &failure{status: http.StatusServiceUnavailable, err: ErrUnavailable}
+	failInvalidToken  = &failure{status: http.StatusUnauthorized, err: errInvalidToken401, bearerError: "invalid_token"}
+	failExpiredToken  = &failure{status: http.StatusUnauthorized, err: errExpiredToken401, bearerError: "invalid_token"}
+	failBadRequest    = &failure{status: http.StatusBadRequest, err: errBadRequest, bearerError: "invalid_request"}
+	failBusy          = &failure{status: http.StatusServiceUnavailable, err: errUnavailable}
 )
 
 func internalFailure(cause error) *failure {
-	return &failure{status: http.StatusInternalServerError, err: ErrInternal, cause: cause}
+	return &failure{status: http.StatusInternalServerError, err: errInternal, cause: cause}
 }
 
 // fail writes f. Headers are set here so that a custom ErrorWriter gets
 // them for free.
 func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failure) {
+	if f.noCredentials {
+		a.audit(r, false, "", reasonNoCredentials, 0)
+	}
 	if f.cause != nil {
 		a.reportError(r, f.cause)
 	}
@@ -245,34 +254,14 @@ func (a *Authenticator[U]) safeWriteError(w http.ResponseWriter, r *http.Request
 				panic(p)
 			}
 			a.reportError(r, fmt.Errorf("httpauth: ErrorWriter panicked: %v", p))
-			WriteJSONError(w, r, http.StatusInternalServerError, ErrInternal)
+			WriteJSONError(w, r, http.StatusInternalServerError, errInternal)
 		}
 	}()
-	a.errorWriter(w, r, f.status, f.err)
+	a.cfg.ErrorWriter(w, r, f.status, f.err)
 }
 
 func (a *Authenticator[U]) reportError(r *http.Request, err error) {
-	if a.cfg.OnError != nil && a.callOnError(r, err) {
-		return
-	}
-	a.logger.LogAttrs(r.Context(), levelError, "httpauth: internal error", errAttr(err))
-}
-
-// callOnError runs the hook. A hook that panics must not take the request
-// down, but neither the error nor the panic may vanish: both are logged.
-func (a *Authenticator[U]) callOnError(r *http.Request, err error) (ok bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			a.logger.LogAttrs(r.Context(), levelError, "httpauth: OnError panicked",
-				slog.String("panic", fmt.Sprint(p)))
-			ok = false
-		}
-	}()
-	a.cfg.OnError(r, err)
-	return true
+	a.cfg.Logger.LogAttrs(r.Context(), levelError, "httpauth: internal error", errAttr(err))
 }
 
 // challenges are the precomputed WWW-Authenticate values; fail hands each
@@ -347,10 +336,10 @@ func quoteString(s string) string {
 func (a *Authenticator[U]) endpointIdentity(w http.ResponseWriter, r *http.Request, method string, passwordOnly bool) (*Identity[U], bool) {
 	if r.Method != method {
 		w.Header().Set("Allow", method)
-		a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: ErrMethodNotAllowed})
+		a.fail(w, r, &failure{status: http.StatusMethodNotAllowed, err: errMethodNotAllowed})
 		return nil, false
 	}
-	if id, ok := IdentityFrom[U](r.Context()); ok {
+	if id, ok := identityFrom[U](r.Context()); ok {
 		return id, true
 	}
 	ctx, f := a.authenticate(r, passwordOnly)
@@ -358,7 +347,7 @@ func (a *Authenticator[U]) endpointIdentity(w http.ResponseWriter, r *http.Reque
 		a.fail(w, r, f)
 		return nil, false
 	}
-	id, _ := IdentityFrom[U](ctx)
+	id, _ := identityFrom[U](ctx)
 	return id, true
 }
 
@@ -378,7 +367,7 @@ func (a *Authenticator[U]) RequireAllRoles(roles ...string) func(http.Handler) h
 	return a.requireRoles(roles, true)
 }
 
-var errInsufficientRole = &ForbiddenError{Message: "Insufficient role"}
+var errInsufficientRole = &forbiddenError{Message: "Insufficient role"}
 
 func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Handler) http.Handler {
 	if len(roles) == 0 {
@@ -388,18 +377,18 @@ func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Hand
 	scopeChallenge := a.challenges.scoped(roles)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, ok := IdentityFrom[U](r.Context())
+			id, ok := identityFrom[U](r.Context())
 			if !ok {
 				a.fail(w, r, failNoCredentials)
 				return
 			}
 			if !hasRoles(id.Account, roles, all) {
 				f := &failure{status: http.StatusForbidden, err: errInsufficientRole}
-				if id.Method != MethodPassword { // tokens and API keys
+				if id.Credential != PasswordCredential { // tokens and API keys
 					f.bearerError = "insufficient_scope"
 					f.challenge = scopeChallenge
 				}
-				a.auditMethod(r, false, id.Account.ID, ReasonInsufficientRole, id.Method, id.Transport)
+				a.auditMethod(r, false, id.Account.ID, reasonInsufficientRole, id.Credential, id.transport)
 				a.fail(w, r, f)
 				return
 			}

@@ -25,7 +25,7 @@ type testUser struct {
 
 // cheapHasher keeps tests fast; the real parameters are tested in
 // password tests.
-var cheapHasher = &Argon2idHasher{Memory: 64, Time: 1}
+var cheapHasher = &argon2idHasher{Memory: 64, Time: 1}
 
 type fixture struct {
 	auth  *Authenticator[testUser]
@@ -33,12 +33,12 @@ type fixture struct {
 	clock *fakeClock
 }
 
-func newFixture(t *testing.T, mutate func(*Config[testUser])) *fixture {
+func newFixture(t *testing.T, mutate func(*testSetup[testUser])) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := &fakeClock{t0}
 	users := NewMemoryUserStore[testUser](cheapHasher)
-	users.SetClock(clock.Now) // accounts are created at t0 (their token cutoff)
+	users.setClock(clock.Now) // accounts are created at t0 (their token cutoff)
 	add := func(id, login, pw string, confirmed, disabled bool, roles ...string) {
 		require.NoError(t, users.Add(ctx, login, pw, Account[testUser]{
 			ID: id, Roles: roles, Disabled: disabled, User: testUser{Email: login, Confirmed: confirmed},
@@ -50,26 +50,23 @@ func newFixture(t *testing.T, mutate func(*Config[testUser])) *fixture {
 	add("5", "dave@example.com", "disabled-42", true, true, "user")
 	add("6", "ops@example.com", "ops-42", true, false, "ops")
 	clock.Advance(time.Second) // tokens are issued strictly after creation
-	cfg := Config[testUser]{
+	s := testSetup[testUser]{Config: Config[testUser]{
 		Users:  users,
-		Keys:   []SigningKey{{ID: "k1", Secret: testKey1}},
+		Signer: mustSigner(clock.Now, SigningKey{ID: "k1", Secret: testKey1}),
 		Realm:  "test",
 		Hasher: cheapHasher,
-		Now:    clock.Now,
 		Logger: slog.New(slog.DiscardHandler),
-		CheckAccount: func(_ context.Context, a *Account[testUser]) error {
+		CheckAccount: func(_ *http.Request, a *Account[testUser]) error {
 			if !a.User.Confirmed {
 				return Forbidden("Unconfirmed account")
 			}
 			return nil
 		},
-	}
+	}, options: options[testUser]{now: clock.Now}}
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(&s)
 	}
-	a, err := New(cfg)
-	require.NoError(t, err)
-	return &fixture{auth: a, users: users, clock: clock}
+	return &fixture{auth: s.build(t), users: users, clock: clock}
 }
 
 func basicHeader(login, password string) string {
@@ -99,7 +96,7 @@ type spy struct {
 
 func (s *spy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.called++
-	s.identity, _ = IdentityFrom[testUser](r.Context())
+	s.identity, _ = identityFrom[testUser](r.Context())
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -117,7 +114,7 @@ var (
 // TestMiddlewareEntryPoints runs one table of requests through Middleware
 // and Optional: they differ only for requests without credentials.
 func TestMiddlewareEntryPoints(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) { c.TokenHeader = "X-API-Key" })
+	f := newFixture(t, func(c *testSetup[testUser]) { c.TokenHeader = "X-API-Key" })
 	alice := f.token(t, "alice@example.com", "wonderland-42")
 
 	tests := []struct {
@@ -127,26 +124,26 @@ func TestMiddlewareEntryPoints(t *testing.T) {
 		optStatus     int // Optional's status when it differs
 		body          string
 		challenge     []string
-		wantMethod    Method
-		wantTransport Transport
+		wantMethod    Credential
+		wantTransport transport
 		wantID        string
 	}{
 		{name: "no credentials", status: 401, optStatus: 200, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "empty Authorization", headers: h("Authorization", ""), status: 401, optStatus: 200, body: bodyUnauthorized, challenge: challengePlain},
-		{name: "password", headers: h("Authorization", basicHeader("alice@example.com", "wonderland-42")), status: 200, wantMethod: MethodPassword, wantTransport: TransportBasic, wantID: "1"},
-		{name: "password, login case differs", headers: h("Authorization", basicHeader("Alice@Example.com", "wonderland-42")), status: 200, wantMethod: MethodPassword, wantTransport: TransportBasic, wantID: "1"},
-		{name: "lower-case scheme", headers: h("Authorization", "basic "+base64.StdEncoding.EncodeToString([]byte("alice@example.com:wonderland-42"))), status: 200, wantMethod: MethodPassword, wantTransport: TransportBasic, wantID: "1"},
-		{name: "password with colons", headers: h("Authorization", basicHeader("admin@example.com", "s3cret:with:colons")), status: 200, wantMethod: MethodPassword, wantTransport: TransportBasic, wantID: "4"},
+		{name: "password", headers: h("Authorization", basicHeader("alice@example.com", "wonderland-42")), status: 200, wantMethod: PasswordCredential, wantTransport: transportBasic, wantID: "1"},
+		{name: "password, login case differs", headers: h("Authorization", basicHeader("Alice@Example.com", "wonderland-42")), status: 200, wantMethod: PasswordCredential, wantTransport: transportBasic, wantID: "1"},
+		{name: "lower-case scheme", headers: h("Authorization", "basic "+base64.StdEncoding.EncodeToString([]byte("alice@example.com:wonderland-42"))), status: 200, wantMethod: PasswordCredential, wantTransport: transportBasic, wantID: "1"},
+		{name: "password with colons", headers: h("Authorization", basicHeader("admin@example.com", "s3cret:with:colons")), status: 200, wantMethod: PasswordCredential, wantTransport: transportBasic, wantID: "4"},
 		{name: "wrong password", headers: h("Authorization", basicHeader("alice@example.com", "wrong")), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "password case differs", headers: h("Authorization", basicHeader("alice@example.com", "Wonderland-42")), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "unknown login", headers: h("Authorization", basicHeader("nobody@example.com", "wonderland-42")), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "disabled user", headers: h("Authorization", basicHeader("dave@example.com", "disabled-42")), status: 401, body: bodyUnauthorized, challenge: challengePlain},
 		{name: "unconfirmed user", headers: h("Authorization", basicHeader("bob@example.com", "builder-42")), status: 403, body: bodyUnconfirmed},
-		{name: "bearer", headers: h("Authorization", "Bearer "+alice), status: 200, wantMethod: MethodToken, wantTransport: TransportBearer, wantID: "1"},
-		{name: "BEARER upper-case", headers: h("Authorization", "BEARER "+alice), status: 200, wantMethod: MethodToken, wantTransport: TransportBearer, wantID: "1"},
-		{name: "token as Basic username", headers: h("Authorization", basicHeader(alice, "")), status: 200, wantMethod: MethodToken, wantTransport: TransportBasicToken, wantID: "1"},
+		{name: "bearer", headers: h("Authorization", "Bearer "+alice), status: 200, wantMethod: TokenCredential, wantTransport: transportBearer, wantID: "1"},
+		{name: "BEARER upper-case", headers: h("Authorization", "BEARER "+alice), status: 200, wantMethod: TokenCredential, wantTransport: transportBearer, wantID: "1"},
+		{name: "token as Basic username", headers: h("Authorization", basicHeader(alice, "")), status: 200, wantMethod: TokenCredential, wantTransport: transportBasicToken, wantID: "1"},
 		{name: "token as Basic username with a password", headers: h("Authorization", basicHeader(alice, "x")), status: 401, body: bodyUnauthorized, challenge: challengePlain},
-		{name: "token header", headers: h("X-API-Key", alice), status: 200, wantMethod: MethodToken, wantTransport: TransportHeader, wantID: "1"},
+		{name: "token header", headers: h("X-API-Key", alice), status: 200, wantMethod: TokenCredential, wantTransport: transportHeader, wantID: "1"},
 		{name: "token header and Authorization", headers: map[string][]string{"X-Api-Key": {alice}, "Authorization": {"Bearer " + alice}}, status: 400, body: bodyBadRequest, challenge: []string{`Bearer realm="test", error="invalid_request"`}},
 		{name: "two Authorization lines", headers: map[string][]string{"Authorization": {"Bearer " + alice, "Bearer " + alice}}, status: 400, body: bodyBadRequest, challenge: []string{`Bearer realm="test", error="invalid_request"`}},
 		{name: "garbage bearer", headers: h("Authorization", "Bearer abc.def.ghi"), status: 401, body: bodyUnauthorized, challenge: challengeInvalid},
@@ -199,10 +196,10 @@ func TestMiddlewareEntryPoints(t *testing.T) {
 				}
 				require.NotNil(t, s.identity)
 				assert.Equal(t, tt.wantID, s.identity.Account.ID)
-				assert.Equal(t, tt.wantMethod, s.identity.Method)
-				assert.Equal(t, tt.wantTransport, s.identity.Transport)
-				if tt.wantMethod == MethodToken {
-					assert.False(t, s.identity.Claims.ID.IsZero())
+				assert.Equal(t, tt.wantMethod, s.identity.Credential)
+				assert.Equal(t, tt.wantTransport, s.identity.transport)
+				if tt.wantMethod == TokenCredential {
+					assert.NotEqual(t, [16]byte{}, s.identity.Claims.ID)
 				}
 			})
 		}
@@ -234,7 +231,7 @@ func TestTypedUserGetters(t *testing.T) {
 	var ok bool
 	handler := f.auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok = f.auth.User(r)
-		_, wrongType := UserFrom[string](r.Context())
+		_, wrongType := identityFrom[string](r.Context())
 		assert.False(t, wrongType, "another user type finds nothing")
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -248,7 +245,7 @@ func TestTypedUserGetters(t *testing.T) {
 }
 
 func TestTokenHandler(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) { c.TokenTTL = 90 * time.Second })
+	f := newFixture(t, func(c *testSetup[testUser]) { c.TokenTTL = 90 * time.Second })
 	tok := f.token(t, "alice@example.com", "wonderland-42")
 	tests := []struct {
 		name       string
@@ -296,7 +293,7 @@ func TestTokenHandler(t *testing.T) {
 			assert.Len(t, reply, 2)
 			assert.Equal(t, float64(90), reply["expiration"])
 			newTok, _ := reply["token"].(string)
-			c, err := f.auth.signer.Verify(context.Background(), newTok)
+			c, err := f.auth.cfg.Signer.Verify(context.Background(), newTok)
 			require.NoError(t, err)
 			assert.Equal(t, "1", c.Subject)
 			assert.Equal(t, 90*time.Second, c.ExpiresAt.Sub(c.IssuedAt))
@@ -430,42 +427,41 @@ func TestRoles(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	users := NewMemoryUserStore[testUser](cheapHasher)
-	keys := []SigningKey{{ID: "k1", Secret: testKey1}}
+	signer := mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1})
 	tests := []struct {
-		name string
-		cfg  Config[testUser]
-		want string
+		name  string
+		setup testSetup[testUser]
+		want  string
 	}{
-		{"no store", Config[testUser]{Keys: keys, Realm: "r"}, "Users"},
-		{"no key", Config[testUser]{Users: users, Realm: "r"}, "Keys"},
-		{"short key", Config[testUser]{Users: users, Realm: "r", Keys: []SigningKey{{ID: "k1", Secret: []byte("short")}}}, "at least 32"},
-		{"empty realm", Config[testUser]{Users: users, Keys: keys}, "Realm"},
-		{"realm with newline", Config[testUser]{Users: users, Keys: keys, Realm: "a\nb"}, "Realm"},
-		{"bad scheme", Config[testUser]{Users: users, Keys: keys, Realm: "r", BasicScheme: "x y"}, "BasicScheme"},
-		{"bad token header", Config[testUser]{Users: users, Keys: keys, Realm: "r", TokenHeader: "X:Key"}, "TokenHeader"},
-		{"token header is Authorization", Config[testUser]{Users: users, Keys: keys, Realm: "r", TokenHeader: "authorization"}, "TokenHeader"},
-		{"negative TTL", Config[testUser]{Users: users, Keys: keys, Realm: "r", TokenTTL: -1}, "TokenTTL"},
-		{"negative cache TTL", Config[testUser]{Users: users, Keys: keys, Realm: "r", CacheTTL: -1}, "CacheTTL"},
-		{"negative hashes", Config[testUser]{Users: users, Keys: keys, Realm: "r", MaxConcurrentHashes: -1}, "MaxConcurrentHashes"},
+		{"no store", testSetup[testUser]{Config: Config[testUser]{Signer: signer, Realm: "r"}}, "Users"},
+		{"no signer", testSetup[testUser]{Config: Config[testUser]{Users: users, Realm: "r"}}, "Signer"},
+		{"empty realm", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer}}, "Realm"},
+		{"realm with newline", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "a\nb"}}, "Realm"},
+		{"bad scheme", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", BasicScheme: "x y"}}, "BasicScheme"},
+		{"bad token header", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenHeader: "X:Key"}}, "TokenHeader"},
+		{"token header is Authorization", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenHeader: "authorization"}}, "TokenHeader"},
+		{"negative TTL", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenTTL: -1}}, "TokenTTL"},
+		{"negative cache TTL", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options[testUser]{cacheTTL: -1}}, "negative"},
+		{"negative hashes", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options[testUser]{maxConcurrentHashes: -1}}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := New(tt.cfg)
+			a, err := build(tt.setup.Config, tt.setup.options)
 			require.Error(t, err)
 			assert.Nil(t, a)
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
 	t.Run("minimal config works", func(t *testing.T) {
-		a, err := New(Config[testUser]{Users: users, Keys: keys, Realm: "r", Hasher: cheapHasher})
+		a, err := New(Config[testUser]{Users: users, Signer: signer, Realm: "r", Hasher: cheapHasher})
 		require.NoError(t, err)
 		assert.Equal(t, time.Hour, a.cfg.TokenTTL)
-		assert.Nil(t, a.cfg.Keys, "the authenticator keeps no copy of the secrets")
+		assert.NotNil(t, a.cfg.Throttle.Logins, "throttling is on by default")
 	})
 }
 
 func TestRealmEscapingAndCustomScheme(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.Realm = `my "api" \ v1`
 		c.BasicScheme = "xBasic"
 	})
@@ -486,7 +482,7 @@ func TestRealmEscapingAndCustomScheme(t *testing.T) {
 func TestCustomErrorWriter(t *testing.T) {
 	var gotStatus int
 	var gotErr error
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, status int, err error) {
 			gotStatus, gotErr = status, err
 			w.WriteHeader(status)
@@ -501,7 +497,7 @@ func TestCustomErrorWriter(t *testing.T) {
 	assert.Equal(t, "custom", rec.Body.String())
 	assert.Equal(t, 403, gotStatus)
 	assert.ErrorIs(t, gotErr, ErrForbidden)
-	var fe *ForbiddenError
+	var fe *forbiddenError
 	require.ErrorAs(t, gotErr, &fe)
 	assert.Equal(t, "Unconfirmed account", fe.Message)
 }
@@ -519,7 +515,7 @@ func (c *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, err
 
 func TestCredentialCache(t *testing.T) {
 	counter := &countingHasher{PasswordHasher: cheapHasher}
-	f := newFixture(t, func(c *Config[testUser]) { c.Hasher = counter })
+	f := newFixture(t, func(c *testSetup[testUser]) { c.Hasher = counter })
 	ctx := context.Background()
 	get := func(login, pw string) int {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -570,7 +566,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		counter := &countingHasher{PasswordHasher: cheapHasher}
-		f := newFixture(t, func(c *Config[testUser]) { c.Hasher = counter; c.CacheSize = -1 })
+		f := newFixture(t, func(c *testSetup[testUser]) { c.Hasher = counter; c.cacheSize = -1 })
 		for range 2 {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
@@ -583,8 +579,8 @@ func TestCredentialCache(t *testing.T) {
 }
 
 func TestThrottling(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) {
-		c.Limiter = NewMemoryLimiter(3, time.Minute, nil)
+	f := newFixture(t, func(c *testSetup[testUser]) {
+		c.Throttle.Logins = newMemoryLimiter(3, time.Minute, nil)
 	})
 	do := func(authz string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -612,8 +608,8 @@ func TestThrottling(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) {
-		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	f := newFixture(t, func(c *testSetup[testUser]) {
+		c.Throttle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	})
 	plain := newFixture(t, nil)
 	tests := []struct {
@@ -640,9 +636,9 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestClientLimiter(t *testing.T) {
-	f := newFixture(t, func(c *Config[testUser]) {
-		c.ClientLimiter = NewMemoryLimiter(2, time.Minute, nil)
-		c.DisableThrottling = true
+	f := newFixture(t, func(c *testSetup[testUser]) {
+		c.Throttle.Clients = newMemoryLimiter(2, time.Minute, nil)
+		c.disableThrottling = true
 	})
 	do := func(remote, login, pw string) int {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -684,10 +680,10 @@ func TestWrapsWholeMux(t *testing.T) {
 }
 
 func TestStoreFailureIsA500(t *testing.T) {
-	var reported error
-	f := newFixture(t, func(c *Config[testUser]) {
+	log := newErrorLog(slog.DiscardHandler)
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.Users = failingStore{}
-		c.OnError = func(_ *http.Request, err error) { reported = err }
+		c.Logger = slog.New(log)
 	})
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
@@ -696,8 +692,9 @@ func TestStoreFailureIsA500(t *testing.T) {
 	assert.Equal(t, 500, rec.Code)
 	assert.Equal(t, `{"error":"internal_error","message":"Internal server error"}`+"\n", rec.Body.String())
 	assert.NotContains(t, rec.Body.String(), "db on fire")
-	require.Error(t, reported)
-	assert.Contains(t, reported.Error(), "db on fire")
+	reported := log.list()
+	require.Len(t, reported, 1)
+	assert.Contains(t, reported[0].Error(), "db on fire")
 }
 
 type failingStore struct{}
@@ -723,10 +720,9 @@ func (panickyStore) UserByID(context.Context, string) (*Account[testUser], error
 
 func TestPanicReleasesHashSlot(t *testing.T) {
 	var store UserStore[testUser] = panickyStore{}
-	f := newFixture(t, func(c *Config[testUser]) {
-		c.MaxConcurrentHashes = 1
+	f := newFixture(t, func(c *testSetup[testUser]) {
+		c.maxConcurrentHashes = 1
 		c.Users = UserStoreFunc(func() UserStore[testUser] { return store })
-		c.OnError = func(*http.Request, error) {}
 	})
 	do := func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -759,9 +755,8 @@ func (f UserStoreFunc) UserByID(ctx context.Context, id string) (*Account[testUs
 // loads the account, and a store error is a 500.
 func TestCachedCredentialStoreFailureIsA500(t *testing.T) {
 	var store UserStore[testUser]
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.Users = UserStoreFunc(func() UserStore[testUser] { return store })
-		c.OnError = func(*http.Request, error) {}
 	})
 	store = f.users
 	do := func() int {

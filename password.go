@@ -31,10 +31,10 @@ type PasswordHasher interface {
 	NeedsRehash(ctx context.Context, hash string) bool
 }
 
-// Argon2idHasher hashes with argon2id into PHC strings
+// argon2idHasher hashes with argon2id into PHC strings
 // ($argon2id$v=19$m=…,t=…,p=…$salt$hash) and verifies both those and bcrypt
 // hashes ($2a$, $2b$, $2y$). A zero field takes the default in its comment.
-type Argon2idHasher struct {
+type argon2idHasher struct {
 	// Memory in KiB for new hashes. Default 19456 (19 MiB, OWASP).
 	Memory uint32
 	// Time is the number of passes for new hashes. Default 2 (OWASP).
@@ -55,11 +55,11 @@ type Argon2idHasher struct {
 	onBurn func() // test hook: runs on every burn
 }
 
-// Defaults for Argon2idHasher, from the OWASP Password Storage Cheat Sheet.
+// Defaults for argon2idHasher, from the OWASP Password Storage Cheat Sheet.
 const (
-	DefaultArgon2Memory  = 19456
-	DefaultArgon2Time    = 2
-	DefaultArgon2Threads = 1
+	defaultArgon2Memory  = 19456
+	defaultArgon2Time    = 2
+	defaultArgon2Threads = 1
 
 	argon2SaltLen = 16
 	argon2KeyLen  = 32
@@ -68,20 +68,22 @@ const (
 
 // DefaultHasher returns an argon2id hasher at OWASP's parameters
 // (m=19 MiB, t=2, p=1) that also verifies bcrypt hashes of cost 10 to 16.
-func DefaultHasher() *Argon2idHasher {
-	return (&Argon2idHasher{}).withDefaults()
+func DefaultHasher() PasswordHasher { return defaultHasher() }
+
+func defaultHasher() *argon2idHasher {
+	return (&argon2idHasher{}).withDefaults()
 }
 
-func (h *Argon2idHasher) withDefaults() *Argon2idHasher {
+func (h *argon2idHasher) withDefaults() *argon2idHasher {
 	c := *h
 	if c.Memory == 0 {
-		c.Memory = DefaultArgon2Memory
+		c.Memory = defaultArgon2Memory
 	}
 	if c.Time == 0 {
-		c.Time = DefaultArgon2Time
+		c.Time = defaultArgon2Time
 	}
 	if c.Threads == 0 {
-		c.Threads = DefaultArgon2Threads
+		c.Threads = defaultArgon2Threads
 	}
 	if c.MaxMemory == 0 {
 		c.MaxMemory = 256 << 10
@@ -99,7 +101,7 @@ func (h *Argon2idHasher) withDefaults() *Argon2idHasher {
 }
 
 // Hash implements PasswordHasher.
-func (h *Argon2idHasher) Hash(ctx context.Context, password string) (string, error) {
+func (h *argon2idHasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -111,7 +113,7 @@ func (h *Argon2idHasher) Hash(ctx context.Context, password string) (string, err
 }
 
 // Verify implements PasswordHasher.
-func (h *Argon2idHasher) Verify(ctx context.Context, hash, password string) (bool, error) {
+func (h *argon2idHasher) Verify(ctx context.Context, hash, password string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -156,7 +158,7 @@ func (h *Argon2idHasher) Verify(ctx context.Context, hash, password string) (boo
 
 // burn spends one policy hash, so an untrusted stored hash costs the same
 // time as a real one.
-func (h *Argon2idHasher) burn(password string) {
+func (h *argon2idHasher) burn(password string) {
 	if h.onBurn != nil {
 		h.onBurn()
 	}
@@ -167,7 +169,7 @@ func (h *Argon2idHasher) burn(password string) {
 // NeedsRehash implements PasswordHasher: bcrypt hashes and argon2id hashes
 // weaker than the policy need a rehash; untrusted hashes do not (they never
 // verify).
-func (h *Argon2idHasher) NeedsRehash(_ context.Context, hash string) bool {
+func (h *argon2idHasher) NeedsRehash(_ context.Context, hash string) bool {
 	c := h.withDefaults()
 	if isBcrypt(hash) {
 		return true
@@ -179,10 +181,10 @@ func (h *Argon2idHasher) NeedsRehash(_ context.Context, hash string) bool {
 	return p.memory < c.Memory || p.time < c.Time
 }
 
-// HashBcrypt returns a bcrypt hash of password, for hosts that must still
+// hashBcrypt returns a bcrypt hash of password, for hosts that must still
 // write bcrypt. A password over 72 bytes is ErrPasswordTooLong, never
 // truncated; cost must be 10 or more.
-func HashBcrypt(password string, cost int) (string, error) {
+func hashBcrypt(password string, cost int) (string, error) {
 	if len(password) > bcryptMaxLen {
 		return "", fmt.Errorf("%w: bcrypt takes at most %d bytes", ErrPasswordTooLong, bcryptMaxLen)
 	}
@@ -212,7 +214,7 @@ func encodeArgon2(p argon2Params, salt, key []byte) string {
 
 // decodeArgon2 parses a PHC argon2id string strictly: one spelling per
 // hash, parameters in the fixed order, and bounds on every cost.
-func (h *Argon2idHasher) decodeArgon2(hash string) (argon2Params, []byte, []byte, error) {
+func (h *argon2idHasher) decodeArgon2(hash string) (argon2Params, []byte, []byte, error) {
 	var p argon2Params
 	bad := func(why string) (argon2Params, []byte, []byte, error) {
 		return p, nil, nil, fmt.Errorf("%w: argon2id: %s", ErrUntrustedHash, why)

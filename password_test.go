@@ -43,7 +43,7 @@ var pwtBase = func() string {
 	return pwtPHC(64, 1, 1, []byte("somesalt"), key)
 }()
 
-var pwtCheap = &Argon2idHasher{Memory: 64, Time: 1}
+var pwtCheap = &argon2idHasher{Memory: 64, Time: 1}
 
 func TestPasswordKnownAnswerArgon2id(t *testing.T) {
 	ctx := context.Background()
@@ -54,7 +54,7 @@ func TestPasswordKnownAnswerArgon2id(t *testing.T) {
 			// The vector itself, straight from x/crypto's primitive.
 			require.Equal(t, key, argon2.IDKey([]byte("password"), []byte("somesalt"), v.t, v.m, v.p, 24))
 			phc := pwtPHC(v.m, v.t, v.p, []byte("somesalt"), key)
-			for _, h := range []*Argon2idHasher{pwtCheap, DefaultHasher()} {
+			for _, h := range []*argon2idHasher{pwtCheap, defaultHasher()} {
 				ok, err := h.Verify(ctx, phc, "password")
 				require.NoError(t, err, phc)
 				assert.True(t, ok, phc)
@@ -75,7 +75,7 @@ func TestPasswordKnownAnswerArgon2id(t *testing.T) {
 
 func TestPasswordKnownAnswerBcrypt(t *testing.T) {
 	ctx := context.Background()
-	h := DefaultHasher()
+	h := defaultHasher()
 	// From golang.org/x/crypto/bcrypt's tests.
 	cases := []struct{ hash, pw string }{
 		{"$2a$10$XajjQvNhvvRt5GSeFk1xFeyqRrsxkhBkUiQeg0dt.wU1qD4aFDcga", "allmine"},
@@ -102,7 +102,7 @@ func TestPasswordRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	phcRE := regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
 	t.Run("default parameters", func(t *testing.T) {
-		for _, h := range []*Argon2idHasher{DefaultHasher(), {}} {
+		for _, h := range []*argon2idHasher{defaultHasher(), {}} {
 			hash, err := h.Hash(ctx, "wonderland-42")
 			require.NoError(t, err)
 			assert.Regexp(t, phcRE, hash)
@@ -260,7 +260,7 @@ func TestPasswordHasherBounds(t *testing.T) {
 	ok, err := pwtCheap.Verify(ctx, hash, "password")
 	require.NoError(t, err)
 	require.True(t, ok)
-	for _, h := range []*Argon2idHasher{
+	for _, h := range []*argon2idHasher{
 		{Memory: 64, Time: 1, MaxMemory: 255},
 		{Memory: 64, Time: 1, MaxTime: 2},
 	} {
@@ -268,7 +268,7 @@ func TestPasswordHasherBounds(t *testing.T) {
 		assert.False(t, ok)
 		assert.ErrorIs(t, err, ErrUntrustedHash)
 	}
-	strict := &Argon2idHasher{Memory: 64, Time: 1, MinBcryptCost: 11}
+	strict := &argon2idHasher{Memory: 64, Time: 1, MinBcryptCost: 11}
 	ok, err = strict.Verify(ctx, "$2a$10$XajjQvNhvvRt5GSeFk1xFeyqRrsxkhBkUiQeg0dt.wU1qD4aFDcga", "allmine")
 	assert.False(t, ok)
 	assert.ErrorIs(t, err, ErrUntrustedHash)
@@ -276,10 +276,10 @@ func TestPasswordHasherBounds(t *testing.T) {
 
 func TestPasswordBcrypt72ByteRule(t *testing.T) {
 	ctx := context.Background()
-	h := DefaultHasher()
+	h := defaultHasher()
 	p72 := strings.Repeat("0123456789ab", 6)
 	require.Len(t, p72, 72)
-	hash, err := HashBcrypt(p72, 10)
+	hash, err := hashBcrypt(p72, 10)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		pw   string
@@ -297,14 +297,14 @@ func TestPasswordBcrypt72ByteRule(t *testing.T) {
 	}
 
 	euro72 := strings.Repeat("€", 24) // 24 characters, 72 bytes
-	_, err = HashBcrypt(euro72, 10)
+	_, err = hashBcrypt(euro72, 10)
 	require.NoError(t, err)
 	for _, pw := range []string{p72 + "x", strings.Repeat("€", 25), strings.Repeat("\U0001D11E", 64)} {
-		_, err := HashBcrypt(pw, 10)
+		_, err := hashBcrypt(pw, 10)
 		assert.ErrorIs(t, err, ErrPasswordTooLong, "%d bytes (%d characters)", len(pw), len([]rune(pw)))
 	}
 	for _, cost := range []int{-1, 0, 4, 9, 32} {
-		_, err := HashBcrypt("pw", cost)
+		_, err := hashBcrypt("pw", cost)
 		assert.Error(t, err, "cost %d", cost)
 	}
 	assert.False(t, errors.Is(nil, ErrPasswordTooLong))
@@ -314,7 +314,7 @@ func TestPasswordNeedsRehash(t *testing.T) {
 	ctx := context.Background()
 	key := "ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7"
 	phc := func(params string) string { return "$argon2id$v=19$" + params + "$c29tZXNhbHQ$" + key }
-	policy := DefaultHasher() // m=19456, t=2, p=1
+	policy := defaultHasher() // m=19456, t=2, p=1
 	cases := []struct {
 		name string
 		hash string

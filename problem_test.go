@@ -27,22 +27,22 @@ func TestWriteProblem(t *testing.T) {
 		detail string
 		code   string
 	}{
-		{"bad request", 400, ErrBadRequest, "Bad Request", "Malformed authentication request", "bad_request"},
-		{"bad request no token", 400, ErrNoToken, "Bad Request", "Request did not authenticate with a token", "bad_request"},
+		{"bad request", 400, errBadRequest, "Bad Request", "Malformed authentication request", "bad_request"},
+		{"bad request no token", 400, errNoToken, "Bad Request", "Request did not authenticate with a token", "bad_request"},
 		{"unauthorized", 401, ErrUnauthorized, "Unauthorized", "Invalid credentials", "unauthorized"},
 		{"unauthorized hides cause", 401, fmt.Errorf("%w: %s", ErrUnauthorized, secretCause), "Unauthorized", "Invalid credentials", "unauthorized"},
 		{"forbidden message", 403, Forbidden("Unconfirmed account"), "Forbidden", "Unconfirmed account", "forbidden"},
 		{"forbidden plain", 403, ErrForbidden, "Forbidden", "Forbidden", "forbidden"},
-		{"method not allowed", 405, ErrMethodNotAllowed, "Method Not Allowed", "Method not allowed", "method_not_allowed"},
+		{"method not allowed", 405, errMethodNotAllowed, "Method Not Allowed", "Method not allowed", "method_not_allowed"},
 		{"too many requests", 429, &ThrottledError{RetryAfter: time.Minute}, "Too Many Requests", "Too many failed attempts; try again later", "too_many_requests"},
-		{"internal", 500, ErrInternal, "Internal Server Error", "Internal server error", "internal_error"},
+		{"internal", 500, errInternal, "Internal Server Error", "Internal server error", "internal_error"},
 		{"internal hides cause", 500, errors.New(secretCause), "Internal Server Error", "Internal server error", "internal_error"},
-		{"unavailable", 503, ErrUnavailable, "Service Unavailable", "Service busy; try again later", "unavailable"},
+		{"unavailable", 503, errUnavailable, "Service Unavailable", "Service busy; try again later", "unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			WriteProblem(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
+			writeProblem(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
 
 			if rec.Code != tt.status {
 				t.Errorf("status = %d, want %d", rec.Code, tt.status)
@@ -60,7 +60,7 @@ func TestWriteProblem(t *testing.T) {
 				t.Errorf("body leaks internal error text: %s", rec.Body)
 			}
 			p := decodeProblem(t, rec.Body.Bytes())
-			want := Problem{Type: "about:blank", Title: tt.title, Status: tt.status, Detail: tt.detail, Code: tt.code}
+			want := problem{Type: "about:blank", Title: tt.title, Status: tt.status, Detail: tt.detail, Code: tt.code}
 			if p != want {
 				t.Errorf("problem = %+v, want %+v", p, want)
 			}
@@ -68,13 +68,13 @@ func TestWriteProblem(t *testing.T) {
 	}
 }
 
-// decodeProblem decodes exactly the RFC 9457 members WriteProblem sends,
+// decodeProblem decodes exactly the RFC 9457 members writeProblem sends,
 // refusing unknown ones.
-func decodeProblem(t *testing.T, body []byte) Problem {
+func decodeProblem(t *testing.T, body []byte) problem {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	var p Problem
+	var p problem
 	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("decode %q: %v", body, err)
 	}
@@ -104,7 +104,7 @@ func TestNewProblemUnknownStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewProblem(tt.status, errors.New(secretCause))
+			p := newProblem(tt.status, errors.New(secretCause))
 			if p.Status != tt.status || p.Title != tt.title || p.Detail != "Internal server error" || p.Code != "internal_error" {
 				t.Errorf("NewProblem(%d) = %+v", tt.status, p)
 			}
@@ -123,7 +123,7 @@ func TestProblemWriter(t *testing.T) {
 		{"empty base is about:blank", "", 401, ErrUnauthorized, "about:blank"},
 		{"unauthorized", "https://example.com/problems/", 401, ErrUnauthorized, "https://example.com/problems/unauthorized"},
 		{"forbidden", "https://example.com/problems/", 403, Forbidden("No"), "https://example.com/problems/forbidden"},
-		{"throttled", "urn:example:auth:", 429, ErrTooManyRequests, "urn:example:auth:too_many_requests"},
+		{"throttled", "urn:example:auth:", 429, errTooManyRequests, "urn:example:auth:too_many_requests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,14 +132,14 @@ func TestProblemWriter(t *testing.T) {
 			if rec.Code != tt.status {
 				t.Errorf("status = %d, want %d", rec.Code, tt.status)
 			}
-			if got := rec.Header().Get("Content-Type"); got != ProblemContentType+"; charset=utf-8" {
+			if got := rec.Header().Get("Content-Type"); got != problemContentType+"; charset=utf-8" {
 				t.Errorf("Content-Type = %q", got)
 			}
 			p := decodeProblem(t, rec.Body.Bytes())
 			if p.Type != tt.wantType {
 				t.Errorf("type = %q, want %q", p.Type, tt.wantType)
 			}
-			if want := NewProblem(tt.status, tt.err); p.Title != want.Title || p.Detail != want.Detail || p.Status != tt.status {
+			if want := newProblem(tt.status, tt.err); p.Title != want.Title || p.Detail != want.Detail || p.Status != tt.status {
 				t.Errorf("problem = %+v, want the members of %+v", p, want)
 			}
 		})
@@ -147,22 +147,21 @@ func TestProblemWriter(t *testing.T) {
 }
 
 // TestWriteProblemAsErrorWriter checks that the authenticator's headers
-// (challenges, Retry-After, no-store) survive with WriteProblem in place
+// (challenges, Retry-After, no-store) survive with writeProblem in place
 // and that an internal failure's cause stays out of the body.
 func TestWriteProblemAsErrorWriter(t *testing.T) {
 	users := NewMemoryUserStore[string](cheapHasherForProblem{})
 	if err := users.Add(t.Context(), "alice", "wonderland-42", Account[string]{ID: "1", User: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	var reported []error
+	log := newErrorLog(slog.DiscardHandler)
 	auth, err := New(Config[string]{
 		Users:       failingLookup{users},
-		Keys:        []SigningKey{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}},
+		Signer:      mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1}),
 		Realm:       "api",
 		Hasher:      cheapHasherForProblem{},
-		ErrorWriter: WriteProblem,
-		Logger:      slog.New(slog.DiscardHandler),
-		OnError:     func(_ *http.Request, err error) { reported = append(reported, err) },
+		ErrorWriter: writeProblem,
+		Logger:      slog.New(log),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +181,7 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reported = nil
+			before := len(log.list())
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			if tt.login != "" {
 				req.SetBasicAuth(tt.login, "wrong")
@@ -192,7 +191,7 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 			if rec.Code != tt.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tt.status)
 			}
-			if got := rec.Header().Get("Content-Type"); got != ProblemContentType+"; charset=utf-8" {
+			if got := rec.Header().Get("Content-Type"); got != problemContentType+"; charset=utf-8" {
 				t.Errorf("Content-Type = %q", got)
 			}
 			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
@@ -202,12 +201,12 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 				t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.challenge)
 			}
 			p := decodeProblem(t, rec.Body.Bytes())
-			if p.Status != tt.status || p.Detail != ErrorMessage(tt.status, nil) {
+			if p.Status != tt.status || p.Detail != errorMessage(tt.status, nil) {
 				t.Errorf("problem = %+v", p)
 			}
 			if tt.status == 500 {
-				if len(reported) != 1 || !strings.Contains(reported[0].Error(), secretCause) {
-					t.Errorf("OnError got %v, want the store's error", reported)
+				if reported := log.list()[before:]; len(reported) != 1 || !strings.Contains(reported[0].Error(), secretCause) {
+					t.Errorf("Logger got %v, want the store's error", reported)
 				}
 				if strings.Contains(rec.Body.String(), "hunter2") {
 					t.Errorf("body leaks the cause: %s", rec.Body)

@@ -2,7 +2,6 @@ package httpauth
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -12,14 +11,6 @@ import (
 	"time"
 )
 
-// TokenID is a token's random 128-bit identifier (its jti).
-type TokenID [16]byte
-
-// String returns the ID as 32 lower-case hex digits.
-func (id TokenID) String() string { return hex.EncodeToString(id[:]) }
-
-// IsZero reports whether id is all zeros, which no issued token has.
-func (id TokenID) IsZero() bool { return id == TokenID{} }
 
 // RevocationStore remembers revoked tokens by ID. Implementations must be
 // safe for concurrent use.
@@ -30,35 +21,35 @@ func (id TokenID) IsZero() bool { return id == TokenID{} }
 // then anyway.
 type RevocationStore interface {
 	// Revoke marks token id as revoked until expiresAt.
-	Revoke(ctx context.Context, id TokenID, expiresAt time.Time) error
+	Revoke(ctx context.Context, id [16]byte, expiresAt time.Time) error
 
 	// IsRevoked reports whether token id has been revoked.
-	IsRevoked(ctx context.Context, id TokenID) (bool, error)
+	IsRevoked(ctx context.Context, id [16]byte) (bool, error)
 }
 
-// MemoryRevocationStore is an in-memory RevocationStore. Lookups take no
+// memoryRevocationStore is an in-memory RevocationStore. Lookups take no
 // lock, so checking a token costs one atomic load when nothing is revoked.
 // Entries are dropped once their token would have expired.
-type MemoryRevocationStore struct {
+type memoryRevocationStore struct {
 	now       func() time.Time
-	entries   sync.Map // TokenID -> time.Time (expiry)
+	entries   sync.Map // [16]byte -> time.Time (expiry)
 	size      atomic.Int64
 	lastSweep atomic.Int64 // unix nanos
 }
 
-// NewMemoryRevocationStore returns an empty store. now is the clock; nil
+// newMemoryRevocationStore returns an empty store. now is the clock; nil
 // means time.Now.
-func NewMemoryRevocationStore(now func() time.Time) *MemoryRevocationStore {
+func newMemoryRevocationStore(now func() time.Time) *memoryRevocationStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryRevocationStore{now: now}
+	return &memoryRevocationStore{now: now}
 }
 
 const revocationSweepEvery = time.Minute
 
 // Revoke implements RevocationStore.
-func (s *MemoryRevocationStore) Revoke(ctx context.Context, id TokenID, expiresAt time.Time) error {
+func (s *memoryRevocationStore) Revoke(ctx context.Context, id [16]byte, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -77,7 +68,7 @@ func (s *MemoryRevocationStore) Revoke(ctx context.Context, id TokenID, expiresA
 }
 
 // IsRevoked implements RevocationStore.
-func (s *MemoryRevocationStore) IsRevoked(ctx context.Context, id TokenID) (bool, error) {
+func (s *memoryRevocationStore) IsRevoked(ctx context.Context, id [16]byte) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -99,9 +90,9 @@ func (s *MemoryRevocationStore) IsRevoked(ctx context.Context, id TokenID) (bool
 
 // Len returns how many revocations the store holds, expired ones included
 // until they are swept.
-func (s *MemoryRevocationStore) Len() int { return int(s.size.Load()) }
+func (s *memoryRevocationStore) Len() int { return int(s.size.Load()) }
 
-func (s *MemoryRevocationStore) sweep(now time.Time) {
+func (s *memoryRevocationStore) sweep(now time.Time) {
 	s.entries.Range(func(k, v any) bool {
 		if !now.Before(v.(time.Time)) && s.entries.CompareAndDelete(k, v) {
 			s.size.Add(-1)
@@ -110,9 +101,9 @@ func (s *MemoryRevocationStore) sweep(now time.Time) {
 	})
 }
 
-// ErrNoToken is the error given to an ErrorWriter when RevokeHandler gets
+// errNoToken is the error given to an ErrorWriter when RevokeHandler gets
 // a request that did not authenticate with a token (a 400).
-var ErrNoToken = fmt.Errorf("%w: request did not authenticate with a token", ErrBadRequest)
+var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", errBadRequest)
 
 // RevokeHandler returns the handler that revokes the token a DELETE
 // request authenticated with, answering 204. Only that token is revoked;
@@ -127,8 +118,8 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 		if !ok {
 			return
 		}
-		if id.Method != MethodToken {
-			a.fail(w, r, &failure{status: http.StatusBadRequest, err: ErrNoToken})
+		if id.Credential != TokenCredential {
+			a.fail(w, r, &failure{status: http.StatusBadRequest, err: errNoToken})
 			return
 		}
 		if f := a.checkTokenRate(r, id); f != nil {
@@ -139,7 +130,7 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 			a.fail(w, r, internalFailure(err))
 			return
 		}
-		a.audit(r, true, id.Account.ID, ReasonTokenRevokedBy, id.Transport)
+		a.audit(r, true, id.Account.ID, reasonTokenRevokedBy, id.transport)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -160,8 +151,8 @@ func (a *Authenticator[U]) revoke(ctx context.Context, c Claims) (err error) {
 // Default per-user token rate: what TokenHandler mints plus what
 // RevokeHandler revokes, per user.
 const (
-	DefaultTokenRate  = 60 // per minute
-	DefaultTokenBurst = 10
+	defaultTokenRate  = 60 // per minute
+	defaultTokenBurst = 10
 )
 
 // Bounds of the per-user token rate's memory: rateShards × rateShardMax
@@ -261,7 +252,7 @@ func (a *Authenticator[U]) checkTokenRate(r *http.Request, id *Identity[U]) *fai
 	if ok {
 		return nil
 	}
-	a.audit(r, false, id.Account.ID, ReasonTokenRateExceeded, id.Transport)
+	a.audit(r, false, id.Account.ID, reasonTokenRateExceeded, id.transport)
 	wait = retryAfter(wait)
 	return &failure{status: http.StatusTooManyRequests, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 }

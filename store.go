@@ -70,7 +70,7 @@ func (a *Account[U]) HasRole(role string) bool {
 //
 // Throttling: password failures are counted per login key. A store that
 // matches logins more loosely than strings.ToLower (trimming, Unicode
-// normalization, citext collations) implements LoginKeyer, so that every
+// normalization, citext collations) implements loginKeyer, so that every
 // spelling it matches shares one budget.
 type UserStore[U any] interface {
 	// UserByLogin finds the account whose login (email or username) is
@@ -83,19 +83,19 @@ type UserStore[U any] interface {
 	UserByID(ctx context.Context, id string) (*Account[U], error)
 }
 
-// LoginKeyer is an optional interface for a UserStore: LoginKey returns the
+// loginKeyer is an optional interface for a UserStore: LoginKey returns the
 // canonical form of login, the same for every spelling that UserByLogin
 // matches to one account (for example strings.ToLower(strings.TrimSpace(
 // norm.NFKC.String(login)))). The per-login limiter counts against it.
 // Without it, the key is strings.ToLower(login).
-type LoginKeyer interface {
+type loginKeyer interface {
 	LoginKey(login string) string
 }
 
-// PasswordRehasher is an optional interface for a UserStore. When a user
+// passwordRehasher is an optional interface for a UserStore. When a user
 // logs in with a hash below the current policy (an old bcrypt cost, weaker
 // argon2id parameters), the authenticator offers the new hash through it.
-type PasswordRehasher interface {
+type passwordRehasher interface {
 	// UpdatePasswordHash replaces the hash of account id with newHash, but
 	// only if the stored hash is still oldHash (so a concurrent password
 	// change wins). A store that finds oldHash replaced returns nil.
@@ -124,7 +124,7 @@ type memorySnapshot[U any] struct {
 // Add with hasher, or with DefaultHasher when hasher is nil.
 func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 	if hasher == nil {
-		hasher = DefaultHasher()
+		hasher = defaultHasher()
 	}
 	s := &MemoryUserStore[U]{hasher: hasher}
 	s.snap.Store(&memorySnapshot[U]{
@@ -137,10 +137,10 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 
 func normalizeLogin(login string) string { return strings.ToLower(login) }
 
-// SetClock sets the clock that stamps TokensValidAfter (at creation and in
+// setClock sets the clock that stamps TokensValidAfter (at creation and in
 // SetPassword); nil means time.Now, the default. Tests with a fake clock
 // for the Authenticator give the store the same one.
-func (s *MemoryUserStore[U]) SetClock(now func() time.Time) {
+func (s *MemoryUserStore[U]) setClock(now func() time.Time) {
 	if now == nil {
 		s.now.Store(nil)
 		return
@@ -155,12 +155,8 @@ func (s *MemoryUserStore[U]) clock() time.Time {
 	return time.Now()
 }
 
-// LoginKey implements LoginKeyer: logins match after strings.ToLower.
+// LoginKey implements loginKeyer: logins match after strings.ToLower.
 func (s *MemoryUserStore[U]) LoginKey(login string) string { return normalizeLogin(login) }
-
-// ErrAccountExists is returned by MemoryUserStore.Add for a login or an ID
-// that is taken.
-var ErrAccountExists = errors.New("httpauth: account exists")
 
 // Add hashes password and stores a new account acct under login. It fails
 // with ErrAccountExists if the login or the ID is taken, and if the
@@ -309,7 +305,7 @@ func (s *MemoryUserStore[U]) UserByID(ctx context.Context, id string) (*Account[
 	return nil, ErrUserNotFound
 }
 
-// UpdatePasswordHash implements PasswordRehasher.
+// UpdatePasswordHash implements passwordRehasher.
 func (s *MemoryUserStore[U]) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error {
 	err := s.Update(ctx, id, func(a *Account[U]) {
 		if a.PasswordHash == oldHash {

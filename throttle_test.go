@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -76,11 +77,11 @@ func TestThrottleConcurrentGuessesHashAtMostLimit(t *testing.T) {
 			t.Parallel()
 			hasher := &thCountingHasher{PasswordHasher: cheapHasher}
 			lim := &thLimiter{}
-			f := newFixture(t, func(c *Config[testUser]) {
+			f := newFixture(t, func(c *testSetup[testUser]) {
 				c.Hasher = hasher
-				c.MaxConcurrentHashes = slots
-				lim.Limiter = NewMemoryLimiter(limit, time.Minute, c.Now)
-				c.Limiter = lim
+				c.maxConcurrentHashes = slots
+				lim.Limiter = newMemoryLimiter(limit, time.Minute, c.now)
+				c.Throttle.Logins = lim
 			})
 			hasher.verifies.Store(0)
 			hasher.gate = make(chan struct{})
@@ -108,29 +109,28 @@ func TestThrottleLimiterErrorRunsNoHash(t *testing.T) {
 	errLimiter := errors.New("limiter down")
 	tests := []struct {
 		name   string
-		mutate func(c *Config[testUser], l *thLimiter)
+		mutate func(c *testSetup[testUser], l *thLimiter)
 		cached bool
 		pw     string
 	}{
-		{"login Reserve error, wrong password", func(c *Config[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Limiter = l }, false, "guess"},
-		{"login Reserve error, right password", func(c *Config[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Limiter = l }, false, "wonderland-42"},
-		{"client Reserve error", func(c *Config[testUser], l *thLimiter) { l.resvErr = errLimiter; c.ClientLimiter = l }, false, "wonderland-42"},
-		{"login Allow error, cached", func(c *Config[testUser], l *thLimiter) { l.allowErr = errLimiter; c.Limiter = l }, true, "wonderland-42"},
-		{"client Allow error, cached", func(c *Config[testUser], l *thLimiter) { l.allowErr = errLimiter; c.ClientLimiter = l }, true, "wonderland-42"},
+		{"login Reserve error, wrong password", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Logins = l }, false, "guess"},
+		{"login Reserve error, right password", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Logins = l }, false, "wonderland-42"},
+		{"client Reserve error", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Clients = l }, false, "wonderland-42"},
+		{"login Allow error, cached", func(c *testSetup[testUser], l *thLimiter) { l.allowErr = errLimiter; c.Throttle.Logins = l }, true, "wonderland-42"},
+		{"client Allow error, cached", func(c *testSetup[testUser], l *thLimiter) { l.allowErr = errLimiter; c.Throttle.Clients = l }, true, "wonderland-42"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-			lim := &thLimiter{Limiter: NewMemoryLimiter(0, 0, nil)}
-			var reported []error
-			var mu sync.Mutex
-			f := newFixture(t, func(c *Config[testUser]) {
+			lim := &thLimiter{Limiter: newMemoryLimiter(0, 0, nil)}
+			log := newErrorLog(slog.DiscardHandler)
+			f := newFixture(t, func(c *testSetup[testUser]) {
 				c.Hasher = hasher
-				c.OnError = func(_ *http.Request, err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }
+				c.Logger = slog.New(log)
 				if tt.cached {
 					// Cache the credential first with a working limiter.
-					c.Limiter = lim
+					c.Throttle.Logins = lim
 				}
 				tt.mutate(c, lim)
 			})
@@ -144,8 +144,7 @@ func TestThrottleLimiterErrorRunsNoHash(t *testing.T) {
 			rec := thDo(f, "alice@example.com", tt.pw)
 			assert.Equal(t, http.StatusInternalServerError, rec.Code, rec.Body.String())
 			assert.Zero(t, hasher.verifies.Load(), "no hash may run when the limiter fails")
-			mu.Lock()
-			defer mu.Unlock()
+			reported := log.list()
 			require.NotEmpty(t, reported)
 			assert.ErrorIs(t, reported[len(reported)-1], errLimiter)
 		})
@@ -157,9 +156,9 @@ func TestThrottleLimiterErrorRunsNoHash(t *testing.T) {
 func TestThrottleCachedCredentialOfLockedLogin(t *testing.T) {
 	t.Parallel()
 	hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-	f := newFixture(t, func(c *Config[testUser]) {
+	f := newFixture(t, func(c *testSetup[testUser]) {
 		c.Hasher = hasher
-		c.Limiter = NewMemoryLimiter(3, time.Minute, c.Now)
+		c.Throttle.Logins = newMemoryLimiter(3, time.Minute, c.now)
 	})
 	require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
 	require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
@@ -180,9 +179,9 @@ func TestThrottleSuccessResetsLoginNotClient(t *testing.T) {
 	t.Parallel()
 	t.Run("login", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *Config[testUser]) {
-			c.Limiter = NewMemoryLimiter(2, time.Minute, c.Now)
-			c.CacheSize = -1
+		f := newFixture(t, func(c *testSetup[testUser]) {
+			c.Throttle.Logins = newMemoryLimiter(2, time.Minute, c.now)
+			c.cacheSize = -1
 		})
 		for range 3 {
 			require.Equal(t, 401, thDo(f, "alice@example.com", "guess").Code)
@@ -191,10 +190,10 @@ func TestThrottleSuccessResetsLoginNotClient(t *testing.T) {
 	})
 	t.Run("client", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *Config[testUser]) {
-			c.DisableThrottling = true
-			c.ClientLimiter = NewMemoryLimiter(3, time.Minute, c.Now)
-			c.CacheSize = -1
+		f := newFixture(t, func(c *testSetup[testUser]) {
+			c.disableThrottling = true
+			c.Throttle.Clients = newMemoryLimiter(3, time.Minute, c.now)
+			c.cacheSize = -1
 		})
 		require.Equal(t, 401, thDo(f, "bob@example.com", "guess").Code)
 		require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
@@ -210,10 +209,10 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 	// Not parallel: it measures the heap.
 	t.Run("flood of long keys stays under the cap", func(t *testing.T) {
 		now := time.Unix(1_700_000_000, 0)
-		l := NewMemoryLimiter(DefaultMaxFailures, time.Hour, func() time.Time { return now })
+		l := newMemoryLimiter(defaultMaxFailures, time.Hour, func() time.Time { return now })
 		ctx := context.Background()
 		victim := "login:" + strings.Repeat("v", 512)
-		for range DefaultMaxFailures {
+		for range defaultMaxFailures {
 			ok, _, err := l.Reserve(ctx, victim)
 			require.NoError(t, err)
 			require.True(t, ok)
@@ -222,17 +221,17 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 		var before runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		for i := range MemoryLimiterMaxEntries + MemoryLimiterMaxEntries/4 {
+		for i := range memoryLimiterMaxEntries + memoryLimiterMaxEntries/4 {
 			ok, _, err := l.Reserve(ctx, fmt.Sprintf("login:%s%d", pad, i))
 			require.NoError(t, err)
 			require.True(t, ok)
 		}
-		assert.LessOrEqual(t, l.len(), MemoryLimiterMaxEntries, "entries")
+		assert.LessOrEqual(t, l.len(), memoryLimiterMaxEntries, "entries")
 		var after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		assert.LessOrEqual(t, grown, int64(MemoryLimiterMaxBytes), "heap held by a full limiter")
+		assert.LessOrEqual(t, grown, int64(memoryLimiterMaxBytes), "heap held by a full limiter")
 		// Locked keys are dropped last: the victim is still locked.
 		ok, ra, err := l.Reserve(ctx, victim)
 		require.NoError(t, err)
@@ -243,7 +242,7 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 	t.Run("ended windows are swept without a full shard", func(t *testing.T) {
 		t.Parallel()
 		now := time.Unix(1_700_000_000, 0)
-		l := NewMemoryLimiter(3, time.Minute, func() time.Time { return now })
+		l := newMemoryLimiter(3, time.Minute, func() time.Time { return now })
 		ctx := context.Background()
 		for i := range 1000 {
 			_, _, err := l.Reserve(ctx, fmt.Sprint("old-", i))
@@ -261,10 +260,10 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 	t.Run("ten attempts lock, window end and Reset free", func(t *testing.T) {
 		t.Parallel()
 		now := time.Unix(1_700_000_000, 0)
-		l := NewMemoryLimiter(0, 0, func() time.Time { return now })
+		l := newMemoryLimiter(0, 0, func() time.Time { return now })
 		ctx := context.Background()
 		key := "login:" + strings.Repeat("a", 4096)
-		for i := range DefaultMaxFailures {
+		for i := range defaultMaxFailures {
 			ok, _, err := l.Reserve(ctx, key)
 			require.NoError(t, err)
 			require.True(t, ok, "attempt %d", i+1)
@@ -273,16 +272,16 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 			ok, ra, err := ask(ctx, key)
 			require.NoError(t, err)
 			assert.False(t, ok)
-			assert.Equal(t, DefaultFailureWindow, ra)
+			assert.Equal(t, defaultFailureWindow, ra)
 		}
 		ok, _, err := l.Allow(ctx, key[:len(key)-1])
 		require.NoError(t, err)
 		assert.True(t, ok, "a different key")
-		now = now.Add(DefaultFailureWindow)
+		now = now.Add(defaultFailureWindow)
 		ok, _, err = l.Reserve(ctx, key)
 		require.NoError(t, err)
 		assert.True(t, ok, "window ended")
-		for range DefaultMaxFailures {
+		for range defaultMaxFailures {
 			_, _, _ = l.Reserve(ctx, key)
 		}
 		require.NoError(t, l.Reset(ctx, key))
@@ -319,16 +318,16 @@ func TestHashMemoryBudget(t *testing.T) {
 
 	t.Run("New wraps the hasher", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *Config[testUser]) { c.MaxConcurrentHashes = slots })
+		f := newFixture(t, func(c *testSetup[testUser]) { c.maxConcurrentHashes = slots })
 		mb, ok := f.auth.cfg.Hasher.(*memBoundHasher)
 		require.True(t, ok, "hasher %T", f.auth.cfg.Hasher)
-		assert.EqualValues(t, slots*cheapHasher.withDefaults().Memory, mb.sem.size, "budget of an Argon2idHasher is slots × its Memory")
-		f = newFixture(t, func(c *Config[testUser]) {
-			c.MaxConcurrentHashes = slots
+		assert.EqualValues(t, slots*cheapHasher.withDefaults().Memory, mb.sem.size, "budget of an argon2idHasher is slots × its Memory")
+		f = newFixture(t, func(c *testSetup[testUser]) {
+			c.maxConcurrentHashes = slots
 			c.Hasher = &thCountingHasher{PasswordHasher: cheapHasher}
 		})
 		mb = f.auth.cfg.Hasher.(*memBoundHasher)
-		assert.EqualValues(t, slots*DefaultArgon2Memory, mb.sem.size, "budget of another hasher is slots × 19 MiB")
+		assert.EqualValues(t, slots*defaultArgon2Memory, mb.sem.size, "budget of another hasher is slots × 19 MiB")
 	})
 	t.Run("policy hashes run side by side", func(t *testing.T) {
 		t.Parallel()
@@ -336,7 +335,7 @@ func TestHashMemoryBudget(t *testing.T) {
 		h := newMemBoundHasher(inner, slots)
 		var wg sync.WaitGroup
 		for range slots {
-			wg.Go(func() { _, _ = h.Verify(context.Background(), policy(DefaultArgon2Memory), "pw") })
+			wg.Go(func() { _, _ = h.Verify(context.Background(), policy(defaultArgon2Memory), "pw") })
 		}
 		require.Eventually(t, func() bool { return inner.inflight.Load() == slots }, 30*time.Second, time.Millisecond)
 		close(inner.release)
@@ -350,7 +349,7 @@ func TestHashMemoryBudget(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() { _, _ = h.Verify(context.Background(), huge, "pw") })
 		require.Eventually(t, func() bool { return inner.inflight.Load() == 1 }, 30*time.Second, time.Millisecond)
-		for _, other := range []string{policy(DefaultArgon2Memory), "$2a$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "junk"} {
+		for _, other := range []string{policy(defaultArgon2Memory), "$2a$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "junk"} {
 			wg.Go(func() { _, _ = h.Verify(context.Background(), other, "pw") })
 		}
 		require.Eventually(t, func() bool { return h.sem.waiting() == 3 }, 30*time.Second, time.Millisecond)
@@ -394,10 +393,10 @@ func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hasher := &thCountingHasher{PasswordHasher: cheapHasher}
 		lim := &thLimiter{}
-		f := newFixture(t, func(c *Config[testUser]) {
+		f := newFixture(t, func(c *testSetup[testUser]) {
 			c.Hasher = hasher
-			lim.Limiter = NewMemoryLimiter(limit, time.Minute, c.Now)
-			c.Limiter = lim
+			lim.Limiter = newMemoryLimiter(limit, time.Minute, c.now)
+			c.Throttle.Logins = lim
 		})
 		hasher.verifies.Store(0)
 		hasher.gate = make(chan struct{})
@@ -423,10 +422,10 @@ func TestThrottleCoalescedWaiterHonoursContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hasher := &thCountingHasher{PasswordHasher: cheapHasher}
 		lim := &thLimiter{}
-		f := newFixture(t, func(c *Config[testUser]) {
+		f := newFixture(t, func(c *testSetup[testUser]) {
 			c.Hasher = hasher
-			lim.Limiter = NewMemoryLimiter(10, time.Minute, c.Now)
-			c.Limiter = lim
+			lim.Limiter = newMemoryLimiter(10, time.Minute, c.now)
+			c.Throttle.Logins = lim
 		})
 		hasher.verifies.Store(0)
 		hasher.gate = make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ type Claims struct {
 	// Subject is the Account.ID of the user the token was issued to.
 	Subject string
 	// ID is the token's random 128-bit identifier, used for revocation.
-	ID TokenID
+	ID [16]byte
 	// IssuedAt is when the token was minted.
 	IssuedAt time.Time
 	// ExpiresAt is when the token stops verifying. Mandatory.
@@ -33,10 +34,10 @@ type Claims struct {
 	KeyID string
 }
 
-// NewClaims returns claims for subject issued at now that expire after ttl,
+// newClaims returns claims for subject issued at now that expire after ttl,
 // with a fresh random ID.
-func NewClaims(subject string, now time.Time, ttl time.Duration) Claims {
-	var id TokenID
+func newClaims(subject string, now time.Time, ttl time.Duration) Claims {
+	var id [16]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return Claims{Subject: subject, ID: id, IssuedAt: now, ExpiresAt: now.Add(ttl)}
 }
@@ -65,8 +66,8 @@ type SigningKey struct {
 	Secret []byte
 }
 
-// HMACSignerConfig configures NewHMACSigner.
-type HMACSignerConfig struct {
+// hmacSignerConfig configures newHMACSigner.
+type hmacSignerConfig struct {
 	// Keys is the key ring. Keys[0] signs; every key verifies, so a key
 	// being rotated out keeps verifying until its tokens expire.
 	// Required.
@@ -77,7 +78,7 @@ type HMACSignerConfig struct {
 	// one purpose never verifies for another. Required: a signer for
 	// another use (email confirmation, password reset) that left it empty
 	// would otherwise mint valid access tokens. The authenticator's own
-	// signer uses DefaultPurpose.
+	// signer uses defaultPurpose.
 	Purpose string
 
 	// Leeway tolerates clock skew between instances when checking that a
@@ -97,11 +98,11 @@ type HMACSignerConfig struct {
 	CacheSize int
 }
 
-// DefaultPurpose is the purpose of the authenticator's access tokens.
-const DefaultPurpose = "api-access"
+// defaultPurpose is the purpose of the authenticator's access tokens.
+const defaultPurpose = "api-access"
 
-// MinKeyLen is the shortest accepted HMAC secret, in bytes.
-const MinKeyLen = 32
+// minKeyLen is the shortest accepted HMAC secret, in bytes.
+const minKeyLen = 32
 
 // Token layout: kid "." base64url(payload) "." base64url(HMAC-SHA256).
 // The MAC covers the ASCII text before the second dot. The payload is
@@ -131,6 +132,8 @@ type HMACSigner struct {
 	leeway  time.Duration
 	now     func() time.Time
 	cache   *tokenCache // nil when off
+
+	accountKeys []acctKey // for account tokens, derived from the same secrets
 }
 
 type ringKey struct {
@@ -148,14 +151,67 @@ type macState struct {
 	payload [maxPayloadLen]byte
 }
 
-// NewHMACSigner validates cfg and returns a signer. It copies the keys.
-func NewHMACSigner(cfg HMACSignerConfig) (*HMACSigner, error) {
+// NewHMACSigner returns the default TokenSigner: HMAC-SHA256 with the key
+// ring keys. keys[0] signs; every key verifies, so a key being rotated out
+// keeps verifying until its tokens expire. Each key needs a distinct ID
+// and a secret of at least 32 bytes that is not all zeros (KeyFromHex
+// makes one from a hex string). Access tokens are bound to their purpose:
+// the account tokens and API keys derived from the same secrets can never
+// pass for them.
+func NewHMACSigner(keys ...SigningKey) (*HMACSigner, error) {
+	return newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose})
+}
+
+// KeyFromHex decodes a hex-encoded secret, such as the HTTPAUTH_SECRET
+// that "httpauth keygen" prints, into a SigningKey named id. It refuses a
+// secret shorter than 32 bytes, and one that is all zeros or has fewer
+// than 16 distinct byte values, which a random secret of that length
+// essentially never has: such a key was typed or made up, not generated.
+func KeyFromHex(id, hexSecret string) (SigningKey, error) {
+	secret, err := hex.DecodeString(strings.TrimSpace(hexSecret))
+	if err != nil {
+		return SigningKey{}, errors.New("httpauth: key is not valid hex")
+	}
+	if err := checkSecret(secret); err != nil {
+		return SigningKey{}, err
+	}
+	if !validKeyID(id) {
+		return SigningKey{}, fmt.Errorf("httpauth: key ID must be 1 to %d characters of [A-Za-z0-9_-]", maxKeyIDLen)
+	}
+	return SigningKey{ID: id, Secret: secret}, nil
+}
+
+// minKeyVariety is the fewest distinct byte values a secret may have. 32
+// random bytes have about 30; fewer than 16 happens with odds below 2^-60.
+const minKeyVariety = 16
+
+// checkSecret refuses secrets too short or too regular to be random.
+func checkSecret(secret []byte) error {
+	if len(secret) < minKeyLen {
+		return fmt.Errorf("httpauth: key is %d bytes; at least %d are required", len(secret), minKeyLen)
+	}
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if allZero(secret) || distinct < minKeyVariety {
+		return fmt.Errorf("httpauth: key has %d distinct byte values; a random key has about 30 (use \"httpauth keygen\")", distinct)
+	}
+	return nil
+}
+
+// newHMACSigner validates cfg and returns a signer. It copies the keys.
+func newHMACSigner(cfg hmacSignerConfig) (*HMACSigner, error) {
 	if len(cfg.Keys) == 0 {
 		return nil, errors.New("httpauth: HMAC signer needs at least one key")
 	}
 	purpose := cfg.Purpose
 	if purpose == "" {
-		return nil, errors.New("httpauth: HMAC signer needs an explicit Purpose (DefaultPurpose for access tokens)")
+		return nil, errors.New("httpauth: HMAC signer needs an explicit Purpose (defaultPurpose for access tokens)")
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
 		return nil, errors.New("httpauth: HMAC signer leeway must be between 0 and 5m")
@@ -179,14 +235,15 @@ func NewHMACSigner(cfg HMACSignerConfig) (*HMACSigner, error) {
 			return nil, fmt.Errorf("httpauth: key ID %q is used twice", k.ID)
 		}
 		seen[k.ID] = true
-		if len(k.Secret) < MinKeyLen {
-			return nil, fmt.Errorf("httpauth: key %q is %d bytes; at least %d are required", k.ID, len(k.Secret), MinKeyLen)
+		if err := checkSecret(k.Secret); err != nil {
+			return nil, fmt.Errorf("key %q: %w", k.ID, err)
 		}
 		derived := deriveKey(k.Secret, purpose)
 		rk := &ringKey{id: k.ID}
 		rk.pool.New = func() any { return &macState{h: hmac.New(sha256.New, derived)} }
 		s.keys = append(s.keys, rk)
 	}
+	s.accountKeys = deriveAccountKeys(cfg.Keys)
 	return s, nil
 }
 
@@ -212,8 +269,6 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// Purpose returns the purpose the signer's tokens are bound to.
-func (s *HMACSigner) Purpose() string { return s.purpose }
 
 // Sign implements TokenSigner.
 func (s *HMACSigner) Sign(ctx context.Context, c Claims) (string, error) {
@@ -223,7 +278,7 @@ func (s *HMACSigner) Sign(ctx context.Context, c Claims) (string, error) {
 	if c.Subject == "" || len(c.Subject) > maxSubjectLen || !utf8.ValidString(c.Subject) {
 		return "", fmt.Errorf("httpauth: subject must be 1 to %d bytes of UTF-8", maxSubjectLen)
 	}
-	if c.ID.IsZero() {
+	if c.ID == [16]byte{} {
 		return "", errors.New("httpauth: token ID is zero")
 	}
 	if c.IssuedAt.IsZero() || !c.ExpiresAt.After(c.IssuedAt) {
@@ -372,7 +427,7 @@ func (s *HMACSigner) verifyMAC(token string) (Claims, error) {
 // IssueToken mints a token for the account with ID subject, valid for
 // Config.TokenTTL. Hosts normally mount TokenHandler instead.
 func (a *Authenticator[U]) IssueToken(ctx context.Context, subject string) (token string, c Claims, err error) {
-	return a.issueToken(ctx, subject, a.cfg.Now())
+	return a.issueToken(ctx, subject, a.opt.now())
 }
 
 // issueToken mints a token issued at iat.
@@ -385,8 +440,8 @@ func (a *Authenticator[U]) issueToken(ctx context.Context, subject string, iat t
 			token, err = "", fmt.Errorf("httpauth: signer panicked: %v", p)
 		}
 	}()
-	c = NewClaims(subject, iat, a.cfg.TokenTTL)
-	token, err = a.signer.Sign(ctx, c)
+	c = newClaims(subject, iat, a.cfg.TokenTTL)
+	token, err = a.cfg.Signer.Sign(ctx, c)
 	return token, c, err
 }
 
@@ -414,8 +469,8 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 		if !ok {
 			return
 		}
-		if id.Method != MethodPassword {
-			a.audit(r, false, id.Account.ID, ReasonTokenCannotMintToken, id.Transport)
+		if id.Credential != PasswordCredential {
+			a.audit(r, false, id.Account.ID, reasonTokenCannotMintToken, id.transport)
 			a.fail(w, r, failUnauthorized)
 			return
 		}
@@ -425,7 +480,7 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 		}
 		iat := id.authTime
 		if iat.IsZero() {
-			iat = a.cfg.Now()
+			iat = a.opt.now()
 		}
 		token, c, err := a.issueToken(r.Context(), id.Account.ID, iat)
 		if err != nil {
@@ -466,11 +521,11 @@ func (a *Authenticator[U]) recheckMinted(r *http.Request, id *Identity[U], c Cla
 		if !isNotFound(err) {
 			return internalFailure(err)
 		}
-		a.audit(r, false, id.Account.ID, ReasonTokenDeletedUser, id.Transport)
+		a.audit(r, false, id.Account.ID, reasonTokenDeletedUser, id.transport)
 		return failUnauthorized
 	}
 	if acct.Disabled || !issuedAfter(c.IssuedAt, acct.TokensValidAfter) {
-		a.audit(r, false, id.Account.ID, ReasonAccountChanged, id.Transport)
+		a.audit(r, false, id.Account.ID, reasonAccountChanged, id.transport)
 		return failUnauthorized
 	}
 	return nil

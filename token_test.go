@@ -16,8 +16,8 @@ import (
 )
 
 var (
-	testKey1 = bytes.Repeat([]byte{1}, 32)
-	testKey2 = bytes.Repeat([]byte{2}, 32)
+	testKey1 = testSecret(1)
+	testKey2 = testSecret(2)
 	t0       = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
@@ -32,9 +32,9 @@ func newTestSigner(t *testing.T, clock *fakeClock, purpose string, keys ...Signi
 		keys = []SigningKey{{ID: "k1", Secret: testKey1}}
 	}
 	if purpose == "" {
-		purpose = DefaultPurpose
+		purpose = defaultPurpose
 	}
-	s, err := NewHMACSigner(HMACSignerConfig{Keys: keys, Purpose: purpose, Now: clock.Now})
+	s, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: purpose, Now: clock.Now})
 	require.NoError(t, err)
 	return s
 }
@@ -42,23 +42,23 @@ func newTestSigner(t *testing.T, clock *fakeClock, purpose string, keys ...Signi
 func TestNewHMACSignerValidation(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  HMACSignerConfig
+		cfg  hmacSignerConfig
 		want string
 	}{
-		{"no keys", HMACSignerConfig{}, "at least one key"},
-		{"short key", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: make([]byte, 31)}}}, "at least 32"},
-		{"empty key ID", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{Secret: testKey1}}}, "ID must be"},
-		{"key ID with a dot", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k.1", Secret: testKey1}}}, "ID must be"},
-		{"key ID too long", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: strings.Repeat("k", 17), Secret: testKey1}}}, "ID must be"},
-		{"duplicate key ID", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}, {ID: "k", Secret: testKey2}}}, "used twice"},
-		{"negative leeway", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: -1}, "leeway"},
-		{"huge leeway", HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: time.Hour}, "leeway"},
+		{"no keys", hmacSignerConfig{}, "at least one key"},
+		{"short key", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: make([]byte, 31)}}}, "at least 32"},
+		{"empty key ID", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{Secret: testKey1}}}, "ID must be"},
+		{"key ID with a dot", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k.1", Secret: testKey1}}}, "ID must be"},
+		{"key ID too long", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: strings.Repeat("k", 17), Secret: testKey1}}}, "ID must be"},
+		{"duplicate key ID", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}, {ID: "k", Secret: testKey2}}}, "used twice"},
+		{"negative leeway", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: -1}, "leeway"},
+		{"huge leeway", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: time.Hour}, "leeway"},
 		// Issue 9 #14: a signer for another use must name its purpose.
-		{"empty purpose", HMACSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}}, "explicit Purpose"},
+		{"empty purpose", hmacSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}}, "explicit Purpose"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewHMACSigner(tt.cfg)
+			_, err := newHMACSigner(tt.cfg)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
@@ -68,7 +68,7 @@ func TestNewHMACSignerValidation(t *testing.T) {
 func TestSignVerifyRoundTrip(t *testing.T) {
 	clock := &fakeClock{t0}
 	s := newTestSigner(t, clock, "")
-	want := NewClaims("user-42", clock.Now(), time.Hour)
+	want := newClaims("user-42", clock.Now(), time.Hour)
 	tok, err := s.Sign(context.Background(), want)
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(tok, "k1."))
@@ -81,12 +81,12 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	assert.True(t, want.IssuedAt.Equal(got.IssuedAt))
 	assert.True(t, want.ExpiresAt.Equal(got.ExpiresAt))
 	assert.Equal(t, "k1", got.KeyID)
-	assert.Equal(t, DefaultPurpose, s.Purpose())
+	assert.Equal(t, defaultPurpose, s.purpose)
 }
 
 func TestSignRejectsBadClaims(t *testing.T) {
 	s := newTestSigner(t, &fakeClock{t0}, "")
-	good := NewClaims("u", t0, time.Hour)
+	good := newClaims("u", t0, time.Hour)
 	tests := []struct {
 		name   string
 		mutate func(*Claims)
@@ -94,7 +94,7 @@ func TestSignRejectsBadClaims(t *testing.T) {
 		{"empty subject", func(c *Claims) { c.Subject = "" }},
 		{"long subject", func(c *Claims) { c.Subject = strings.Repeat("x", 256) }},
 		{"invalid UTF-8 subject", func(c *Claims) { c.Subject = "\xff" }},
-		{"zero ID", func(c *Claims) { c.ID = TokenID{} }},
+		{"zero ID", func(c *Claims) { c.ID = [16]byte{} }},
 		{"no issue time", func(c *Claims) { c.IssuedAt = time.Time{} }},
 		{"no expiry", func(c *Claims) { c.ExpiresAt = time.Time{} }},
 		{"expiry equals issue", func(c *Claims) { c.ExpiresAt = c.IssuedAt }},
@@ -112,7 +112,7 @@ func TestSignRejectsBadClaims(t *testing.T) {
 func TestVerifyExpiryWithInjectedClock(t *testing.T) {
 	clock := &fakeClock{t0}
 	s := newTestSigner(t, clock, "")
-	tok, err := s.Sign(context.Background(), NewClaims("u", t0, time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("u", t0, time.Hour))
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -143,13 +143,13 @@ func TestVerifyExpiryWithInjectedClock(t *testing.T) {
 
 func TestVerifyLeeway(t *testing.T) {
 	clock := &fakeClock{t0}
-	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second, Now: clock.Now})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second, Now: clock.Now})
 	require.NoError(t, err)
-	tok, err := s.Sign(context.Background(), NewClaims("u", t0.Add(30*time.Second), time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("u", t0.Add(30*time.Second), time.Hour))
 	require.NoError(t, err)
 	_, err = s.Verify(context.Background(), tok)
 	assert.NoError(t, err, "iat within leeway")
-	tok, err = s.Sign(context.Background(), NewClaims("u", t0.Add(31*time.Second), time.Hour))
+	tok, err = s.Sign(context.Background(), newClaims("u", t0.Add(31*time.Second), time.Hour))
 	require.NoError(t, err)
 	_, err = s.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "iat beyond leeway")
@@ -163,9 +163,9 @@ func TestKeyRotation(t *testing.T) {
 	rotated := newTestSigner(t, clock, "", k2, k1) // k2 signs, k1 still verifies
 	retired := newTestSigner(t, clock, "", k2)     // k1 gone
 
-	oldTok, err := old.Sign(context.Background(), NewClaims("u", t0, time.Hour))
+	oldTok, err := old.Sign(context.Background(), newClaims("u", t0, time.Hour))
 	require.NoError(t, err)
-	newTok, err := rotated.Sign(context.Background(), NewClaims("u", t0, time.Hour))
+	newTok, err := rotated.Sign(context.Background(), newClaims("u", t0, time.Hour))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(newTok, "k2."), "first key signs")
 
@@ -191,14 +191,14 @@ func TestWrongKeyAndPurpose(t *testing.T) {
 	other := newTestSigner(t, clock, "", SigningKey{ID: "k1", Secret: testKey2})
 	confirm := newTestSigner(t, clock, "email-confirmation")
 
-	tok, err := confirm.Sign(context.Background(), NewClaims("u", t0, time.Hour))
+	tok, err := confirm.Sign(context.Background(), newClaims("u", t0, time.Hour))
 	require.NoError(t, err)
 	_, err = api.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "a token for another purpose")
 	_, err = confirm.Verify(context.Background(), tok)
 	assert.NoError(t, err)
 
-	tok, err = other.Sign(context.Background(), NewClaims("u", t0, time.Hour))
+	tok, err = other.Sign(context.Background(), newClaims("u", t0, time.Hour))
 	require.NoError(t, err)
 	_, err = api.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "another deployment's key with the same kid")
@@ -211,7 +211,7 @@ func TestTamperedAndMalformedTokens(t *testing.T) {
 	var tok string
 	for !strings.ContainsAny(tok, "-_") {
 		var err error
-		tok, err = s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
+		tok, err = s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
 		require.NoError(t, err)
 	}
 	kid, rest, _ := strings.Cut(tok, ".")
@@ -260,7 +260,7 @@ func TestTamperedAndMalformedTokens(t *testing.T) {
 func TestStrictDecodingPadBits(t *testing.T) {
 	clock := &fakeClock{t0}
 	s := newTestSigner(t, clock, "")
-	tok, err := s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
 	require.NoError(t, err)
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	last := strings.IndexByte(alphabet, tok[len(tok)-1])
@@ -321,7 +321,7 @@ func TestSignedButInvalidPayloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Verify(context.Background(), signRaw("k1", testKey1, DefaultPurpose, tt.payload))
+			_, err := s.Verify(context.Background(), signRaw("k1", testKey1, defaultPurpose, tt.payload))
 			if tt.want == nil {
 				assert.NoError(t, err)
 			} else {
@@ -335,9 +335,9 @@ func TestVerifyAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts; CI runs this without -race too")
 	}
-	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1, Now: (&fakeClock{t0}).Now})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1, Now: (&fakeClock{t0}).Now})
 	require.NoError(t, err)
-	tok, err := s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
 	require.NoError(t, err)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
@@ -353,12 +353,11 @@ func TestVerifyAllocations(t *testing.T) {
 }
 
 func TestTokenIDsAreUnique(t *testing.T) {
-	seen := map[TokenID]bool{}
+	seen := map[[16]byte]bool{}
 	for range 1000 {
-		c := NewClaims("u", t0, time.Hour)
-		require.False(t, c.ID.IsZero())
+		c := newClaims("u", t0, time.Hour)
+		require.NotEqual(t, [16]byte{}, c.ID)
 		require.False(t, seen[c.ID])
 		seen[c.ID] = true
 	}
-	assert.Len(t, TokenID{0xab}.String(), 32)
 }

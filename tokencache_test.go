@@ -14,10 +14,10 @@ import (
 func TestTokenCache(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t0}
-	s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Now: clock.Now, CacheSize: 4})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Now: clock.Now, CacheSize: 4})
 	require.NoError(t, err)
 	require.NotNil(t, s.cache)
-	tok, err := s.Sign(ctx, NewClaims("user-1", t0, time.Hour))
+	tok, err := s.Sign(ctx, newClaims("user-1", t0, time.Hour))
 	require.NoError(t, err)
 
 	first, err := s.Verify(ctx, tok)
@@ -58,7 +58,7 @@ func TestTokenCache(t *testing.T) {
 	})
 	t.Run("bounded", func(t *testing.T) {
 		for i := range 20 {
-			tok, err := s.Sign(ctx, NewClaims(fmt.Sprint("u", i), t0, time.Hour))
+			tok, err := s.Sign(ctx, newClaims(fmt.Sprint("u", i), t0, time.Hour))
 			require.NoError(t, err)
 			_, err = s.Verify(ctx, tok)
 			require.NoError(t, err, "a full cache still verifies")
@@ -67,7 +67,7 @@ func TestTokenCache(t *testing.T) {
 		assert.Len(t, s.cache.slots, 4)
 	})
 	t.Run("a new token takes its slot", func(t *testing.T) {
-		fresh, err := s.Sign(ctx, NewClaims("late", t0, time.Hour))
+		fresh, err := s.Sign(ctx, newClaims("late", t0, time.Hour))
 		require.NoError(t, err)
 		_, err = s.Verify(ctx, fresh)
 		require.NoError(t, err)
@@ -80,7 +80,7 @@ func TestTokenCache(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		s, err := NewHMACSigner(HMACSignerConfig{Purpose: DefaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
+		s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
 		require.NoError(t, err)
 		assert.Nil(t, s.cache)
 	})
@@ -91,7 +91,7 @@ func TestCachedVerifyAllocations(t *testing.T) {
 		t.Skip("the race detector changes allocation counts")
 	}
 	s := newTestSigner(t, &fakeClock{t0}, "")
-	tok, err := s.Sign(context.Background(), NewClaims("user-1", t0, time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
 	require.NoError(t, err)
 	ctx := context.Background()
 	_, err = s.Verify(ctx, tok)

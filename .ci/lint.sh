@@ -8,8 +8,9 @@
 # 2. For every go.mod: go vet ./..., staticcheck ./..., govulncheck ./...
 #    with the local Go (the go.mod line's oldest supported release's latest
 #    patch): reachable standard-library advisories are only warnings here.
-# 3. For the library modules (core, sqlstore, redisstore) govulncheck again
-#    under GOTOOLCHAIN=$HTTPAUTH_NEW_GO (default go1.27.3, which the module
+# 3. For the library modules (core, sqlstore, redisstore) and the shipped
+#    command (cmd/httpauth) govulncheck again under
+#    GOTOOLCHAIN=$HTTPAUTH_NEW_GO (default go1.27.3, which the module
 #    proxy serves; govulncheck is then built with that toolchain, as it must
 #    be to read that standard library): ANY reachable finding fails the
 #    run, standard-library ones included. Hosts should run that Go or newer.
@@ -156,7 +157,7 @@ for mod in "${mods[@]}"; do
 		# The library modules under the newer toolchain: nothing reachable
 		# may remain, standard library included.
 		case "$name" in
-		core | sqlstore | redisstore)
+		core | sqlstore | redisstore | cmd/httpauth)
 			if [ -n "$new_govulncheck" ]; then
 				log "govulncheck ($name) under $NEW_GO"
 				(cd "$root/$mod" && GOTOOLCHAIN=$NEW_GO "$new_govulncheck" -db "$vulndb" ./...)

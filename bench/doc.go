@@ -26,6 +26,6 @@
 // cmd/load is an HTTP load generator for the example server, and load.sh
 // runs it against a freshly built examples/api.
 //
-// The go.work file beside go.mod keeps this module out of the repository's
-// workspace, so the peers never enter the other modules' build lists.
+// The peers are this module's own requirements: no library module requires
+// them, so they never reach a library's consumers.
 package bench

@@ -2,8 +2,6 @@ module github.com/gohttpauth/httpauth/bench
 
 go 1.26.0
 
-replace github.com/gohttpauth/httpauth => ../
-
 require (
 	github.com/abbot/go-http-auth v0.4.0
 	github.com/go-chi/jwtauth/v5 v5.3.3

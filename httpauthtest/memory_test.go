@@ -16,7 +16,7 @@ func TestMemoryRevocationStore(t *testing.T) {
 
 func TestMemoryLimiter(t *testing.T) {
 	httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
-		return httpauth.NewMemoryLimiter(maxFailures, window, nil)
+		return httpauth.NewMemoryLimiter(maxFailures, window)
 	})
 }
 

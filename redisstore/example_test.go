@@ -23,6 +23,45 @@ func startRedis() (addr string, stop func()) {
 	return mr.Addr(), mr.Close
 }
 
+// Every instance of a service gives its authenticator the same Redis stores,
+// so a token revoked or a login locked on one is so on all.
+func Example() {
+	addr, stop := startRedis()
+	defer stop()
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	defer client.Close()
+
+	revocations, err := redisstore.NewRevocationStore(client, redisstore.RevocationOptions{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer revocations.Close()
+	logins, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer logins.Close()
+
+	key, err := httpauth.KeyFromHex("k1", "6b7a1f0e9c2d4b8a3e5f7061928374a5b6c7d8e9f00112233445566778899aab")
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer, err := httpauth.NewHMACSigner(key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = httpauth.New(httpauth.Config[struct{}]{
+		Users:       httpauth.NewMemoryUserStore[struct{}](nil),
+		Signer:      signer,
+		Realm:       "api",
+		Revocations: revocations,
+		Throttle:    httpauth.Throttle{Logins: logins},
+	})
+	fmt.Println("configured:", err == nil)
+	// Output:
+	// configured: true
+}
+
 func ExampleNewRevocationStore() {
 	addr, stop := startRedis()
 	defer stop()
@@ -38,7 +77,7 @@ func ExampleNewRevocationStore() {
 	defer revocations.Close() // stops its subscriber
 
 	ctx := context.Background()
-	var id httpauth.TokenID // a token's jti; the signer makes random ones
+	var id [16]byte // a token's jti; the signer makes random ones
 	id[0] = 0x2a
 	// The key expires with the token, so nothing needs cleaning up.
 	if err := revocations.Revoke(ctx, id, time.Now().Add(15*time.Minute)); err != nil {

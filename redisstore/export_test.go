@@ -17,3 +17,9 @@ func SetLostHook(s any, f func()) {
 	}
 	sub.testLost.Store(&f)
 }
+
+// The limiter's defaults, for TestLimiterDefaults.
+const (
+	DefaultMaxFailures   = defaultMaxFailures
+	DefaultFailureWindow = defaultFailureWindow
+)

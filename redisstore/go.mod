@@ -2,8 +2,6 @@ module github.com/gohttpauth/httpauth/redisstore
 
 go 1.26.0
 
-replace github.com/gohttpauth/httpauth => ../
-
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/gohttpauth/httpauth v0.0.0-00010101000000-000000000000

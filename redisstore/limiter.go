@@ -17,7 +17,7 @@ import (
 )
 
 // LimiterOptions configures a Limiter. The zero value is valid and takes
-// httpauth's defaults.
+// the defaults of httpauth's in-memory limiter: 10 attempts per 15 minutes.
 type LimiterOptions struct {
 	// Prefix starts every key the limiter writes, and names its lock index
 	// (prefix + "locked") and pub/sub channel (prefix + "locks").
@@ -30,13 +30,12 @@ type LimiterOptions struct {
 	Prefix string
 
 	// MaxFailures is how many attempts within Window make a key refused
-	// until the window ends (a success resets the count). Default
-	// httpauth.DefaultMaxFailures.
+	// until the window ends (a success resets the count). Default 10.
 	MaxFailures int
 
 	// Window is the length of the fixed window that starts at a key's
-	// first attempt. Default httpauth.DefaultFailureWindow. It is rounded
-	// up to whole milliseconds.
+	// first attempt. Default 15 minutes. It is rounded up to whole
+	// milliseconds.
 	Window time.Duration
 
 	// LocalLocks bounds the process-local set of locked keys that lets
@@ -54,7 +53,7 @@ type LimiterOptions struct {
 const DefaultLocalLocks = 10000
 
 // Limiter is an httpauth.Limiter in Redis, with the semantics of
-// httpauth.MemoryLimiter. It is safe for concurrent use, also across
+// httpauth.NewMemoryLimiter's. It is safe for concurrent use, also across
 // processes sharing the Redis database.
 //
 // Each key with attempts is one Redis counter, named by the SHA-256 of the
@@ -85,6 +84,12 @@ type Limiter struct {
 // Redis rather than its local set.
 const lockEndMargin = time.Second
 
+// The defaults of LimiterOptions, those of httpauth.NewMemoryLimiter.
+const (
+	defaultMaxFailures   = 10
+	defaultFailureWindow = 15 * time.Minute
+)
+
 const (
 	resyncRetryError    = time.Second
 	resyncRetryOverflow = 10 * time.Second
@@ -112,13 +117,13 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 	case opts.MaxFailures < 0:
 		return nil, fmt.Errorf("redisstore: MaxFailures %d is negative", opts.MaxFailures)
 	case opts.MaxFailures == 0:
-		opts.MaxFailures = httpauth.DefaultMaxFailures
+		opts.MaxFailures = defaultMaxFailures
 	}
 	switch {
 	case opts.Window < 0:
 		return nil, fmt.Errorf("redisstore: Window %v is negative", opts.Window)
 	case opts.Window == 0:
-		opts.Window = httpauth.DefaultFailureWindow
+		opts.Window = defaultFailureWindow
 	}
 	maxSilence, err := checkMaxSilence(opts.MaxSilence)
 	if err != nil {
@@ -457,7 +462,7 @@ func (l *Limiter) resync(ctx context.Context) {
 }
 
 // retryAfter rounds up to whole seconds, at least one, as Retry-After
-// carries them (the same rounding as httpauth.MemoryLimiter).
+// carries them (the same rounding as httpauth.NewMemoryLimiter's).
 func retryAfter(d time.Duration) time.Duration {
 	s := (d + time.Second - 1) / time.Second
 	if s < 1 {

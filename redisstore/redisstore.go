@@ -4,7 +4,7 @@
 // [RevocationStore] implements httpauth.RevocationStore: each revocation is
 // one key that expires with its token, so nothing needs cleaning up.
 // [Limiter] implements httpauth.Limiter with the semantics of
-// httpauth.MemoryLimiter: a fixed window that starts at a key's first
+// httpauth.NewMemoryLimiter's: a fixed window that starts at a key's first
 // attempt; Reserve counts an attempt and refuses past the limit in one Lua
 // script, before httpauth runs any hash.
 //
@@ -121,8 +121,8 @@ type RevocationStore struct {
 	client   redis.UniversalClient
 	prefix   string
 	extraTTL time.Duration
-	sub      *subscriber                                // nil when the cache is off
-	cache    *localstate.Cache[httpauth.TokenID, int64] // revoked until (unix nanos), 0 = not revoked
+	sub      *subscriber                        // nil when the cache is off
+	cache    *localstate.Cache[[16]byte, int64] // revoked until (unix nanos), 0 = not revoked
 }
 
 var _ httpauth.RevocationStore = (*RevocationStore)(nil)
@@ -151,16 +151,16 @@ func NewRevocationStore(client redis.UniversalClient, opts RevocationOptions) (*
 	}
 	if opts.CacheSize > 0 {
 		s.sub = newSubscriber(client, prefix+revokedChannel, maxSilence)
-		s.cache = localstate.NewCache[httpauth.TokenID, int64](s.sub.feed, opts.CacheSize)
+		s.cache = localstate.NewCache[[16]byte, int64](s.sub.feed, opts.CacheSize)
 		s.sub.onMessage = func(payload string) {
-			var id httpauth.TokenID
+			var id [16]byte
 			if len(payload) == 2*len(id) {
 				if _, err := hex.Decode(id[:], []byte(payload)); err == nil {
 					s.cache.Invalidate(id)
 					return
 				}
 			}
-			s.cache.InvalidateFunc(func(httpauth.TokenID, int64) bool { return true }) // unknown message: drop all
+			s.cache.InvalidateFunc(func([16]byte, int64) bool { return true }) // unknown message: drop all
 		}
 	}
 	return s, nil
@@ -183,8 +183,8 @@ func checkMaxSilence(d time.Duration) (time.Duration, error) {
 
 // Key returns the Redis key that records the revocation of id:
 // prefix + "revoked:" + id as 32 hex digits.
-func (s *RevocationStore) Key(id httpauth.TokenID) string {
-	return s.prefix + revokedSpace + id.String()
+func (s *RevocationStore) Key(id [16]byte) string {
+	return s.prefix + revokedSpace + hex.EncodeToString(id[:])
 }
 
 // Live reports whether the store's local verdicts are trusted now: its
@@ -220,7 +220,7 @@ return 1
 // Revoke implements httpauth.RevocationStore. It sets the key of id with a
 // time to live that ends at expiresAt plus ExtraTTL, measured by this
 // process's clock, and publishes id. A token past that time is not stored.
-func (s *RevocationStore) Revoke(ctx context.Context, id httpauth.TokenID, expiresAt time.Time) error {
+func (s *RevocationStore) Revoke(ctx context.Context, id [16]byte, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: revoke: %w", err)
 	}
@@ -229,7 +229,7 @@ func (s *RevocationStore) Revoke(ctx context.Context, id httpauth.TokenID, expir
 		return nil // already dead everywhere: nothing to remember
 	}
 	ttl = ceilMillis(ttl)
-	err := revokeScript.Run(ctx, s.client, []string{s.Key(id)}, ttl.Milliseconds(), s.prefix+revokedChannel, id.String()).Err()
+	err := revokeScript.Run(ctx, s.client, []string{s.Key(id)}, ttl.Milliseconds(), s.prefix+revokedChannel, hex.EncodeToString(id[:])).Err()
 	if s.cache != nil {
 		// Also on error: the write may have happened. This instance must
 		// not wait for its own notification.
@@ -246,7 +246,7 @@ func (s *RevocationStore) Revoke(ctx context.Context, id httpauth.TokenID, expir
 // and, if still live and nothing about any ID was published meanwhile,
 // caches the verdict. Any error from Redis is returned with revoked false;
 // httpauth treats it as a failure, never as "not revoked".
-func (s *RevocationStore) IsRevoked(ctx context.Context, id httpauth.TokenID) (bool, error) {
+func (s *RevocationStore) IsRevoked(ctx context.Context, id [16]byte) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("redisstore: is revoked: %w", err)
 	}

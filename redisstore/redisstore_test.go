@@ -180,7 +180,7 @@ func TestNewLimiterValidates(t *testing.T) {
 func TestKeyLayout(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { _ = client.Close() })
-	id := httpauth.TokenID{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
+	id := [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
 	// sha256("alice"), as printed by `printf %s alice | sha256sum`.
 	const aliceSum = "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90"
 
@@ -228,7 +228,7 @@ func TestRevokeSetsTTL(t *testing.T) {
 				Prefix: uniquePrefix(t, client), ExtraTTL: tt.extraTTL,
 			})
 			require.NoError(t, err)
-			var id httpauth.TokenID
+			var id [16]byte
 			_, err = rand.Read(id[:])
 			require.NoError(t, err)
 			require.NoError(t, s.Revoke(ctx, id, time.Now().Add(tt.lifetime)))
@@ -252,25 +252,25 @@ func TestLimiterDefaults(t *testing.T) {
 	l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{Prefix: uniquePrefix(t, client)})
 	require.NoError(t, err)
 	const key = "alice"
-	for i := range httpauth.DefaultMaxFailures {
+	for i := range redisstore.DefaultMaxFailures {
 		ok, _, err := l.Allow(ctx, key)
 		require.NoError(t, err)
-		require.True(t, ok, "refused after %d failures; default max is %d", i, httpauth.DefaultMaxFailures)
+		require.True(t, ok, "refused after %d failures; default max is %d", i, redisstore.DefaultMaxFailures)
 		mustReserve(t, l, key)
 	}
 	ok, ra, err := l.Allow(ctx, key)
 	require.NoError(t, err)
-	assert.False(t, ok, "allowed after %d failures", httpauth.DefaultMaxFailures)
-	assert.Greater(t, ra, httpauth.DefaultFailureWindow-time.Minute)
-	assert.LessOrEqual(t, ra, httpauth.DefaultFailureWindow)
+	assert.False(t, ok, "allowed after %d failures", redisstore.DefaultMaxFailures)
+	assert.Greater(t, ra, redisstore.DefaultFailureWindow-time.Minute)
+	assert.LessOrEqual(t, ra, redisstore.DefaultFailureWindow)
 
 	ttl, err := client.PTTL(ctx, l.Key(key)).Result()
 	require.NoError(t, err)
-	assert.Greater(t, ttl, httpauth.DefaultFailureWindow-time.Minute, "PTTL of the counter")
-	assert.LessOrEqual(t, ttl, httpauth.DefaultFailureWindow, "PTTL of the counter")
+	assert.Greater(t, ttl, redisstore.DefaultFailureWindow-time.Minute, "PTTL of the counter")
+	assert.LessOrEqual(t, ttl, redisstore.DefaultFailureWindow, "PTTL of the counter")
 	n, err := client.Get(ctx, l.Key(key)).Int()
 	require.NoError(t, err)
-	assert.Equal(t, httpauth.DefaultMaxFailures, n, "counter value")
+	assert.Equal(t, redisstore.DefaultMaxFailures, n, "counter value")
 }
 
 func TestLimiterLaterFailuresKeepExpiry(t *testing.T) {
@@ -386,7 +386,7 @@ func TestOutageFailsClosed(t *testing.T) {
 			s, err := redisstore.NewRevocationStore(client, redisstore.RevocationOptions{})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
-			var id httpauth.TokenID
+			var id [16]byte
 			id[0] = 1
 			assertStoreError(t, "Revoke", s.Revoke(ctx, id, time.Now().Add(time.Hour)))
 			revoked, err := s.IsRevoked(ctx, id)

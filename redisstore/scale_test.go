@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/httpauthtest"
 	"github.com/gohttpauth/httpauth/redisstore"
 )
 
@@ -99,7 +101,7 @@ func killPubSub(t *testing.T, c *redis.Client) {
 	require.NoError(t, c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err())
 }
 
-// countingHasher counts Verify calls of a cheap argon2id hasher.
+// countingHasher counts Verify calls of a cheap test hasher.
 type countingHasher struct {
 	httpauth.PasswordHasher
 	verifies atomic.Int64
@@ -112,21 +114,32 @@ func (h *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, err
 
 type testUser struct{}
 
+// newCountingHasher returns a cheap hasher that counts its Verify calls.
+func newCountingHasher() *countingHasher {
+	return &countingHasher{PasswordHasher: httpauthtest.FastHasher{}}
+}
+
+// newSigner returns an HMAC signer with a random key.
+func newSigner(t *testing.T) httpauth.TokenSigner {
+	t.Helper()
+	s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: []byte(rand.Text() + rand.Text())})
+	require.NoError(t, err)
+	return s
+}
+
 // newAuth returns an authenticator over a store holding alice, with lim as
 // its per-login limiter and hasher counting its hashes.
-func newAuth(t *testing.T, lim httpauth.Limiter, hasher *countingHasher, slots int) *httpauth.Authenticator[testUser] {
+func newAuth(t *testing.T, lim httpauth.Limiter, hasher *countingHasher) *httpauth.Authenticator[testUser] {
 	t.Helper()
 	users := httpauth.NewMemoryUserStore[testUser](hasher.PasswordHasher)
 	require.NoError(t, users.Add(context.Background(), "alice", "right-password", httpauth.Account[testUser]{ID: "u1"}))
 	a, err := httpauth.New(httpauth.Config[testUser]{
-		Users:               users,
-		Keys:                []httpauth.SigningKey{{ID: "k1", Secret: []byte(strings.Repeat("k", 32))}},
-		Realm:               "test",
-		Hasher:              hasher,
-		Limiter:             lim,
-		MaxConcurrentHashes: slots,
-		Logger:              slog.New(slog.DiscardHandler),
-		OnError:             func(*http.Request, error) {},
+		Users:    users,
+		Signer:   newSigner(t),
+		Realm:    "test",
+		Hasher:   hasher,
+		Throttle: httpauth.Throttle{Logins: lim},
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return a
@@ -140,20 +153,20 @@ func basicGet(login, pw string) *http.Request {
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 
-// Four instances sharing one Redis limiter, 32 hash slots each: 64
-// concurrent wrong guesses for one login hash at most the limit, because
-// each attempt is reserved in Redis before any hash (scale-out finding 1).
+// Four instances sharing one Redis limiter: 64 concurrent wrong guesses
+// for one login hash at most the limit, because each attempt is reserved
+// in Redis before any hash.
 func TestReserveBoundsHashesAcrossInstances(t *testing.T) {
 	newClient(t) // skips without Redis
 	prefix := uniquePrefix(t, newClient(t))
-	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+	hasher := newCountingHasher()
 	var handlers []http.Handler
 	for range 4 {
 		c, _ := newCountedClient(t)
 		l, err := redisstore.NewLimiter(c, redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 10, Window: time.Minute})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l.Close() })
-		handlers = append(handlers, newAuth(t, l, hasher, 32).Middleware(okHandler))
+		handlers = append(handlers, newAuth(t, l, hasher).Middleware(okHandler))
 	}
 	hasher.verifies.Store(0)
 	const guesses = 64
@@ -205,8 +218,7 @@ func startRedisServer(t *testing.T, args ...string) *redis.Client {
 
 // A Redis that refuses writes (maxmemory with noeviction, which spraying
 // unknown logins reaches) must give nothing to observe: every password
-// attempt is a 500, no hash runs, and the right password never gets a 200
-// (scale-out finding 2).
+// attempt is a 500, no hash runs, and the right password never gets a 200.
 func TestFullRedisRunsNoHash(t *testing.T) {
 	newClient(t) // skips without the test Redis, like every Redis test
 	c := startRedisServer(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
@@ -227,8 +239,8 @@ func TestFullRedisRunsNoHash(t *testing.T) {
 	t.Cleanup(func() { _ = l.Close() })
 	_, _, err = l.Reserve(ctx, "login:alice")
 	require.ErrorContains(t, err, "OOM", "Reserve on a full Redis")
-	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
-	h := newAuth(t, l, hasher, 4).Middleware(okHandler)
+	hasher := newCountingHasher()
+	h := newAuth(t, l, hasher).Middleware(okHandler)
 	hasher.verifies.Store(0)
 	tries := []struct{ login, pw string }{
 		{"alice", "guess"}, {"alice", "right-password"}, {"nobody", "guess"},
@@ -334,8 +346,8 @@ func TestRevocationAcrossInstances(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	ctx := context.Background()
-	id := func(n byte) httpauth.TokenID { return httpauth.TokenID{0xee, n} }
-	revoked := func(s *redisstore.RevocationStore, i httpauth.TokenID) bool {
+	id := func(n byte) [16]byte { return [16]byte{0xee, n} }
+	revoked := func(s *redisstore.RevocationStore, i [16]byte) bool {
 		r, err := s.IsRevoked(ctx, i)
 		require.NoError(t, err)
 		return r
@@ -409,12 +421,12 @@ func TestReadmeManualUnlock(t *testing.T) {
 	t.Cleanup(func() { _ = lb.Close() })
 	pollUntil(t, "B live", lb.Live)
 
-	hasher := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+	hasher := newCountingHasher()
 	users := httpauth.NewMemoryUserStore[testUser](hasher.PasswordHasher)
 	require.NoError(t, users.Add(context.Background(), "alice@example.com", "right-password", httpauth.Account[testUser]{ID: "u1"}))
 	auth, err := httpauth.New(httpauth.Config[testUser]{
-		Users: users, Keys: []httpauth.SigningKey{{ID: "k1", Secret: []byte(strings.Repeat("k", 32))}},
-		Realm: "test", Hasher: hasher, Limiter: la, Logger: slog.New(slog.DiscardHandler),
+		Users: users, Signer: newSigner(t), Realm: "test", Hasher: hasher,
+		Throttle: httpauth.Throttle{Logins: la}, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	h := auth.Middleware(okHandler)

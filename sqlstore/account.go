@@ -2,31 +2,74 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"weak"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gohttpauth/httpauth"
 )
 
-var _ httpauth.AccountStore[User] = (*Store)(nil)
+var _ httpauth.AccountStore[User] = (*Store[User])(nil)
 
 // AccountStamp implements httpauth.AccountStore: the login and the
 // confirmed flag, so that confirming or changing the login ends the
 // account tokens issued before.
-func (s *Store) AccountStamp(acct *httpauth.Account[User]) []byte {
-	b := []byte(acct.User.Login)
-	if acct.User.Confirmed {
+//
+// For the default User they are read from acct.User. For another type
+// they are those of the row acct was read from, so acct must be an
+// account this store returned, not a copy: any other account gets a
+// random stamp, which no token matches (fail closed).
+func (s *Store[U]) AccountStamp(acct *httpauth.Account[U]) []byte {
+	if s.stamps == nil {
+		u := any(acct.User).(User) // s.stamps is nil only for U = User
+		return stamp(u.Login, u.Confirmed)
+	}
+	if b, ok := s.stamps.get(acct); ok {
+		return b
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func stamp(login string, confirmed bool) []byte {
+	b := []byte(login)
+	if confirmed {
 		return append(b, 0, 1)
 	}
 	return append(b, 0, 0)
 }
 
+// stamps remembers the AccountStamp of each account a Store[U] returned,
+// for a U that does not carry the login and confirmed flag. It holds the
+// accounts weakly: an entry goes when its account is collected.
+type stamps[U any] struct {
+	m sync.Map // weak.Pointer[httpauth.Account[U]] -> []byte
+}
+
+func (s *stamps[U]) remember(acct *httpauth.Account[U], b []byte) {
+	k := weak.Make(acct)
+	s.m.Store(k, b)
+	runtime.AddCleanup(acct, func(k weak.Pointer[httpauth.Account[U]]) { s.m.Delete(k) }, k)
+}
+
+func (s *stamps[U]) get(acct *httpauth.Account[U]) ([]byte, bool) {
+	b, ok := s.m.Load(weak.Make(acct))
+	if !ok {
+		return nil, false
+	}
+	return b.([]byte), true
+}
+
 // MarkConfirmed implements httpauth.AccountStore: it marks user id
 // confirmed. Confirming a confirmed user is not an error.
-func (s *Store) MarkConfirmed(ctx context.Context, id string) error {
+func (s *Store[U]) MarkConfirmed(ctx context.Context, id string) error {
 	return s.set(ctx, "mark confirmed", id, []string{s.cols.Confirmed}, true)
 }
 
@@ -34,7 +77,7 @@ func (s *Store) MarkConfirmed(ctx context.Context, id string) error {
 // stored lower-cased. A login another user holds is an error wrapping
 // httpauth.ErrAccountExists, and changes nothing; the unique index
 // decides, so two concurrent moves to one login cannot both succeed.
-func (s *Store) SetLogin(ctx context.Context, id, login string) error {
+func (s *Store[U]) SetLogin(ctx context.Context, id, login string) error {
 	if login == "" || !storable(login) {
 		return errors.New("sqlstore: set login: login must be non-empty UTF-8 without NUL")
 	}

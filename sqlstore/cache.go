@@ -52,17 +52,17 @@ type cacheKey struct {
 // normalized login; a login entry holds only the account's ID, so that
 // invalidating an ID needs no scan: a login entry is used only while the
 // ID entry it points to is present and still has that login.
-type cached struct {
-	acct  *httpauth.Account[User]
+type cached[U any] struct {
+	acct  *httpauth.Account[U]
 	login string // normalized login of acct (ID entries)
 	id    string // login entries
 }
 
 // accountCache is the process-local account cache of a PostgreSQL store,
 // trusted only while its LISTEN connection is live.
-type accountCache struct {
+type accountCache[U any] struct {
 	feed    *localstate.Feed
-	entries *localstate.Cache[cacheKey, cached]
+	entries *localstate.Cache[cacheKey, cached[U]]
 
 	config     func(ctx context.Context) (*pgx.ConnConfig, error)
 	channel    string // quoted identifier
@@ -108,13 +108,13 @@ func pgxConfig(db *sql.DB) func(ctx context.Context) (*pgx.ConnConfig, error) {
 	}
 }
 
-func newAccountCache(size int, maxSilence time.Duration, channel, rawChannel string, config func(context.Context) (*pgx.ConnConfig, error)) *accountCache {
+func newAccountCache[U any](size int, maxSilence time.Duration, channel, rawChannel string, config func(context.Context) (*pgx.ConnConfig, error)) *accountCache[U] {
 	feed := localstate.NewFeed(maxSilence, nil)
 	var b [8]byte
 	_, _ = crand.Read(b[:])
-	return &accountCache{
+	return &accountCache[U]{
 		feed:       feed,
-		entries:    localstate.NewCache[cacheKey, cached](feed, 2*size), // an ID and a login entry per account
+		entries:    localstate.NewCache[cacheKey, cached[U]](feed, 2*size), // an ID and a login entry per account
 		config:     config,
 		channel:    channel,
 		rawChannel: rawChannel,
@@ -124,7 +124,7 @@ func newAccountCache(size int, maxSilence time.Duration, channel, rawChannel str
 }
 
 // get returns the cached account by ID, or by normalized login.
-func (c *accountCache) get(k cacheKey) (*httpauth.Account[User], bool) {
+func (c *accountCache[U]) get(k cacheKey) (*httpauth.Account[U], bool) {
 	if !k.byLogin {
 		v, ok := c.entries.Get(k)
 		return v.acct, ok
@@ -140,34 +140,33 @@ func (c *accountCache) get(k cacheKey) (*httpauth.Account[User], bool) {
 	return v.acct, true
 }
 
-// put caches a, read with ticket t by ID or by the normalized login
-// loginKey ("" for a read by ID).
-func (c *accountCache) put(a *httpauth.Account[User], loginKey string, t localstate.Ticket) {
-	login := NormalizeLogin(a.User.Login)
-	c.entries.Put(cacheKey{s: a.ID}, cached{acct: a, login: login}, t)
+// put caches a, whose normalized login is login, read with ticket t by ID
+// or by the normalized login loginKey ("" for a read by ID).
+func (c *accountCache[U]) put(a *httpauth.Account[U], login, loginKey string, t localstate.Ticket) {
+	c.entries.Put(cacheKey{s: a.ID}, cached[U]{acct: a, login: login}, t)
 	if loginKey != "" && loginKey == login {
-		c.entries.Put(cacheKey{byLogin: true, s: loginKey}, cached{id: a.ID}, t)
+		c.entries.Put(cacheKey{byLogin: true, s: loginKey}, cached[U]{id: a.ID}, t)
 	}
 }
 
 // invalidate drops account id (its login entries die with it, see cached)
 // and voids every read in flight. The empty ID drops everything.
-func (c *accountCache) invalidate(id string) {
+func (c *accountCache[U]) invalidate(id string) {
 	if id == "" {
-		c.entries.InvalidateFunc(func(cacheKey, cached) bool { return true })
+		c.entries.InvalidateFunc(func(cacheKey, cached[U]) bool { return true })
 		return
 	}
 	c.entries.Invalidate(cacheKey{s: id})
 }
 
 // invalidateLogin drops the login entry of a normalized login.
-func (c *accountCache) invalidateLogin(login string) {
+func (c *accountCache[U]) invalidateLogin(login string) {
 	c.entries.Invalidate(cacheKey{byLogin: true, s: login})
 }
 
 // start connects the listener once, so that New fails on a database that
 // cannot LISTEN, then keeps it connected in the background until close.
-func (c *accountCache) start(ctx context.Context) error {
+func (c *accountCache[U]) start(ctx context.Context) error {
 	conn, err := c.connect(ctx)
 	if err != nil {
 		return err
@@ -179,7 +178,7 @@ func (c *accountCache) start(ctx context.Context) error {
 }
 
 // close stops the listener and waits for it.
-func (c *accountCache) close() {
+func (c *accountCache[U]) close() {
 	c.stop.Do(func() {
 		if c.cancel != nil {
 			c.cancel()
@@ -192,7 +191,7 @@ func (c *accountCache) close() {
 // connect opens a dedicated connection with the settings of one of db's
 // own (taken afresh each time, so rotated credentials are picked up),
 // LISTENs on the channel, and marks the feed up.
-func (c *accountCache) connect(ctx context.Context) (*pgconn.PgConn, error) {
+func (c *accountCache[U]) connect(ctx context.Context) (*pgconn.PgConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg, err := c.config(ctx)
@@ -234,7 +233,7 @@ func (c *accountCache) connect(ctx context.Context) (*pgconn.PgConn, error) {
 // the order the server sent the messages. Only the echo of our own
 // heartbeat, from the backend we LISTEN on, is a beat: it proves that this
 // connection still receives what the server sends at commit.
-func (c *accountCache) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
+func (c *accountCache[U]) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
 	switch {
 	case n.Channel == c.rawChannel:
 		c.invalidate(n.Payload)
@@ -249,7 +248,7 @@ func (c *accountCache) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) 
 // so a connection that answers but no longer delivers notifications is not
 // trusted. It reconnects with backoff when the connection fails, or when
 // no echo came back for twice MaxSilence, keeping the feed down meanwhile.
-func (c *accountCache) run(ctx context.Context, conn *pgconn.PgConn) {
+func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
 	defer close(c.done)
 	interval := c.feed.MaxSilence() / 4
 	backoff := minBackoff
@@ -294,7 +293,7 @@ func (c *accountCache) run(ctx context.Context, conn *pgconn.PgConn) {
 
 // wait waits up to d for a notification. It returns an error only when the
 // connection failed (or ctx ended).
-func (c *accountCache) wait(ctx context.Context, conn *pgconn.PgConn, d time.Duration) error {
+func (c *accountCache[U]) wait(ctx context.Context, conn *pgconn.PgConn, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -312,14 +311,14 @@ func (c *accountCache) wait(ctx context.Context, conn *pgconn.PgConn, d time.Dur
 
 // sendHeartbeat NOTIFYs the heartbeat channel; the echo arrives with or
 // after the answer.
-func (c *accountCache) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
+func (c *accountCache[U]) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
 	hctx, cancel := context.WithTimeout(ctx, 4*interval)
 	defer cancel()
 	_, err := conn.Exec(hctx, "NOTIFY "+c.heartbeat).ReadAll()
 	return err
 }
 
-func (c *accountCache) callHook(event string) {
+func (c *accountCache[U]) callHook(event string) {
 	if h := c.hook.Load(); h != nil {
 		(*h)(event)
 	}

@@ -47,7 +47,7 @@ func poll(t *testing.T, what string, cond func() bool) time.Duration {
 // waitCached repeats lookup until one round of it makes no query: the
 // accounts it reads are cached. (A change elsewhere on the shared channel
 // may void a fill, hence the polling.)
-func waitCached(t *testing.T, s *sqlstore.Store, lookup func() error) {
+func waitCached[U any](t *testing.T, s *sqlstore.Store[U], lookup func() error) {
 	t.Helper()
 	poll(t, "cached", func() bool {
 		require.NoError(t, lookup())
@@ -59,13 +59,13 @@ func waitCached(t *testing.T, s *sqlstore.Store, lookup func() error) {
 
 // cachedPair returns a migrated schema, two caching stores on two *sql.DB
 // (two instances) and a third *sql.DB for plain SQL.
-func cachedPair(t *testing.T) (a, b *sqlstore.Store, plain *sql.DB) {
+func cachedPair(t *testing.T) (a, b *sqlstore.Store[sqlstore.User], plain *sql.DB) {
 	t.Helper()
 	db1, dsn := openPostgresDSN(t)
 	require.NoError(t, sqlstore.Migrate(t.Context(), db1, sqlstore.Postgres))
 	var schema string
 	require.NoError(t, db1.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&schema))
-	cfg := sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 100}
+	cfg := sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 100}
 	a = newStoreNoMigrate(t, db1, cfg)
 	b = newStoreNoMigrate(t, openDSN(t, dsn, schema), cfg)
 	require.True(t, a.Live(), "New returns with the listener up")
@@ -316,13 +316,13 @@ func TestCacheConfig(t *testing.T) {
 	require.NoError(t, sqlstore.Migrate(t.Context(), sqlite, sqlstore.SQLite))
 	for _, c := range []struct {
 		name string
-		cfg  sqlstore.Config
+		cfg  sqlstore.Config[sqlstore.User]
 		want string
 	}{
-		{"SQLite", sqlstore.Config{Dialect: sqlstore.SQLite, CacheSize: 10}, "needs PostgreSQL"},
-		{"negative size", sqlstore.Config{Dialect: sqlstore.SQLite, CacheSize: -1}, "negative"},
-		{"negative silence", sqlstore.Config{Dialect: sqlstore.SQLite, CacheMaxSilence: -time.Second}, "below 100ms"},
-		{"tiny silence", sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 1, CacheMaxSilence: time.Millisecond}, "below 100ms"},
+		{"SQLite", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, CacheSize: 10}, "needs PostgreSQL"},
+		{"negative size", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, CacheSize: -1}, "negative"},
+		{"negative silence", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, CacheMaxSilence: -time.Second}, "below 100ms"},
+		{"tiny silence", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 1, CacheMaxSilence: time.Millisecond}, "below 100ms"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := sqlstore.New(t.Context(), sqlite, c.cfg)
@@ -332,13 +332,13 @@ func TestCacheConfig(t *testing.T) {
 		})
 	}
 	t.Run("SQLite without a cache is never live", func(t *testing.T) {
-		s := newStoreNoMigrate(t, sqlite, sqlstore.Config{Dialect: sqlstore.SQLite})
+		s := newStoreNoMigrate(t, sqlite, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
 		assert.False(t, s.Live())
 	})
 	t.Run("bad channel", func(t *testing.T) {
 		db := openPostgres(t)
 		require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.Postgres))
-		_, err := sqlstore.New(t.Context(), db, sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 1, NotifyChannel: "a; DROP"})
+		_, err := sqlstore.New(t.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 1, NotifyChannel: "a; DROP"})
 		assert.ErrorContains(t, err, "invalid identifier")
 	})
 }
@@ -363,7 +363,7 @@ func TestCacheCustomTableTrigger(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.ExecContext(ctx, `INSERT INTO "AppUsers" ("UserID", "Email") VALUES ($1, 'erin@example.com')`, "e1")
 	require.NoError(t, err)
-	s := newStoreNoMigrate(t, openDSN(t, dsn, schema), sqlstore.Config{
+	s := newStoreNoMigrate(t, openDSN(t, dsn, schema), sqlstore.Config[sqlstore.User]{
 		Dialect: sqlstore.Postgres, Table: "AppUsers", Columns: customColumns,
 		CacheSize: 10, NotifyChannel: "app_users_changed",
 	})
@@ -386,7 +386,7 @@ func TestCacheHeartbeat(t *testing.T) {
 	db := openPostgres(t)
 	require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.Postgres))
 	const maxSilence = 2 * time.Second // heartbeats every 500ms
-	s := newStoreNoMigrate(t, db, sqlstore.Config{
+	s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{
 		Dialect: sqlstore.Postgres, CacheSize: 1, CacheMaxSilence: maxSilence,
 		NotifyChannel: "quiet_" + randomID(t)[2:], // nobody else's changes
 	})
@@ -415,7 +415,7 @@ func BenchmarkLookup(b *testing.B) {
 			require.NoError(b, sqlstore.Migrate(b.Context(), db, sqlstore.Postgres))
 			db.SetMaxOpenConns(8)
 			db.SetMaxIdleConns(8)
-			s, err := sqlstore.New(b.Context(), db, sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: size, Hasher: fastHasher})
+			s, err := sqlstore.New(b.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: size, Hasher: fastHasher})
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = s.Close() })
 			_, err = s.CreateUser(b.Context(), sqlstore.NewUser{ID: randomID(b), Login: "bench@example.com"})

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -31,7 +32,7 @@ func Example() {
 	if err := sqlstore.Migrate(ctx, db, sqlstore.SQLite); err != nil {
 		log.Fatal(err)
 	}
-	store, err := sqlstore.New(ctx, db, sqlstore.Config{Dialect: sqlstore.SQLite})
+	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func ExampleNew_customTable() {
 		log.Fatal(err)
 	}
 
-	store, err := sqlstore.New(ctx, db, sqlstore.Config{
+	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{
 		Dialect: sqlstore.SQLite,
 		Table:   "accounts",
 		Columns: sqlstore.Columns{
@@ -112,4 +113,77 @@ func ExampleNew_customTable() {
 	fmt.Printf("%+v\n", acct.User)
 	// Output:
 	// {ID:a-7 Login:carol@example.com Confirmed:true}
+}
+
+// Member is a host's own user type, with columns of its own.
+type Member struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	Admin       bool   `json:"admin"`
+}
+
+// A host with its own user type names its extra columns and builds the
+// type from each row; here the admin column also grants a role.
+func ExampleNew_hostType() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sqlstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "users.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlstore.Migrate(ctx, db, sqlstore.SQLite); err != nil {
+		log.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE httpauth_users ADD COLUMN display_name TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE httpauth_users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	store, err := sqlstore.New(ctx, db, sqlstore.Config[Member]{
+		Dialect: sqlstore.SQLite,
+		Columns: sqlstore.Columns{Extra: []string{"display_name", "admin"}},
+		User: func(row *sqlstore.Row) (Member, error) {
+			var m Member
+			if err := row.Scan(&m.DisplayName, &m.Admin); err != nil {
+				return Member{}, err
+			}
+			m.ID, m.Email = row.ID, row.Login
+			if m.Admin {
+				row.Roles = append(row.Roles, "admin")
+			}
+			return m, nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	// CreateUser writes the standard columns; the host writes its own.
+	id, err := store.CreateUser(ctx, sqlstore.NewUser{ID: "m1", Login: "Dana@Example.com", Roles: []string{"staff"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE httpauth_users SET display_name = 'Dana', admin = 1 WHERE id = ?`, id); err != nil {
+		log.Fatal(err)
+	}
+
+	acct, err := store.UserByLogin(ctx, "dana@example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, _ := json.Marshal(acct.User)
+	fmt.Println(string(b), acct.Roles)
+	// Output:
+	// {"id":"m1","email":"dana@example.com","display_name":"Dana","admin":true} [staff admin]
 }

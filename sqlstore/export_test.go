@@ -3,11 +3,11 @@ package sqlstore
 // Test seams, for the black-box tests in package sqlstore_test.
 
 // Queries returns how many lookups reached the database.
-func (s *Store) Queries() int64 { return s.queries.Load() }
+func (s *Store[U]) Queries() int64 { return s.queries.Load() }
 
 // ListenerPID returns the backend PID of the cache's LISTEN connection,
 // or 0 while it is down.
-func (s *Store) ListenerPID() uint32 {
+func (s *Store[U]) ListenerPID() uint32 {
 	if s.cache == nil {
 		return 0
 	}
@@ -17,8 +17,18 @@ func (s *Store) ListenerPID() uint32 {
 // SetListenerHook makes the listener call h with "reconnect" before each
 // reconnection attempt and with "wait" before each wait for a
 // notification; h may block to hold the listener there.
-func (s *Store) SetListenerHook(h func(event string)) { s.cache.hook.Store(&h) }
+func (s *Store[U]) SetListenerHook(h func(event string)) { s.cache.hook.Store(&h) }
 
 // HeartbeatEchoes returns how many of its heartbeats the listener heard
 // back.
-func (s *Store) HeartbeatEchoes() uint64 { return s.cache.echoes.Load() }
+func (s *Store[U]) HeartbeatEchoes() uint64 { return s.cache.echoes.Load() }
+
+// RememberedStamps returns how many accounts' stamps the store holds (a
+// host type only).
+func (s *Store[U]) RememberedStamps() int {
+	n := 0
+	if s.stamps != nil {
+		s.stamps.m.Range(func(any, any) bool { n++; return true })
+	}
+	return n
+}

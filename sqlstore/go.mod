@@ -2,13 +2,12 @@ module github.com/gohttpauth/httpauth/sqlstore
 
 go 1.26.0
 
-replace github.com/gohttpauth/httpauth => ../
-
 require (
 	github.com/gohttpauth/httpauth v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	modernc.org/sqlite v1.62.0
 )
 

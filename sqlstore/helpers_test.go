@@ -115,18 +115,25 @@ func withSearchPath(t testing.TB, dsn, schema string) string {
 	return dsn + " search_path=" + schema
 }
 
-// fastHasher keeps the tests quick; never use such parameters in
-// production.
-var fastHasher = &httpauth.Argon2idHasher{Memory: 64, Time: 1}
+// fastHasher keeps the tests quick; never use it in production.
+var fastHasher httpauth.PasswordHasher = httpauthtest.FastHasher{}
+
+// testSigner is the authenticators' token signer.
+func testSigner(t *testing.T) httpauth.TokenSigner {
+	t.Helper()
+	signer, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
+	require.NoError(t, err)
+	return signer
+}
 
 // newStore migrates db and returns a store on our schema.
-func newStore(t *testing.T, db *sql.DB, cfg sqlstore.Config) *sqlstore.Store {
+func newStore[U any](t *testing.T, db *sql.DB, cfg sqlstore.Config[U]) *sqlstore.Store[U] {
 	t.Helper()
 	require.NoError(t, sqlstore.Migrate(t.Context(), db, cfg.Dialect))
 	return newStoreNoMigrate(t, db, cfg)
 }
 
-func newStoreNoMigrate(t *testing.T, db *sql.DB, cfg sqlstore.Config) *sqlstore.Store {
+func newStoreNoMigrate[U any](t *testing.T, db *sql.DB, cfg sqlstore.Config[U]) *sqlstore.Store[U] {
 	t.Helper()
 	if cfg.Hasher == nil {
 		cfg.Hasher = fastHasher
@@ -137,18 +144,28 @@ func newStoreNoMigrate(t *testing.T, db *sql.DB, cfg sqlstore.Config) *sqlstore.
 	return s
 }
 
-// harness adapts a Store to the conformance suite.
-func harness(t *testing.T, db *sql.DB, s *sqlstore.Store) httpauthtest.UserStoreHarness[sqlstore.User] {
-	return httpauthtest.UserStoreHarness[sqlstore.User]{
+// harness adapts a Store of the default User to the conformance suite.
+func harness(t *testing.T, db *sql.DB, s *sqlstore.Store[sqlstore.User]) httpauthtest.UserStoreHarness[sqlstore.User] {
+	return anyHarness(t, db, s, func(t *testing.T, login string, a *httpauth.Account[sqlstore.User]) {
+		if a.User.ID != a.ID || a.User.Login != strings.ToLower(login) || a.User.Confirmed {
+			t.Errorf("User = %+v, want ID %q, Login %q, not confirmed", a.User, a.ID, strings.ToLower(login))
+		}
+	})
+}
+
+// anyHarness adapts a Store of any user type to the conformance suite;
+// check checks the user value of an account that Add created.
+func anyHarness[U any](t *testing.T, db *sql.DB, s *sqlstore.Store[U], check func(t *testing.T, login string, a *httpauth.Account[U])) httpauthtest.UserStoreHarness[U] {
+	return httpauthtest.UserStoreHarness[U]{
 		Store: s,
-		Add: func(ctx context.Context, login string, a httpauth.Account[sqlstore.User]) error {
+		Add: func(ctx context.Context, login string, a httpauth.Account[U]) error {
 			_, err := s.CreateUser(ctx, sqlstore.NewUser{
 				ID: a.ID, Login: login, PasswordHash: a.PasswordHash,
 				Roles: a.Roles, Disabled: a.Disabled, TokensValidAfter: a.TokensValidAfter,
 			})
 			return err
 		},
-		Update: func(ctx context.Context, id string, fn func(*httpauth.Account[sqlstore.User])) error {
+		Update: func(ctx context.Context, id string, fn func(*httpauth.Account[U])) error {
 			cur, err := s.UserByID(ctx, id)
 			if err != nil {
 				return err
@@ -168,12 +185,8 @@ func harness(t *testing.T, db *sql.DB, s *sqlstore.Store) httpauthtest.UserStore
 			}
 			return nil
 		},
-		Delete: s.DeleteUser,
-		CheckUser: func(t *testing.T, login string, a *httpauth.Account[sqlstore.User]) {
-			if a.User.ID != a.ID || a.User.Login != strings.ToLower(login) || a.User.Confirmed {
-				t.Errorf("User = %+v, want ID %q, Login %q, not confirmed", a.User, a.ID, strings.ToLower(login))
-			}
-		},
-		Break: func(t *testing.T) { require.NoError(t, db.Close()) },
+		Delete:    s.DeleteUser,
+		CheckUser: check,
+		Break:     func(t *testing.T) { require.NoError(t, db.Close()) },
 	}
 }

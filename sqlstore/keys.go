@@ -16,7 +16,7 @@ import (
 // Config.KeyTable defaults to.
 const DefaultKeyTable = "httpauth_api_keys"
 
-var _ httpauth.KeyStore = (*Store)(nil)
+var _ httpauth.KeyStore = (*Store[User])(nil)
 
 // keyQueries are the API-key statements, built by New. They are not
 // prepared there: a host that never migrated the key table (nor uses
@@ -25,7 +25,7 @@ type keyQueries struct {
 	create, byHash, byUser, del, touch string
 }
 
-func (s *Store) buildKeyQueries(table string) error {
+func (s *Store[U]) buildKeyQueries(table string) error {
 	t, err := s.dialect.quoteIdent(table, true)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func (s *Store) buildKeyQueries(table string) error {
 
 // CreateKey implements httpauth.KeyStore. The key's user must exist; a
 // taken ID or hash is an error, and changes nothing.
-func (s *Store) CreateKey(ctx context.Context, k httpauth.APIKey) error {
+func (s *Store[U]) CreateKey(ctx context.Context, k httpauth.APIKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Store) CreateKey(ctx context.Context, k httpauth.APIKey) error {
 
 // KeyByHash implements httpauth.KeyStore. It always reads the database:
 // a deleted key is refused by every instance at once.
-func (s *Store) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*httpauth.APIKey, error) {
+func (s *Store[U]) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*httpauth.APIKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash [sha256.Size]byte) (*httpaut
 }
 
 // KeysByUser implements httpauth.KeyStore: oldest first.
-func (s *Store) KeysByUser(ctx context.Context, userID string) ([]httpauth.APIKey, error) {
+func (s *Store[U]) KeysByUser(ctx context.Context, userID string) ([]httpauth.APIKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Store) KeysByUser(ctx context.Context, userID string) ([]httpauth.APIKe
 
 // DeleteKey implements httpauth.KeyStore: only the owner's key is deleted;
 // another user's key or an unknown ID is httpauth.ErrKeyNotFound.
-func (s *Store) DeleteKey(ctx context.Context, userID, id string) error {
+func (s *Store[U]) DeleteKey(ctx context.Context, userID, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (s *Store) DeleteKey(ctx context.Context, userID, id string) error {
 // TouchKeys implements httpauth.KeyStore: it sets the last-used times in
 // one transaction, never moving one back, in ID order so that two
 // instances flushing at once cannot deadlock.
-func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) (err error) {
+func (s *Store[U]) TouchKeys(ctx context.Context, used map[string]time.Time) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -23,12 +23,12 @@ import (
 var storeConfigs = []struct {
 	name string
 	open func(t *testing.T) *sql.DB
-	cfg  sqlstore.Config
+	cfg  sqlstore.Config[sqlstore.User]
 }{
-	{"sqlite", openSQLite, sqlstore.Config{Dialect: sqlstore.SQLite}},
-	{"postgres", openPostgres, sqlstore.Config{Dialect: sqlstore.Postgres}},
+	{"sqlite", openSQLite, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite}},
+	{"postgres", openPostgres, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres}},
 	// The cache must not change what the store answers after its writes.
-	{"postgres with cache", openPostgres, sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 100}},
+	{"postgres with cache", openPostgres, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 100}},
 }
 
 func TestLifecycleConformance(t *testing.T) {
@@ -75,7 +75,7 @@ func TestKeysFollowTheirUser(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			db := o.open(t)
-			s := newStore(t, db, sqlstore.Config{Dialect: o.dialect})
+			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect})
 			err := s.CreateKey(ctx, newKey("k0", "nobody"))
 			require.ErrorIs(t, err, httpauth.ErrUserNotFound, "a key of a missing user")
 
@@ -101,7 +101,7 @@ func TestCreateUserTakenLogin(t *testing.T) {
 		t.Run(string(o.dialect), func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := newStore(t, o.open(t), sqlstore.Config{Dialect: o.dialect})
+			s := newStore(t, o.open(t), sqlstore.Config[sqlstore.User]{Dialect: o.dialect})
 			_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: "a", Login: "a@example.com"})
 			require.NoError(t, err)
 			_, err = s.CreateUser(ctx, sqlstore.NewUser{Login: "A@example.com"})
@@ -114,7 +114,7 @@ func TestCreateUserTakenLogin(t *testing.T) {
 
 // twoInstances returns two stores on one database through two *sql.DB:
 // two instances of a service. On PostgreSQL both cache accounts.
-func twoInstances(t *testing.T, d sqlstore.Dialect) (a, b *sqlstore.Store) {
+func twoInstances(t *testing.T, d sqlstore.Dialect) (a, b *sqlstore.Store[sqlstore.User]) {
 	t.Helper()
 	if d == sqlstore.Postgres {
 		a, b, _ = cachedPair(t)
@@ -129,7 +129,7 @@ func twoInstances(t *testing.T, d sqlstore.Dialect) (a, b *sqlstore.Store) {
 	}
 	db1 := open()
 	require.NoError(t, sqlstore.Migrate(t.Context(), db1, d))
-	return newStoreNoMigrate(t, db1, sqlstore.Config{Dialect: d}), newStoreNoMigrate(t, open(), sqlstore.Config{Dialect: d})
+	return newStoreNoMigrate(t, db1, sqlstore.Config[sqlstore.User]{Dialect: d}), newStoreNoMigrate(t, open(), sqlstore.Config[sqlstore.User]{Dialect: d})
 }
 
 // TestDeletedKeyRefusedEverywhere deletes a key through one instance: the
@@ -146,10 +146,10 @@ func TestDeletedKeyRefusedEverywhere(t *testing.T) {
 			_, err := sa.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com", Roles: []string{"user"}})
 			require.NoError(t, err)
 
-			newAuth := func(s *sqlstore.Store) (*httpauth.Authenticator[sqlstore.User], http.Handler) {
+			newAuth := func(s *sqlstore.Store[sqlstore.User]) (*httpauth.Authenticator[sqlstore.User], http.Handler) {
 				a, err := httpauth.New(httpauth.Config[sqlstore.User]{
 					Users: s, APIKeys: s, Realm: "api", Logger: slog.New(slog.DiscardHandler),
-					Keys: []httpauth.SigningKey{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}},
+					Signer: testSigner(t),
 				})
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = a.Close() })
@@ -159,7 +159,7 @@ func TestDeletedKeyRefusedEverywhere(t *testing.T) {
 			_, hb := newAuth(sb)
 			acct, err := sa.UserByID(ctx, id)
 			require.NoError(t, err)
-			key, rec, err := authA.CreateAPIKey(ctx, &httpauth.Identity[sqlstore.User]{Account: acct, Method: httpauth.MethodPassword}, "ci", []string{"user"}, time.Time{})
+			key, rec, err := authA.CreateAPIKey(ctx, &httpauth.Identity[sqlstore.User]{Account: acct, Credential: httpauth.PasswordCredential}, "ci", []string{"user"}, time.Time{})
 			require.NoError(t, err)
 			get := func() int {
 				req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -206,7 +206,7 @@ func TestCachedWritesSeenAtOnce(t *testing.T) {
 	cur := login
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			for _, s := range []*sqlstore.Store{a, b} {
+			for _, s := range []*sqlstore.Store[sqlstore.User]{a, b} {
 				waitCached(t, s, func() error {
 					if _, err := s.UserByID(ctx, id); err != nil {
 						return err
@@ -251,61 +251,67 @@ func TestAccountFlows(t *testing.T) {
 	for _, c := range storeConfigs {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := t.Context()
-			s := newStore(t, c.open(t), c.cfg)
-			id := randomID(t)
-			login := id + "@example.com"
-			_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: login, Password: "old password"})
-			require.NoError(t, err)
-			auth, err := httpauth.New(httpauth.Config[sqlstore.User]{
-				Users: s, Hasher: fastHasher, Realm: "api", Logger: slog.New(slog.DiscardHandler),
-				Keys: []httpauth.SigningKey{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}},
-			})
-			require.NoError(t, err)
-			h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-			do := func(user, pw, bearer string) int {
-				req := httptest.NewRequest(http.MethodGet, "/", nil)
-				if bearer != "" {
-					req.Header.Set("Authorization", "Bearer "+bearer)
-				} else {
-					req.SetBasicAuth(user, pw)
-				}
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				return w.Code
-			}
-
-			tok, err := auth.AccountToken(ctx, httpauth.PurposeConfirmation, id, "")
-			require.NoError(t, err)
-			_, err = auth.Confirm(ctx, tok)
-			require.NoError(t, err)
-			a, err := s.UserByID(ctx, id)
-			require.NoError(t, err)
-			assert.True(t, a.User.Confirmed)
-			_, err = auth.Confirm(ctx, tok)
-			assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "a confirmation link works once")
-
-			access, _, err := auth.IssueToken(ctx, id)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, do("", "", access))
-			reset, err := auth.AccountToken(ctx, httpauth.PurposePasswordReset, id, "")
-			require.NoError(t, err)
-			_, err = auth.ResetPassword(ctx, reset, "new password")
-			require.NoError(t, err)
-			_, err = auth.ResetPassword(ctx, reset, "other password")
-			assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "a reset link works once")
-			assert.Equal(t, http.StatusUnauthorized, do(login, "old password", ""))
-			assert.Equal(t, http.StatusOK, do(login, "new password", ""))
-			assert.Equal(t, http.StatusUnauthorized, do("", "", access), "tokens issued before the reset")
-
-			change, err := auth.AccountToken(ctx, httpauth.PurposeEmailChange, id, "Moved-"+login)
-			require.NoError(t, err)
-			_, err = auth.ChangeLogin(ctx, change)
-			require.NoError(t, err)
-			assert.Equal(t, http.StatusOK, do("moved-"+login, "new password", ""))
-			assert.Equal(t, http.StatusUnauthorized, do(login, "new password", ""))
-			_, err = auth.ChangeLogin(ctx, change)
-			assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "an email change link works once")
+			accountFlows(t, newStore(t, c.open(t), c.cfg), func(a *httpauth.Account[sqlstore.User]) bool { return a.User.Confirmed })
 		})
 	}
+}
+
+// accountFlows runs the authenticator's confirmation, reset and email
+// change flows on s; confirmed reads the confirmed flag from U.
+func accountFlows[U any](t *testing.T, s *sqlstore.Store[U], confirmed func(*httpauth.Account[U]) bool) {
+	t.Helper()
+	ctx := t.Context()
+	id := randomID(t)
+	login := id + "@example.com"
+	_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: login, Password: "old password"})
+	require.NoError(t, err)
+	auth, err := httpauth.New(httpauth.Config[U]{
+		Users: s, Hasher: fastHasher, Realm: "api", Logger: slog.New(slog.DiscardHandler),
+		Signer: testSigner(t),
+	})
+	require.NoError(t, err)
+	h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	do := func(user, pw, bearer string) int {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		} else {
+			req.SetBasicAuth(user, pw)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+
+	tok, err := auth.ConfirmationToken(ctx, id)
+	require.NoError(t, err)
+	_, err = auth.Confirm(ctx, tok)
+	require.NoError(t, err)
+	a, err := s.UserByID(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, confirmed(a))
+	_, err = auth.Confirm(ctx, tok)
+	assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "a confirmation link works once")
+
+	access, _, err := auth.IssueToken(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, do("", "", access))
+	reset, err := auth.PasswordResetToken(ctx, id)
+	require.NoError(t, err)
+	_, err = auth.ResetPassword(ctx, reset, "new password")
+	require.NoError(t, err)
+	_, err = auth.ResetPassword(ctx, reset, "other password")
+	assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "a reset link works once")
+	assert.Equal(t, http.StatusUnauthorized, do(login, "old password", ""))
+	assert.Equal(t, http.StatusOK, do(login, "new password", ""))
+	assert.Equal(t, http.StatusUnauthorized, do("", "", access), "tokens issued before the reset")
+
+	change, err := auth.EmailChangeToken(ctx, id, "Moved-"+login)
+	require.NoError(t, err)
+	_, err = auth.ChangeLogin(ctx, change)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, do("moved-"+login, "new password", ""))
+	assert.Equal(t, http.StatusUnauthorized, do(login, "new password", ""))
+	_, err = auth.ChangeLogin(ctx, change)
+	assert.ErrorIs(t, err, httpauth.ErrTokenInvalid, "an email change link works once")
 }

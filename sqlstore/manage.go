@@ -54,7 +54,7 @@ func checkTime(t time.Time) error {
 // wrapping httpauth.ErrAccountExists if the login (compared lower-cased)
 // or the ID is taken. Unless u says otherwise, the user's token cutoff is
 // the creation time.
-func (s *Store) CreateUser(ctx context.Context, u NewUser) (string, error) {
+func (s *Store[U]) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	if u.Login == "" {
 		return "", errors.New("sqlstore: create user: empty login")
 	}
@@ -108,7 +108,7 @@ func (s *Store) CreateUser(ctx context.Context, u NewUser) (string, error) {
 
 // set runs UPDATE table SET col1 = $1, col2 = $2, ... WHERE id = $n and
 // reports a missing user as httpauth.ErrUserNotFound.
-func (s *Store) set(ctx context.Context, what, id string, cols []string, vals ...any) error {
+func (s *Store[U]) set(ctx context.Context, what, id string, cols []string, vals ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (s *Store) set(ctx context.Context, what, id string, cols []string, vals ..
 // SetPassword hashes password with Config.Hasher as the new password of
 // user id and revokes every token issued before now, as a password change
 // should.
-func (s *Store) SetPassword(ctx context.Context, id, password string) error {
+func (s *Store[U]) SetPassword(ctx context.Context, id, password string) error {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return fmt.Errorf("sqlstore: set password: %w", err)
@@ -150,14 +150,14 @@ func (s *Store) SetPassword(ctx context.Context, id, password string) error {
 // httpauth.AccountStore requires, revokes every token issued before now
 // (Config.Now), as SetPassword does. Import hashes with
 // NewUser.PasswordHash instead.
-func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+func (s *Store[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(s.now()))
 }
 
 // SetDisabled disables or enables user id. Disabling also revokes every
 // token issued before now, so enabling the user later does not revive
 // them.
-func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
+func (s *Store[U]) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if disabled {
 		return s.set(ctx, "disable", id, []string{s.cols.Disabled, s.cols.TokensValidAfter}, true, encodeTime(s.now()))
 	}
@@ -165,12 +165,12 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 }
 
 // SetConfirmed sets whether user id confirmed their login.
-func (s *Store) SetConfirmed(ctx context.Context, id string, confirmed bool) error {
+func (s *Store[U]) SetConfirmed(ctx context.Context, id string, confirmed bool) error {
 	return s.set(ctx, "set confirmed", id, []string{s.cols.Confirmed}, confirmed)
 }
 
 // SetRoles replaces the roles of user id. Empty role names are refused.
-func (s *Store) SetRoles(ctx context.Context, id string, roles []string) error {
+func (s *Store[U]) SetRoles(ctx context.Context, id string, roles []string) error {
 	enc, err := encodeRoles(roles)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func (s *Store) SetRoles(ctx context.Context, id string, roles []string) error {
 
 // SetTokensValidAfter sets the token cutoff of user id: tokens issued
 // before t are rejected. The zero time removes the cutoff.
-func (s *Store) SetTokensValidAfter(ctx context.Context, id string, t time.Time) error {
+func (s *Store[U]) SetTokensValidAfter(ctx context.Context, id string, t time.Time) error {
 	if err := checkTime(t); err != nil {
 		return err
 	}
@@ -188,14 +188,14 @@ func (s *Store) SetTokensValidAfter(ctx context.Context, id string, t time.Time)
 }
 
 // LogoutEverywhere revokes every token of user id issued before now.
-func (s *Store) LogoutEverywhere(ctx context.Context, id string) error {
+func (s *Store[U]) LogoutEverywhere(ctx context.Context, id string) error {
 	return s.SetTokensValidAfter(ctx, id, s.now())
 }
 
 // DeleteUser removes user id and, through the schema, its API keys; its
 // tokens stop verifying, since the authenticator finds no user for them. A missing user is an error
 // wrapping httpauth.ErrUserNotFound.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+func (s *Store[U]) DeleteUser(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

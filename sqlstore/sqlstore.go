@@ -2,8 +2,7 @@
 // and SQLite.
 //
 // The store reads one row per lookup with statements prepared once, and
-// implements httpauth.PasswordRehasher, so logins upgrade old hashes in
-// place. It also has the writes an application needs to manage its users
+// offers UpdatePasswordHash, so logins upgrade old hashes in place. It also has the writes an application needs to manage its users
 // (CreateUser, SetPassword, SetDisabled, LogoutEverywhere, ...), and the
 // command cmd/httpauth-users wraps them for operators.
 //
@@ -16,6 +15,18 @@
 // schema/sqlite.sql. A host that keeps users in its own table sets
 // [Config.Table] and [Config.Columns], or writes its own SELECT statements
 // in [Config.Queries], instead.
+//
+// # The host's user type
+//
+// A Store[U] hands handlers the host's own U as httpauth.Account[U].User.
+// [User] (ID, login, confirmed flag) is the default:
+//
+//	users, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
+//
+// For another type, [Columns].Extra names more columns of the table and
+// [Config].User builds U from a [Row], calling Row.Scan with a destination
+// for each extra column. It may also derive the account's roles. See the
+// example of New.
 //
 // Stored representations, the same for both dialects:
 //   - login is stored lower-cased (Go's strings.ToLower) and looked up
@@ -54,6 +65,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -81,16 +93,55 @@ const (
 // to.
 const DefaultTable = "httpauth_users"
 
-// User is the host-visible part of a stored user, handed to handlers as
-// the httpauth.Account's User.
+// User is the default user type: the standard columns a host sees, handed
+// to handlers as the httpauth.Account's User.
 type User struct {
 	// ID is the same as the Account's ID.
-	ID string
+	ID string `json:"id"`
 	// Login is the stored login (email or username), lower-cased.
-	Login string
+	Login string `json:"login"`
 	// Confirmed reports whether the user confirmed their login, such as
 	// an email address. The authenticator ignores it; the host decides.
+	Confirmed bool `json:"confirmed"`
+}
+
+// defaultUser is Config.User for U = User.
+func defaultUser(r *Row) (User, error) {
+	if err := r.Scan(); err != nil {
+		return User{}, err
+	}
+	return User{ID: r.ID, Login: r.Login, Confirmed: r.Confirmed}, nil
+}
+
+// Row is one user row, handed to Config.User, which builds the host's
+// user from it. Its fields are set by Scan.
+type Row struct {
+	// ID is the account's ID.
+	ID string
+	// Login is the login as stored (lower-cased in the default schema).
+	Login string
+	// Confirmed is the confirmed column.
 	Confirmed bool
+	// Roles are the account's roles, from the roles column. Config.User
+	// may replace them, for example to derive them from an extra column;
+	// the account gets what they are when it returns.
+	Roles []string
+
+	scan    func(r *Row, extra []any) error
+	scanned bool
+}
+
+// Scan reads the row: the extra columns (Columns.Extra, or what custom
+// Queries select after the standard seven), in order, into dest, as
+// sql.Row.Scan does, and the standard columns into r's fields. Call it
+// exactly once, with one destination per extra column (none without
+// them). An error is a store failure: return it.
+func (r *Row) Scan(dest ...any) error {
+	if r.scanned {
+		return errors.New("sqlstore: Row.Scan called twice")
+	}
+	r.scanned = true
+	return r.scan(r, dest)
 }
 
 // Columns names the columns of the users table. An empty field takes the
@@ -105,6 +156,11 @@ type Columns struct {
 	Roles            string // default "roles"
 	Disabled         string // default "disabled"
 	TokensValidAfter string // default "tokens_valid_after"
+
+	// Extra names more columns that the generated lookups read after the
+	// standard ones, in this order, for Config.User to scan. Default:
+	// none.
+	Extra []string
 }
 
 // Queries replaces the statements the store generates from Config.Table
@@ -117,7 +173,8 @@ type Queries struct {
 	// an expression such as lower(email), backed by an index). It must
 	// return, in this order: id, login, password_hash, confirmed, roles
 	// (a JSON array as text, an empty string or NULL), disabled, tokens_valid_after
-	// (Unix nanoseconds, 0 or NULL). Literals may stand in for columns the
+	// (Unix nanoseconds, 0 or NULL), then the extra columns that
+	// Config.User scans, if any. Literals may stand in for columns the
 	// host lacks: SELECT id, email, pw, TRUE, '[]', FALSE, 0 FROM ...
 	ByLogin string
 	// ByID is like ByLogin, with the user's ID as its one parameter.
@@ -128,8 +185,9 @@ type Queries struct {
 	UpdatePasswordHash string
 }
 
-// Config configures New. Only Dialect is required.
-type Config struct {
+// Config configures New for the user type U. Only Dialect is required,
+// and User for a U other than [User].
+type Config[U any] struct {
 	// Dialect is Postgres or SQLite. Required.
 	Dialect Dialect
 
@@ -143,6 +201,13 @@ type Config struct {
 
 	// Queries replaces generated statements. Default: none.
 	Queries Queries
+
+	// User builds the host's user from a row of a lookup: it calls
+	// row.Scan once, with a destination for each extra column, then reads
+	// row's fields. It may change row.Roles. An error is a store failure
+	// (a 500), never "not found". It must not keep row. Default, for
+	// U = User only: User{ID, Login, Confirmed}.
+	User func(row *Row) (U, error)
 
 	// Hasher hashes the passwords given to CreateUser and SetPassword.
 	// Default httpauth.DefaultHasher() (argon2id). Lookups never hash.
@@ -180,14 +245,20 @@ type Config struct {
 	KeyTable string
 }
 
-// Store is an httpauth.UserStore[User], httpauth.PasswordRehasher,
-// httpauth.AccountStore[User] and httpauth.KeyStore on a *sql.DB. It is safe for concurrent use. Close it to release its prepared
-// statements and stop its cache; it does not close the database.
-type Store struct {
+// Store is an httpauth.UserStore[U], httpauth.AccountStore[U] and
+// httpauth.KeyStore on a *sql.DB, which also upgrades password hashes
+// (UpdatePasswordHash). It is safe for concurrent use. Close it to release
+// its prepared statements and stop its cache; it does not close the
+// database.
+type Store[U any] struct {
 	db      *sql.DB
 	dialect Dialect
 	hasher  httpauth.PasswordHasher
 	now     func() time.Time
+	user    func(*Row) (U, error)
+	// stamps holds the AccountStamp of each account returned, unless U is
+	// the default User, whose fields hold it.
+	stamps *stamps[U]
 
 	table string  // quoted
 	cols  Columns // quoted
@@ -195,13 +266,18 @@ type Store struct {
 	byLogin, byID, rehash *sql.Stmt
 	keyQ                  keyQueries
 
-	cache   *accountCache // nil: off
-	queries atomic.Int64  // lookups that reached the database (tests)
+	cache   *accountCache[U] // nil: off
+	queries atomic.Int64     // lookups that reached the database (tests)
+}
+
+// rehasher is the authenticator's optional interface for upgrading hashes.
+type rehasher interface {
+	UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error
 }
 
 var (
-	_ httpauth.UserStore[User]  = (*Store)(nil)
-	_ httpauth.PasswordRehasher = (*Store)(nil)
+	_ httpauth.UserStore[User] = (*Store[User])(nil)
+	_ rehasher                 = (*Store[User])(nil)
 )
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -242,7 +318,10 @@ func (d Dialect) placeholder(n int) string {
 // New validates cfg and prepares the store's lookup and rehash statements
 // on db. The table need not be ours (see Config), but it must exist, since
 // PostgreSQL checks statements when it prepares them.
-func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
+//
+// The type of cfg names U: sqlstore.New(ctx, db, sqlstore.Config[User]{...})
+// returns a *Store[User].
+func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: nil *sql.DB")
 	}
@@ -259,7 +338,19 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 		// SQLite has no cross-process change notification.
 		return nil, errors.New("sqlstore: CacheSize needs PostgreSQL")
 	}
-	s := &Store{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, now: cfg.Now}
+	s := &Store[U]{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, now: cfg.Now, user: cfg.User}
+	if s.user == nil {
+		f, ok := any(defaultUser).(func(*Row) (U, error))
+		if !ok {
+			return nil, fmt.Errorf("sqlstore: Config.User is required for the user type %v", reflect.TypeFor[U]())
+		}
+		if len(cfg.Columns.Extra) > 0 {
+			return nil, errors.New("sqlstore: Columns.Extra needs Config.User to scan them")
+		}
+		s.user = f
+	} else {
+		s.stamps = new(stamps[U])
+	}
 	if s.hasher == nil {
 		s.hasher = httpauth.DefaultHasher()
 	}
@@ -289,6 +380,12 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
+	c.Extra = make([]string, len(cfg.Columns.Extra))
+	for i, e := range cfg.Columns.Extra {
+		if c.Extra[i], err = cfg.Dialect.quoteIdent(e, false); err != nil {
+			return nil, err
+		}
+	}
 	s.cols = c
 	if cfg.KeyTable == "" {
 		cfg.KeyTable = DefaultKeyTable
@@ -297,8 +394,8 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	sel := fmt.Sprintf("SELECT %s, %s, %s, %s, %s, %s, %s FROM %s WHERE ",
-		c.ID, c.Login, c.PasswordHash, c.Confirmed, c.Roles, c.Disabled, c.TokensValidAfter, s.table)
+	sel := fmt.Sprintf("SELECT %s FROM %s WHERE ", strings.Join(append([]string{
+		c.ID, c.Login, c.PasswordHash, c.Confirmed, c.Roles, c.Disabled, c.TokensValidAfter}, c.Extra...), ", "), s.table)
 	q := cfg.Queries
 	if q.ByLogin == "" {
 		q.ByLogin = sel + c.Login + " = " + s.ph(1)
@@ -331,7 +428,7 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) startCache(ctx context.Context, cfg Config) error {
+func (s *Store[U]) startCache(ctx context.Context, cfg Config[U]) error {
 	raw := cfg.NotifyChannel
 	if raw == "" {
 		raw = DefaultNotifyChannel
@@ -344,7 +441,7 @@ func (s *Store) startCache(ctx context.Context, cfg Config) error {
 	if silence == 0 {
 		silence = DefaultCacheMaxSilence
 	}
-	c := newAccountCache(cfg.CacheSize, silence, channel, raw, pgxConfig(s.db))
+	c := newAccountCache[U](cfg.CacheSize, silence, channel, raw, pgxConfig(s.db))
 	if err := c.start(ctx); err != nil {
 		return err
 	}
@@ -356,13 +453,13 @@ func (s *Store) startCache(ctx context.Context, cfg Config) error {
 // connection is up and was heard from within CacheMaxSilence. While it is
 // not, every lookup reads through to the database. Health checks may
 // report it; a store without a cache is never live.
-func (s *Store) Live() bool { return s.cache != nil && s.cache.feed.Live() }
+func (s *Store[U]) Live() bool { return s.cache != nil && s.cache.feed.Live() }
 
-func (s *Store) ph(n int) string { return s.dialect.placeholder(n) }
+func (s *Store[U]) ph(n int) string { return s.dialect.placeholder(n) }
 
 // Close stops the cache's listener and releases the prepared statements.
 // It does not close the database.
-func (s *Store) Close() error {
+func (s *Store[U]) Close() error {
 	if s.cache != nil {
 		s.cache.close()
 	}
@@ -383,7 +480,7 @@ func NormalizeLogin(login string) string { return strings.ToLower(login) }
 // case-insensitively: both the stored and the given login are lower-cased.
 // With the cache on, the account may be shared with other callers: read
 // it, never modify it.
-func (s *Store) UserByLogin(ctx context.Context, login string) (*httpauth.Account[User], error) {
+func (s *Store[U]) UserByLogin(ctx context.Context, login string) (*httpauth.Account[U], error) {
 	key := NormalizeLogin(login)
 	a, err := s.lookup(ctx, s.byLogin, cacheKey{byLogin: true, s: key})
 	if err != nil {
@@ -395,7 +492,7 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (*httpauth.Accoun
 // UserByID implements httpauth.UserStore. IDs match exactly. With the
 // cache on, the account may be shared with other callers: read it, never
 // modify it.
-func (s *Store) UserByID(ctx context.Context, id string) (*httpauth.Account[User], error) {
+func (s *Store[U]) UserByID(ctx context.Context, id string) (*httpauth.Account[U], error) {
 	a, err := s.lookup(ctx, s.byID, cacheKey{s: id})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: user by ID: %w", err)
@@ -406,9 +503,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (*httpauth.Account[User
 // lookup answers from the cache while it is live, and otherwise reads the
 // row, caching it unless a change arrived during the read. A missing user
 // is never cached.
-func (s *Store) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpauth.Account[User], error) {
+func (s *Store[U]) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpauth.Account[U], error) {
 	if s.cache == nil {
-		return s.scan(ctx, st, k.s)
+		a, _, err := s.scan(ctx, st, k.s)
+		return a, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -417,7 +515,7 @@ func (s *Store) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpauth
 		return a, nil
 	}
 	t := s.cache.entries.Ticket() // before the read: see localstate.Cache.Put
-	a, err := s.scan(ctx, st, k.s)
+	a, login, err := s.scan(ctx, st, k.s)
 	if err != nil {
 		return nil, err
 	}
@@ -425,62 +523,85 @@ func (s *Store) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpauth
 	if k.byLogin {
 		loginKey = k.s
 	}
-	s.cache.put(a, loginKey, t)
+	s.cache.put(a, NormalizeLogin(login), loginKey, t)
 	return a, nil
 }
 
 // invalidate drops user id, after a write, from this process's cache; other
 // processes learn of the write through the trigger.
-func (s *Store) invalidate(id string) {
+func (s *Store[U]) invalidate(id string) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
 }
 
-func (s *Store) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpauth.Account[User], error) {
+// scan reads one account, and its login as stored, through Config.User.
+// Only a query that found no row is "not found", whatever Config.User
+// returns.
+func (s *Store[U]) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpauth.Account[U], string, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !storable(arg) {
 		// No such row can exist (CreateUser refuses it, and PostgreSQL
 		// cannot even hold it): not found, rather than a query error
 		// that anyone could provoke with a crafted login.
-		return nil, httpauth.ErrUserNotFound
+		return nil, "", httpauth.ErrUserNotFound
 	}
 	var (
-		id, login, hash, roles sql.NullString
-		confirmed, disabled    sql.NullBool
-		cutoff                 sql.NullInt64
+		a       httpauth.Account[U]
+		scanErr error
 	)
-	s.queries.Add(1)
-	err := st.QueryRowContext(ctx, arg).Scan(&id, &login, &hash, &confirmed, &roles, &disabled, &cutoff)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, httpauth.ErrUserNotFound
+	row := &Row{scan: func(r *Row, extra []any) error {
+		var (
+			id, login, hash, roles sql.NullString
+			confirmed, disabled    sql.NullBool
+			cutoff                 sql.NullInt64
+		)
+		s.queries.Add(1)
+		dest := append([]any{&id, &login, &hash, &confirmed, &roles, &disabled, &cutoff}, extra...)
+		scanErr = st.QueryRowContext(ctx, arg).Scan(dest...)
+		switch {
+		case scanErr != nil:
+		case !id.Valid || id.String == "":
+			scanErr = errors.New("row has an empty id")
+		default:
+			r.Roles, scanErr = decodeRoles(roles.String)
+			if scanErr != nil {
+				scanErr = fmt.Errorf("user %q: %w", id.String, scanErr)
+			}
+		}
+		if scanErr != nil {
+			return scanErr
+		}
+		r.ID, r.Login, r.Confirmed = id.String, login.String, confirmed.Bool
+		a.ID, a.PasswordHash, a.Disabled = id.String, hash.String, disabled.Bool
+		a.TokensValidAfter = decodeTime(cutoff.Int64)
+		return nil
+	}}
+	u, err := s.user(row)
+	switch {
+	case errors.Is(scanErr, sql.ErrNoRows):
+		return nil, "", httpauth.ErrUserNotFound
+	case scanErr != nil:
+		return nil, "", scanErr
+	case err != nil:
+		return nil, "", fmt.Errorf("user %q: %w", a.ID, err)
+	case !row.scanned:
+		return nil, "", errors.New("the User hook did not call Row.Scan")
 	}
-	if err != nil {
-		return nil, err
+	a.User, a.Roles = u, row.Roles
+	acct := &a
+	if s.stamps != nil {
+		s.stamps.remember(acct, stamp(row.Login, row.Confirmed))
 	}
-	if !id.Valid || id.String == "" {
-		return nil, errors.New("row has an empty id")
-	}
-	r, err := decodeRoles(roles.String)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: %w", id.String, err)
-	}
-	return &httpauth.Account[User]{
-		ID:               id.String,
-		PasswordHash:     hash.String,
-		Roles:            r,
-		Disabled:         disabled.Bool,
-		TokensValidAfter: decodeTime(cutoff.Int64),
-		User:             User{ID: id.String, Login: login.String, Confirmed: confirmed.Bool},
-	}, nil
+	return acct, row.Login, nil
 }
 
-// UpdatePasswordHash implements httpauth.PasswordRehasher: it replaces the
+// UpdatePasswordHash is the authenticator's optional rehash hook: it replaces the
 // hash of user id with newHash only while the stored hash is oldHash. A
 // missing user or a replaced hash is not an error.
-func (s *Store) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error {
+func (s *Store[U]) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 		t.Run(string(o.dialect), func(t *testing.T) {
 			httpauthtest.TestUserStore(t, func(t *testing.T) httpauthtest.UserStoreHarness[sqlstore.User] {
 				db := o.open(t)
-				return harness(t, db, newStore(t, db, sqlstore.Config{Dialect: o.dialect}))
+				return harness(t, db, newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect}))
 			})
 		})
 	}
@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 	t.Run("postgres with cache", func(t *testing.T) {
 		httpauthtest.TestUserStore(t, func(t *testing.T) httpauthtest.UserStoreHarness[sqlstore.User] {
 			db := openPostgres(t)
-			return harness(t, db, newStore(t, db, sqlstore.Config{Dialect: sqlstore.Postgres, CacheSize: 100}))
+			return harness(t, db, newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 100}))
 		})
 	})
 }
@@ -71,7 +71,7 @@ func TestConformanceCustomTable(t *testing.T) {
 					sqlstore.Postgres: "SELECT current_schema()",
 					sqlstore.SQLite:   "SELECT 'main'",
 				}[o.dialect]).Scan(&schema))
-				s := newStoreNoMigrate(t, db, sqlstore.Config{
+				s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{
 					Dialect: o.dialect, Table: schema + ".AppUsers", Columns: customColumns,
 				})
 				return harness(t, db, s)
@@ -129,7 +129,7 @@ func TestCustomQueries(t *testing.T) {
 				_, err := db.ExecContext(ctx, q)
 				require.NoError(t, err)
 			}
-			s := newStoreNoMigrate(t, db, sqlstore.Config{
+			s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{
 				Dialect: o.dialect, Table: "members",
 				Columns: sqlstore.Columns{ID: "member_id", PasswordHash: "pw"},
 				Queries: queries[o.dialect],
@@ -166,24 +166,24 @@ func TestNewValidatesConfig(t *testing.T) {
 	require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.SQLite))
 	for _, c := range []struct {
 		name string
-		cfg  sqlstore.Config
+		cfg  sqlstore.Config[sqlstore.User]
 		want string // substring of the error; "" means success
 	}{
-		{"defaults", sqlstore.Config{Dialect: sqlstore.SQLite}, ""},
-		{"qualified table", sqlstore.Config{Dialect: sqlstore.SQLite, Table: "main.httpauth_users"}, ""},
-		{"no dialect", sqlstore.Config{}, "unknown dialect"},
-		{"unknown dialect", sqlstore.Config{Dialect: "mysql"}, "unknown dialect"},
-		{"injected table", sqlstore.Config{Dialect: sqlstore.SQLite, Table: "users; DROP TABLE users"}, "invalid identifier"},
-		{"quoted table", sqlstore.Config{Dialect: sqlstore.SQLite, Table: `a"b`}, "invalid identifier"},
-		{"three parts", sqlstore.Config{Dialect: sqlstore.SQLite, Table: "a.b.c"}, "at most schema.table"},
-		{"empty part", sqlstore.Config{Dialect: sqlstore.SQLite, Table: ".users"}, "invalid identifier"},
-		{"digit first", sqlstore.Config{Dialect: sqlstore.SQLite, Table: "1users"}, "invalid identifier"},
-		{"too long", sqlstore.Config{Dialect: sqlstore.SQLite, Table: strings.Repeat("a", 64)}, "invalid identifier"},
-		{"bad column", sqlstore.Config{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{Login: "login OR 1=1"}}, "invalid identifier"},
-		{"dotted column", sqlstore.Config{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{ID: "t.id"}}, "invalid identifier"},
-		{"missing table", sqlstore.Config{Dialect: sqlstore.SQLite, Table: "nope"}, "prepare ByLogin"},
-		{"missing column", sqlstore.Config{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{Roles: "nope"}}, "prepare ByLogin"},
-		{"bad query", sqlstore.Config{Dialect: sqlstore.SQLite, Queries: sqlstore.Queries{ByID: "SELEC"}}, "prepare ByID"},
+		{"defaults", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite}, ""},
+		{"qualified table", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "main.httpauth_users"}, ""},
+		{"no dialect", sqlstore.Config[sqlstore.User]{}, "unknown dialect"},
+		{"unknown dialect", sqlstore.Config[sqlstore.User]{Dialect: "mysql"}, "unknown dialect"},
+		{"injected table", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "users; DROP TABLE users"}, "invalid identifier"},
+		{"quoted table", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: `a"b`}, "invalid identifier"},
+		{"three parts", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "a.b.c"}, "at most schema.table"},
+		{"empty part", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: ".users"}, "invalid identifier"},
+		{"digit first", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "1users"}, "invalid identifier"},
+		{"too long", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: strings.Repeat("a", 64)}, "invalid identifier"},
+		{"bad column", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{Login: "login OR 1=1"}}, "invalid identifier"},
+		{"dotted column", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{ID: "t.id"}}, "invalid identifier"},
+		{"missing table", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "nope"}, "prepare ByLogin"},
+		{"missing column", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Columns: sqlstore.Columns{Roles: "nope"}}, "prepare ByLogin"},
+		{"bad query", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Queries: sqlstore.Queries{ByID: "SELEC"}}, "prepare ByID"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := sqlstore.New(t.Context(), db, c.cfg)
@@ -197,7 +197,7 @@ func TestNewValidatesConfig(t *testing.T) {
 			assert.Contains(t, err.Error(), c.want)
 		})
 	}
-	_, err := sqlstore.New(t.Context(), nil, sqlstore.Config{Dialect: sqlstore.SQLite})
+	_, err := sqlstore.New(t.Context(), nil, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
 	assert.Error(t, err)
 }
 
@@ -206,7 +206,7 @@ func TestMigrateIdempotent(t *testing.T) {
 		t.Run(string(o.dialect), func(t *testing.T) {
 			db := o.open(t)
 			require.NoError(t, sqlstore.Migrate(t.Context(), db, o.dialect))
-			s := newStore(t, db, sqlstore.Config{Dialect: o.dialect}) // migrates again
+			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect}) // migrates again
 			_, err := s.CreateUser(t.Context(), sqlstore.NewUser{ID: "u1", Login: "a"})
 			require.NoError(t, err)
 			require.NoError(t, sqlstore.Migrate(t.Context(), db, o.dialect))
@@ -255,7 +255,7 @@ func TestManagement(t *testing.T) {
 			ctx := t.Context()
 			db := o.open(t)
 			now := time.Date(2030, 6, 1, 12, 0, 0, 123456789, time.UTC)
-			s := newStore(t, db, sqlstore.Config{Dialect: o.dialect, Now: func() time.Time { return now }})
+			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect, Now: func() time.Time { return now }})
 
 			get := func(t *testing.T, id string) *httpauth.Account[sqlstore.User] {
 				t.Helper()
@@ -414,7 +414,7 @@ func TestCorruptRow(t *testing.T) {
 				{"too few columns", "SELECT id, login"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
-					s := newStoreNoMigrate(t, db, sqlstore.Config{Dialect: o.dialect, Queries: sqlstore.Queries{
+					s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect, Queries: sqlstore.Queries{
 						ByLogin: c.sel + " FROM httpauth_users WHERE login = " + ph,
 						ByID:    c.sel + " FROM httpauth_users WHERE id = " + ph,
 					}})
@@ -441,7 +441,7 @@ func TestNullColumns(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.ExecContext(t.Context(), `INSERT INTO u (id, login) VALUES ('n1', 'nul')`)
 	require.NoError(t, err)
-	s := newStoreNoMigrate(t, db, sqlstore.Config{Dialect: sqlstore.SQLite, Table: "u"})
+	s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "u"})
 	a, err := s.UserByLogin(t.Context(), "NUL")
 	require.NoError(t, err)
 	assert.Equal(t, &httpauth.Account[sqlstore.User]{ID: "n1", User: sqlstore.User{ID: "n1", Login: "nul"}}, a)
@@ -450,7 +450,7 @@ func TestNullColumns(t *testing.T) {
 // TestClosedDB checks that a dead database is a failure on every path.
 func TestClosedDB(t *testing.T) {
 	db := openSQLite(t)
-	s := newStore(t, db, sqlstore.Config{Dialect: sqlstore.SQLite})
+	s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
 	require.NoError(t, db.Close())
 	ctx := t.Context()
 	for name, err := range map[string]error{
@@ -476,7 +476,7 @@ func TestCreateUserSetsCutoff(t *testing.T) {
 			ctx := t.Context()
 			db := o.open(t)
 			now := time.Date(2030, 6, 1, 12, 0, 0, 123456789, time.UTC)
-			s := newStore(t, db, sqlstore.Config{Dialect: o.dialect, Now: func() time.Time { return now }})
+			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect, Now: func() time.Time { return now }})
 
 			_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "first"})
 			require.NoError(t, err)

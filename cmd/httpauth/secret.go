@@ -1,13 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
+
+	"golang.org/x/term"
 )
 
 // maxInput caps what is read from standard input.
@@ -18,13 +20,13 @@ const maxInput = 64 << 10
 // same (a second prompt confirms the first). From a pipe or file it reads
 // the whole input, which must be one line; the line ending is dropped.
 func readSecret(e *env, prompts ...string) (string, error) {
-	if !isTerminal(e.stdin) {
+	fd := int(e.stdin.Fd())
+	if !term.IsTerminal(fd) {
 		return readPiped(e.stdin)
 	}
-	in := bufio.NewReader(e.stdin)
 	var first string
 	for i, prompt := range prompts {
-		s, err := readQuietLine(e, in, prompt)
+		s, err := readQuietLine(fd, e.stderr, prompt)
 		fmt.Fprintln(e.stderr) // the user's Enter was not echoed
 		if err != nil {
 			return "", err
@@ -55,38 +57,35 @@ func readPiped(r io.Reader) (string, error) {
 	return s, nil
 }
 
-// readQuietLine turns echo off, prints prompt and reads a line from the
-// terminal. Echo is off before the prompt shows, so nothing typed after it
-// can be echoed; it comes back on when the line is read, and on an
-// interrupt, which then ends the process as the interrupt would have.
-func readQuietLine(e *env, in *bufio.Reader, prompt string) (string, error) {
-	restore, err := disableEcho(e.stdin)
+// readQuietLine prints prompt and reads a line from terminal fd with
+// echo off. An interrupt while echo is off puts the terminal back before
+// it ends the process, as the interrupt would have.
+func readQuietLine(fd int, stderr io.Writer, prompt string) (string, error) {
+	state, err := term.GetState(fd)
 	if err != nil {
-		return "", fmt.Errorf("turning off terminal echo: %w", err)
+		return "", fmt.Errorf("reading the terminal state: %w", err)
 	}
-	fmt.Fprint(e.stderr, prompt)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, quitSignals...)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
-			restore()
-			fmt.Fprintln(e.stderr)
+			_ = term.Restore(fd, state)
+			fmt.Fprintln(stderr)
 			os.Exit(130)
 		case <-done:
 		}
 	}()
-	line, err := in.ReadString('\n')
+	fmt.Fprint(stderr, prompt)
+	line, err := term.ReadPassword(fd)
 	signal.Stop(sigs)
 	close(done)
-	restore()
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		if errors.Is(err, io.EOF) {
-			return "", usagef("no input")
-		}
+	switch {
+	case errors.Is(err, io.EOF) && len(line) == 0:
+		return "", usagef("no input")
+	case err != nil:
 		return "", fmt.Errorf("reading the terminal: %w", err)
 	}
-	line = strings.TrimSuffix(line, "\n")
-	return strings.TrimSuffix(line, "\r"), nil
+	return string(line), nil
 }

@@ -60,15 +60,37 @@ func (s *screen) String() string {
 	return s.buf.String()
 }
 
-// waitFor waits until the screen shows want n times.
+// waitFor polls until the screen shows want n times (generous deadline:
+// only a hang fails it).
 func (s *screen) waitFor(t *testing.T, want string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for strings.Count(s.String(), want) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the terminal never showed %q %d times; it shows %q", want, n, s.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitEchoOff polls until terminal f has echo off. The command prints its
+// prompt before it turns echo off, so text typed at once could be echoed
+// by the terminal itself; a command that never turns echo off fails here.
+func waitEchoOff(t *testing.T, f *os.File) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal's echo never went off")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -99,8 +121,10 @@ func testTerminal(t *testing.T, bin string) {
 			go func() { _, _ = io.Copy(&scr, ptm) }()
 
 			scr.waitFor(t, "Password: ", 1)
+			waitEchoOff(t, pts)
 			_, _ = ptm.WriteString(tt.first + "\n")
 			scr.waitFor(t, "Repeat password: ", 1)
+			waitEchoOff(t, pts)
 			_, _ = ptm.WriteString(tt.second + "\n")
 			err := cmd.Wait()
 			code := 0
@@ -162,6 +186,7 @@ func testTerminalToken(t *testing.T, bin string) {
 			var scr screen
 			go func() { _, _ = io.Copy(&scr, ptm) }()
 			scr.waitFor(t, "Token: ", 1)
+			waitEchoOff(t, pts)
 			_, _ = ptm.WriteString(tok + "\n")
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("inspect-token: %v; terminal: %q", err, scr.String())

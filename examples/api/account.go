@@ -78,7 +78,7 @@ func newID() string {
 // newUserRoles are the roles of a registered user.
 var newUserRoles = []string{"user"}
 
-func sqlRegistrar(s *sqlstore.Store) registrar {
+func sqlRegistrar(s *sqlstore.Store[sqlstore.User]) registrar {
 	return func(ctx context.Context, email, hash string) (string, error) {
 		return s.CreateUser(ctx, sqlstore.NewUser{Login: email, PasswordHash: hash, Roles: newUserRoles})
 	}

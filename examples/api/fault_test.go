@@ -157,7 +157,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	require.NoError(t, sqlstore.Migrate(ctx, db, sqlstore.Postgres))
-	admin, err := sqlstore.New(ctx, db, sqlstore.Config{Dialect: sqlstore.Postgres})
+	admin, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close() })
 	for _, u := range []sqlstore.NewUser{

@@ -2,12 +2,6 @@ module github.com/gohttpauth/httpauth/examples/api
 
 go 1.26.0
 
-replace (
-	github.com/gohttpauth/httpauth => ../..
-	github.com/gohttpauth/httpauth/redisstore => ../../redisstore
-	github.com/gohttpauth/httpauth/sqlstore => ../../sqlstore
-)
-
 require (
 	github.com/gohttpauth/httpauth v0.0.0-00010101000000-000000000000
 	github.com/gohttpauth/httpauth/redisstore v0.0.0-00010101000000-000000000000

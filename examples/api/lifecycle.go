@@ -21,7 +21,7 @@ type lifecycle struct {
 // the user store: the same SQL store, or memory ones.
 func lifecycleStores(users httpauth.UserStore[User]) (httpauth.KeyStore, registrar) {
 	switch s := users.(type) {
-	case *sqlstore.Store:
+	case *sqlstore.Store[sqlstore.User]:
 		return s, sqlRegistrar(s)
 	case *memoryAccounts:
 		return httpauth.NewMemoryKeyStore(), memoryRegistrar(s)

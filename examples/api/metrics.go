@@ -54,7 +54,7 @@ func (m *metrics) observe(e httpauth.Event) {
 	if e.Success {
 		result = "success"
 	}
-	m.outcomes.WithLabelValues(e.Method.String(), result, string(e.Reason)).Inc()
+	m.outcomes.WithLabelValues(e.Credential.String(), result, string(e.Reason)).Inc()
 	if e.Throttled() {
 		m.throttled.Inc()
 	}

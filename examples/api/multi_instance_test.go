@@ -124,7 +124,7 @@ func TestMultiInstance(t *testing.T) {
 		for _, base := range []string{a, b} { // warm both credential caches
 			require.Equal(t, 200, call(t, http.MethodGet, base+"/api/v1/me", basic("alice@example.com", "wonderland-42")).status)
 		}
-		store, err := sqlstore.New(ctx, m.db, sqlstore.Config{Dialect: sqlstore.Postgres})
+		store, err := sqlstore.New(ctx, m.db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
 		require.NoError(t, err)
 		defer store.Close()
 		require.NoError(t, store.SetDisabled(ctx, "1", true))

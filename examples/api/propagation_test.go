@@ -103,7 +103,7 @@ func TestPropagation(t *testing.T) {
 
 	a := startProcess(t, m.bin, m.args, m.env) // migrates the schema
 	b := startProcess(t, m.bin, argsB, m.env)
-	store, err := sqlstore.New(ctx, m.db, sqlstore.Config{Dialect: sqlstore.Postgres})
+	store, err := sqlstore.New(ctx, m.db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	// Users of the test's own, p0 to p59. A user may mint or revoke 10

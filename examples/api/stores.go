@@ -129,7 +129,7 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool) error {
 	if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
 		return err
 	}
-	cfg := sqlstore.Config{Dialect: dialect}
+	cfg := sqlstore.Config[sqlstore.User]{Dialect: dialect}
 	if dialect == sqlstore.Postgres {
 		// Repeat lookups from memory, kept current by the LISTEN/NOTIFY
 		// trigger that Migrate installs (plain SQL changes included), and

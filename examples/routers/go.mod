@@ -2,8 +2,6 @@ module github.com/gohttpauth/httpauth/examples/routers
 
 go 1.26.0
 
-replace github.com/gohttpauth/httpauth => ../..
-
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0

@@ -1,6 +1,10 @@
 -- httpauth sqlstore schema for PostgreSQL. Applied by sqlstore.Migrate;
 -- idempotent, and safe for several instances to run at once (the advisory
 -- lock serialises them). See ../README.md for what each column holds.
+-- A host may add columns of its own to httpauth_users (ALTER TABLE ...
+-- ADD COLUMN, with a default: CreateUser writes only the columns below)
+-- and read them through sqlstore.Columns.Extra; running this script again
+-- keeps them, and the change trigger covers them.
 SELECT pg_advisory_xact_lock(7461237301);
 
 CREATE TABLE IF NOT EXISTS httpauth_users (

@@ -1,6 +1,9 @@
 -- httpauth sqlstore schema for SQLite 3.37 or later (STRICT tables).
 -- Applied by sqlstore.Migrate; idempotent. See ../README.md for what each
--- column holds.
+-- column holds. A host may add columns of its own to httpauth_users
+-- (ALTER TABLE ... ADD COLUMN, with a default: CreateUser writes only the
+-- columns below) and read them through sqlstore.Columns.Extra; running
+-- this script again keeps them.
 CREATE TABLE IF NOT EXISTS httpauth_users (
     -- Stable user ID, the subject of tokens: 1 to 255 bytes.
     id                 TEXT    NOT NULL PRIMARY KEY CHECK (id <> '' AND length(CAST(id AS BLOB)) <= 255),

@@ -165,7 +165,7 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 		}
 		return sqlstore.Migrate(ctx, db, dialect)
 	}
-	store, err := sqlstore.New(ctx, db, sqlstore.Config{Dialect: dialect})
+	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: dialect})
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
 
-func add(ctx context.Context, store *sqlstore.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func add(ctx context.Context, store *sqlstore.Store[sqlstore.User], args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("add", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	id := fs.String("id", "", "user ID (default: random)")

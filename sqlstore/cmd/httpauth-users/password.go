@@ -8,7 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 )
 
 // maxPasswordLen is the default httpauth.Config.MaxPasswordLen: a longer
@@ -24,8 +27,8 @@ var errBadPassword = errors.New("password refused")
 func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	var pw string
 	var err error
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
-		pw, err = readTyped(f, stderr, "Password: ", "Repeat password: ")
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		pw, err = readTyped(int(f.Fd()), stderr, "Password: ", "Repeat password: ")
 	} else {
 		pw, err = readLine(stdin)
 	}
@@ -45,13 +48,12 @@ func readLine(r io.Reader) (string, error) {
 	return strings.TrimSuffix(line, "\r"), nil
 }
 
-// readTyped prints each prompt and reads a line with echo off; every
-// answer must match the first.
-func readTyped(f *os.File, stderr io.Writer, prompts ...string) (string, error) {
-	in := bufio.NewReader(f)
+// readTyped prints each prompt and reads a line from terminal fd with
+// echo off; every answer must match the first.
+func readTyped(fd int, stderr io.Writer, prompts ...string) (string, error) {
 	var first string
 	for i, prompt := range prompts {
-		s, err := readQuietLine(f, in, stderr, prompt)
+		s, err := readQuietLine(fd, stderr, prompt)
 		fmt.Fprintln(stderr) // the user's Enter was not echoed
 		if err != nil {
 			return "", err
@@ -65,40 +67,37 @@ func readTyped(f *os.File, stderr io.Writer, prompts ...string) (string, error) 
 	return first, nil
 }
 
-// readQuietLine turns echo off, prints prompt and reads a line from
-// terminal f. Echo is off before the prompt shows, so nothing typed after
-// it can be echoed; it comes back on when the line is read, and on an
-// interrupt, which then ends the process as the interrupt would have.
-func readQuietLine(f *os.File, in *bufio.Reader, stderr io.Writer, prompt string) (string, error) {
-	restore, err := disableEcho(f)
+// readQuietLine prints prompt and reads a line from terminal fd with
+// echo off. An interrupt while echo is off puts the terminal back before
+// it ends the process, as the interrupt would have.
+func readQuietLine(fd int, stderr io.Writer, prompt string) (string, error) {
+	state, err := term.GetState(fd)
 	if err != nil {
-		return "", fmt.Errorf("turning off terminal echo: %w", err)
+		return "", fmt.Errorf("reading the terminal state: %w", err)
 	}
-	fmt.Fprint(stderr, prompt)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, quitSignals...)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
-			restore()
+			_ = term.Restore(fd, state)
 			fmt.Fprintln(stderr)
 			os.Exit(130)
 		case <-done:
 		}
 	}()
-	line, err := in.ReadString('\n')
+	fmt.Fprint(stderr, prompt)
+	line, err := term.ReadPassword(fd)
 	signal.Stop(sigs)
 	close(done)
-	restore()
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		if errors.Is(err, io.EOF) {
-			return "", errors.New("no password typed")
-		}
+	switch {
+	case errors.Is(err, io.EOF) && len(line) == 0:
+		return "", errors.New("no password typed")
+	case err != nil:
 		return "", fmt.Errorf("reading the terminal: %w", err)
 	}
-	line = strings.TrimSuffix(line, "\n")
-	return strings.TrimSuffix(line, "\r"), nil
+	return string(line), nil
 }
 
 // checkPassword refuses passwords that HTTP Basic could never carry to

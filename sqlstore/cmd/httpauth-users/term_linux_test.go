@@ -73,6 +73,27 @@ func (s *screen) waitFor(t *testing.T, want string, n int) {
 	}
 }
 
+// waitEchoOff polls until terminal f has echo off. The command prints its
+// prompt before it turns echo off, so text typed at once could be echoed
+// by the terminal itself; a command that never turns echo off fails here.
+func waitEchoOff(t *testing.T, f *os.File) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal's echo never went off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestTerminalPassword types passwords into add and passwd on a real
 // pseudo-terminal: nothing typed may be echoed, the two entries must
 // match, and echo must be back on afterwards.
@@ -109,8 +130,10 @@ func TestTerminalPassword(t *testing.T) {
 			go func() { done <- run(t.Context(), append([]string{"-db", dsn}, tt.cmd...), pts, &stdout, pts) }()
 
 			scr.waitFor(t, "Password: ", 1)
+			waitEchoOff(t, pts)
 			_, _ = ptm.WriteString(tt.first + "\n")
 			scr.waitFor(t, "Repeat password: ", 1)
+			waitEchoOff(t, pts)
 			_, _ = ptm.WriteString(tt.second + "\n")
 			if code := <-done; code != tt.code {
 				t.Errorf("exit status = %d, want %d; terminal: %q", code, tt.code, scr.String())
@@ -136,7 +159,7 @@ func TestTerminalPassword(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			store, err := sqlstore.New(t.Context(), db, sqlstore.Config{Dialect: sqlstore.SQLite})
+			store, err := sqlstore.New(t.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
 			if err != nil {
 				t.Fatal(err)
 			}
