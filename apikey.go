@@ -275,15 +275,6 @@ func (a *Authenticator[U]) DeleteAPIKey(ctx context.Context, userID, id string) 
 	return a.cfg.APIKeys.DeleteKey(ctx, userID, id)
 }
 
-// Close stops the goroutine that writes API keys' last-used times and
-// writes what it holds. Call it when the authenticator is no longer used;
-// it is safe to call more than once. Without Config.APIKeys it does
-// nothing.
-func (a *Authenticator[U]) Close() error {
-	a.life.touch.close()
-	return nil
-}
-
 // keyTouchInterval is how often last-used times are written.
 const keyTouchInterval = 30 * time.Second
 

@@ -5,15 +5,16 @@
 //
 // # Quick start
 //
-//	users := httpauth.NewMemoryUserStore[MyUser](nil)
-//	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[MyUser]{
-//		ID: "u1", Roles: []string{"user"}, User: MyUser{Email: "alice@example.com"},
-//	})
-//	auth, err := httpauth.New(httpauth.Config[MyUser]{
-//		Users: users,
-//		Keys:  []httpauth.SigningKey{{ID: "k1", Secret: secret}}, // 32+ random bytes
-//		Realm: "api",
-//	})
+//	key, err := httpauth.KeyFromHex("k1", os.Getenv("HTTPAUTH_SECRET")) // httpauth keygen
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	signer, err := httpauth.NewHMACSigner(key)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	users := httpauth.NewMemoryUserStore[MyUser](nil) // or your own UserStore
+//	auth, err := httpauth.New(httpauth.Config[MyUser]{Users: users, Signer: signer, Realm: "api"})
 //	if err != nil {
 //		log.Fatal(err)
 //	}
@@ -25,6 +26,15 @@
 //	})
 //	root := http.NewServeMux()
 //	root.Handle("/api/v1/", auth.Middleware(api)) // every API route, in one place
+//
+// Routes inside a protected prefix that anonymous clients may also use go
+// on the outer mux, wrapped in Optional, which lets a request without
+// credentials through without a user (bad credentials are still a 401):
+//
+//	root.Handle("GET /api/v1/status", auth.Optional(statusHandler))
+//
+// The more specific pattern wins, so the route is served by Optional while
+// the rest of /api/v1/ stays behind Middleware.
 //
 // # Basic
 //
@@ -38,34 +48,34 @@
 // # Tokens
 //
 // Tokens are HMAC-SHA256 signed, carry a subject, a random 128-bit ID, an
-// issue time and a mandatory expiry, and are bound to a purpose. They are
-// accepted as "Authorization: Bearer <token>", as the Basic username with
-// an empty password ("Basic base64(token:)"), and from Config.TokenHeader if
-// set. TokenHandler mints them for password logins only; a token can never
-// mint a token. RevokeHandler revokes the token a request came with. A token
-// is refused unless issued strictly after its account's TokensValidAfter,
-// and a minted token is issued when its login began, so a password change
-// during a login ends it too. Minting and revoking are rate-limited per
-// user (Config.TokenRate).
+// issue time and a mandatory expiry, and are bound to their purpose. They
+// are accepted as "Authorization: Bearer <token>", as the Basic username
+// with an empty password ("Basic base64(token:)"), and from
+// Config.TokenHeader if set. TokenHandler mints them for password logins
+// only; a token can never mint a token. RevokeHandler revokes the token a
+// request came with. A token is refused unless issued strictly after its
+// account's TokensValidAfter, and a minted token is issued when its login
+// began, so a password change during a login ends it too. Minting and
+// revoking are rate-limited per user (Throttle.TokensPerMinute).
 //
 // # Account lifecycle, API keys and events
 //
-// AccountToken makes purpose-bound tokens for emailed links (confirmation,
-// password reset, email change), each with its own lifetime and bound to
-// the account's state, so that Confirm, ResetPassword and ChangeLogin
-// accept each once; the UserStore must be an AccountStore. API keys
-// (CreateAPIKey, Config.APIKeys) are long-lived credentials for machine
-// clients: prefixed "hak_" with a checksum, stored as a SHA-256, limited to
-// their own and their user's roles, and never able to mint tokens or keys.
-// Config.OnEvent reports every authentication outcome with its Method and
-// Reason, for metrics.
+// ConfirmationToken, PasswordResetToken and EmailChangeToken make tokens
+// for emailed links, each with its own lifetime and bound to the account's
+// state, so that Confirm, ResetPassword and ChangeLogin accept each once;
+// the UserStore must be an AccountStore. API keys (CreateAPIKey,
+// Config.APIKeys) are long-lived credentials for machine clients: prefixed
+// "hak_" with a checksum, stored as a SHA-256, limited to their own and
+// their user's roles, and never able to mint tokens or keys. Config.OnEvent
+// reports every authentication outcome, for metrics.
 //
 // # Stores
 //
 // UserStore finds accounts, RevocationStore remembers revoked tokens and
-// Limiter counts failed passwords. Each has an in-memory default; the
+// Limiter counts password attempts. Each has an in-memory default; the
 // sqlstore and redisstore modules hold SQL and Redis implementations, and
-// package httpauthtest has conformance suites for your own.
+// package httpauthtest has conformance suites for your own, a cheap hasher
+// for tests, and a helper that makes requests the middleware accepts.
 //
 // # Roles
 //
@@ -80,9 +90,11 @@
 // with a WWW-Authenticate challenge for 401s, 403 for authenticated but not
 // allowed, 429 when throttled, 400 for ambiguous requests, and a generic 500
 // when a store, signer, limiter or hook fails or panics. The real cause
-// goes to Config.OnError (or the log), never to the client; a panic with
-// http.ErrAbortHandler is passed on, not turned into a 500. Config.ErrorWriter replaces
-// the body format; writeProblem writes RFC 9457 problem details instead.
+// goes to Config.Logger, never to the client; a panic with
+// http.ErrAbortHandler is passed on, not turned into a 500.
+// Config.ErrorWriter replaces the body format and learns why a request
+// failed (an expired token, say); ProblemWriter writes RFC 9457 problem
+// details instead.
 //
 // # Security
 //
@@ -404,4 +416,13 @@ func isToken(s string) bool {
 		return false
 	}
 	return true
+}
+
+// Close stops the goroutine that writes API keys' last-used times and
+// writes what it holds. Call it when the authenticator is no longer used;
+// it is safe to call more than once. Without Config.APIKeys it does
+// nothing.
+func (a *Authenticator[U]) Close() error {
+	a.life.touch.close()
+	return nil
 }

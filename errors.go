@@ -3,8 +3,11 @@ package httpauth
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -186,4 +189,247 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err erro
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// failure is a refused request: what the client sees, and what the host's
+// error hook learns.
+type failure struct {
+	status        int
+	err           error // sent to the ErrorWriter
+	cause         error // internal, for OnError; nil for ordinary refusals
+	bearerError   string
+	challenge     []string // replaces the default challenge for the status
+	retryAfter    time.Duration
+	noCredentials bool
+}
+
+// The errors of 401s match ErrUnauthorized and, with errors.Is, the reason.
+var (
+	errNoCredentials401 = fmt.Errorf("%w: %w", ErrUnauthorized, ErrNoCredentials)
+	errInvalidToken401  = fmt.Errorf("%w: %w", ErrUnauthorized, ErrTokenInvalid)
+	errExpiredToken401  = fmt.Errorf("%w: %w", ErrUnauthorized, ErrTokenExpired)
+)
+
+var (
+	failNoCredentials = &failure{status: http.StatusUnauthorized, err: errNoCredentials401, noCredentials: true}
+	failUnauthorized  = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized}
+	failInvalidToken  = &failure{status: http.StatusUnauthorized, err: errInvalidToken401, bearerError: "invalid_token"}
+	failExpiredToken  = &failure{status: http.StatusUnauthorized, err: errExpiredToken401, bearerError: "invalid_token"}
+	failBadRequest    = &failure{status: http.StatusBadRequest, err: errBadRequest, bearerError: "invalid_request"}
+	failBusy          = &failure{status: http.StatusServiceUnavailable, err: errUnavailable}
+)
+
+func internalFailure(cause error) *failure {
+	return &failure{status: http.StatusInternalServerError, err: errInternal, cause: cause}
+}
+
+// fail writes f. Headers are set here so that a custom ErrorWriter gets
+// them for free.
+func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failure) {
+	if f.noCredentials {
+		a.audit(r, false, "", reasonNoCredentials, 0)
+	}
+	if f.cause != nil {
+		a.reportError(r, f.cause)
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	// Each response gets its own copy of the challenge, so an ErrorWriter
+	// that edits it in place cannot change any other response.
+	switch {
+	case f.challenge != nil:
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(f.challenge))
+	case f.status == http.StatusUnauthorized && f.bearerError == "invalid_token":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.invalidToken))
+	case f.status == http.StatusUnauthorized:
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.plain))
+	case f.status == http.StatusBadRequest && f.bearerError != "":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.invalidRequest))
+	case f.status == http.StatusForbidden && f.bearerError == "insufficient_scope":
+		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.insufficientScope))
+	}
+	switch f.status {
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.FormatInt(int64(retryAfter(f.retryAfter)/time.Second), 10))
+	}
+	a.safeWriteError(w, r, f)
+}
+
+// safeWriteError runs the ErrorWriter, falling back to the default if a
+// custom one panics before writing anything useful.
+func (a *Authenticator[U]) safeWriteError(w http.ResponseWriter, r *http.Request, f *failure) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.reportError(r, fmt.Errorf("httpauth: ErrorWriter panicked: %v", p))
+			WriteJSONError(w, r, http.StatusInternalServerError, errInternal)
+		}
+	}()
+	a.cfg.ErrorWriter(w, r, f.status, f.err)
+}
+
+func (a *Authenticator[U]) reportError(r *http.Request, err error) {
+	a.cfg.Logger.LogAttrs(r.Context(), levelError, "httpauth: internal error", errAttr(err))
+}
+
+// challenges are the precomputed WWW-Authenticate values; fail hands each
+// response a copy.
+type challenges struct {
+	plain, invalidToken, invalidRequest, insufficientScope []string
+	bearer                                                 string // Bearer realm="…"
+}
+
+// scoped returns the insufficient_scope challenge naming roles as the
+// scope needed (RFC 6750 §3). Roles that are not scope-tokens (a space,
+// a quote, a backslash, non-ASCII) cannot be named and are left out.
+func (c challenges) scoped(roles []string) []string {
+	var names []string
+	for _, r := range roles {
+		if isScopeToken(r) {
+			names = append(names, r)
+		}
+	}
+	if len(names) == 0 {
+		return c.insufficientScope
+	}
+	return []string{c.bearer + `, error="insufficient_scope", scope="` + strings.Join(names, " ") + `"`}
+}
+
+// isScopeToken reports whether s is an RFC 6749 scope-token:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func newChallenges(basicScheme, realm string) challenges {
+	q := quoteString(realm)
+	basic := basicScheme + " realm=" + q + `, charset="UTF-8"`
+	bearer := "Bearer realm=" + q
+	full := func(v ...string) []string { return v[:len(v):len(v)] }
+	return challenges{
+		plain:             full(basic, bearer),
+		invalidToken:      full(basic, bearer+`, error="invalid_token"`),
+		invalidRequest:    full(bearer + `, error="invalid_request"`),
+		insufficientScope: full(bearer + `, error="insufficient_scope"`),
+		bearer:            bearer,
+	}
+}
+
+// quoteString writes s as an RFC 9110 quoted-string.
+func quoteString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// recoverFailure turns a panic in a store, signer, limiter or hook into a
+// 500 instead of a crashed request; fail reports it. http.ErrAbortHandler
+// is the deliberate way to abort a request, so it is panicked again.
+func recoverFailure(f **failure) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		err, ok := p.(error)
+		if !ok {
+			err = fmt.Errorf("%v", p)
+		}
+		*f = internalFailure(fmt.Errorf("httpauth: recovered panic: %w", err))
+	}
+}
+
+// problemContentType is the media type of RFC 9457 problem details. The
+// writers send it with "; charset=utf-8".
+const problemContentType = "application/problem+json"
+
+// problem is an RFC 9457 problem details object, as writeProblem and
+// ProblemWriter send it.
+type problem struct {
+	// Type is a URI naming the kind of problem; "about:blank" means the
+	// HTTP status says it all.
+	Type string `json:"type"`
+	// Title is a short summary of the kind of problem: the HTTP status
+	// text, such as "Unauthorized".
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail is the client-safe message of errorMessage, such as
+	// "Invalid credentials". It never carries internal error text.
+	Detail string `json:"detail"`
+	// Code is an extension member: the machine-readable code of
+	// errorCode, such as "unauthorized", the same as the "error" member
+	// of WriteJSONError's body.
+	Code string `json:"code"`
+}
+
+// newProblem returns the problem details for status and err, with type
+// "about:blank". Like errorMessage, it never uses err.Error().
+func newProblem(status int, err error) problem {
+	title := http.StatusText(status)
+	if title == "" {
+		title = http.StatusText(http.StatusInternalServerError)
+	}
+	return problem{
+		Type:   "about:blank",
+		Title:  title,
+		Status: status,
+		Detail: errorMessage(status, err),
+		Code:   errorCode(status),
+	}
+}
+
+// writeProblem is an ErrorWriter that answers RFC 9457 problem details:
+//
+//	{"type":"about:blank","title":"Unauthorized","status":401,
+//	 "detail":"Invalid credentials","code":"unauthorized"}
+//
+// with Content-Type application/problem+json; charset=utf-8. Set it as Config.ErrorWriter
+// instead of the default WriteJSONError. The detail is errorMessage's
+// client-safe text, so no internal error ever reaches the client.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, err error) {
+	writeProblemBody(w, newProblem(status, err))
+}
+
+// ProblemWriter returns an ErrorWriter like writeProblem whose type member
+// is typeBase followed by the error code, so each kind of failure has a
+// stable URI: with typeBase "https://example.com/problems/", a 401 has the
+// type "https://example.com/problems/unauthorized". An empty typeBase
+// gives writeProblem's "about:blank".
+func ProblemWriter(typeBase string) ErrorWriter {
+	if typeBase == "" {
+		return writeProblem
+	}
+	return func(w http.ResponseWriter, r *http.Request, status int, err error) {
+		p := newProblem(status, err)
+		p.Type = typeBase + p.Code
+		writeProblemBody(w, p)
+	}
+}
+
+func writeProblemBody(w http.ResponseWriter, p problem) {
+	b, _ := json.Marshal(p) // a Problem of strings and an int always encodes
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", problemContentType+"; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(b)
 }

@@ -3,6 +3,7 @@ package httpauth
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 )
@@ -249,4 +250,98 @@ func (s *limiterShard) evictLocked(now int64, limit int) {
 		}
 		delete(s.entries, k)
 	}
+}
+
+// Default per-user token rate: what TokenHandler mints plus what
+// RevokeHandler revokes, per user.
+const (
+	defaultTokenRate  = 60 // per minute
+	defaultTokenBurst = 10
+)
+
+// Bounds of the per-user token rate's memory: rateShards × rateShardMax
+// users (65,536), each a map entry of a 64-bit key and a time, about 4 MiB
+// in all. Past it, the user closest to a full budget is forgotten.
+const (
+	rateShards   = 64
+	rateShardMax = 1024
+)
+
+// userRate is a per-user GCRA (a token bucket kept as one "theoretical
+// arrival time"): a burst of burst, refilled one every interval. Users are
+// keyed by a seeded 64-bit hash of their ID, so an entry's size does not
+// depend on the ID's.
+type userRate struct {
+	interval time.Duration
+	burst    int
+	now      func() time.Time
+	seed     maphash.Seed
+	shards   [rateShards]rateShard
+}
+
+type rateShard struct {
+	mu  sync.Mutex
+	tat map[uint64]int64 // unix ns; an entry at or before now is a full budget
+}
+
+func newUserRate(perMinute, burst int, now func() time.Time) *userRate {
+	u := &userRate{interval: time.Minute / time.Duration(perMinute), burst: burst, now: now, seed: maphash.MakeSeed()}
+	for i := range u.shards {
+		u.shards[i].tat = map[uint64]int64{}
+	}
+	return u
+}
+
+// take spends one unit of user's budget, or reports how long until one is
+// available.
+func (u *userRate) take(user string) (ok bool, wait time.Duration) {
+	k := maphash.String(u.seed, user)
+	s := &u.shards[k%rateShards]
+	now := u.now().UnixNano()
+	iv := int64(u.interval)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, found := s.tat[k]
+	if !found || tat < now {
+		tat = now
+	}
+	if over := tat - now - int64(u.burst-1)*iv; over > 0 {
+		return false, time.Duration(over)
+	}
+	if !found && len(s.tat) >= rateShardMax {
+		s.evictLocked(now)
+	}
+	s.tat[k] = tat + iv
+	return true, 0
+}
+
+// evictLocked drops the entries whose budget is full again, and if none
+// is, the one closest to full, so memory stays bounded.
+func (s *rateShard) evictLocked(now int64) {
+	var minK uint64
+	minT := int64(math.MaxInt64)
+	for k, t := range s.tat {
+		if t <= now {
+			delete(s.tat, k)
+			continue
+		}
+		if t < minT {
+			minK, minT = k, t
+		}
+	}
+	if len(s.tat) >= rateShardMax {
+		delete(s.tat, minK)
+	}
+}
+
+// len returns how many users the rate remembers.
+func (u *userRate) len() int {
+	n := 0
+	for i := range u.shards {
+		s := &u.shards[i]
+		s.mu.Lock()
+		n += len(s.tat)
+		s.mu.Unlock()
+	}
+	return n
 }

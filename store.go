@@ -335,3 +335,100 @@ func (m *memorySnapshot[U]) clone() *memorySnapshot[U] {
 	}
 	return n
 }
+
+// AccountStore is an optional interface for a UserStore: the writes that
+// Confirm, ResetPassword and ChangeLogin make, and the state they bind
+// tokens to. Implementations must be safe for concurrent use.
+//
+// Contract for the writes: a missing account is an error for which
+// errors.Is(err, ErrUserNotFound) holds; any other error is a store
+// failure. A write is visible to the next UserByID.
+type AccountStore[U any] interface {
+	// AccountStamp returns the state of acct that the Account fields do
+	// not show and that a token must be bound to: at least the confirmed
+	// flag and the login, so that MarkConfirmed and SetLogin end the
+	// tokens issued before them. It must not block.
+	AccountStamp(acct *Account[U]) []byte
+
+	// MarkConfirmed marks account id confirmed. Confirming a confirmed
+	// account is not an error.
+	MarkConfirmed(ctx context.Context, id string) error
+
+	// SetPasswordHash replaces account id's password hash with hash and
+	// sets its TokensValidAfter to the time of the write, taken as late
+	// as possible, so every token issued before it is refused.
+	SetPasswordHash(ctx context.Context, id, hash string) error
+
+	// SetLogin moves account id to login. A login that another account
+	// holds (by the store's own matching rule) is an error wrapping
+	// ErrAccountExists, and changes nothing.
+	SetLogin(ctx context.Context, id, login string) error
+}
+
+// AccountStamp implements AccountStore: the login and the confirmed flag.
+func (s *MemoryUserStore[U]) AccountStamp(acct *Account[U]) []byte {
+	b := []byte(s.snap.Load().loginOf[acct.ID])
+	if s.Confirmed(acct.ID) {
+		return append(b, 0, 1)
+	}
+	return append(b, 0, 0)
+}
+
+// Confirmed reports whether account id was marked confirmed with
+// MarkConfirmed. The store keeps the flag itself, beside the host's User
+// value; a host whose User has its own flag reads that one instead.
+func (s *MemoryUserStore[U]) Confirmed(id string) bool {
+	_, ok := s.confirmed.Load(id)
+	return ok
+}
+
+// MarkConfirmed implements AccountStore.
+func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock() // against a concurrent Delete
+	defer s.mu.Unlock()
+	if _, ok := s.snap.Load().byID[id]; !ok {
+		return fmt.Errorf("httpauth: confirm %q: %w", id, ErrUserNotFound)
+	}
+	s.confirmed.Store(id, struct{}{})
+	return nil
+}
+
+// SetPasswordHash implements AccountStore: it stores hash as given and
+// sets TokensValidAfter to now.
+func (s *MemoryUserStore[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
+	return s.Update(ctx, id, func(a *Account[U]) {
+		a.PasswordHash = hash
+		a.TokensValidAfter = s.clock()
+	})
+}
+
+// SetLogin implements AccountStore. Logins match after strings.ToLower, so
+// a change of case only is allowed.
+func (s *MemoryUserStore[U]) SetLogin(ctx context.Context, id, login string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if login == "" {
+		return errors.New("httpauth: empty login")
+	}
+	key := normalizeLogin(login)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	cur, ok := old.byID[id]
+	if !ok {
+		return fmt.Errorf("httpauth: set login of %q: %w", id, ErrUserNotFound)
+	}
+	if other, ok := old.byLogin[key]; ok && other.ID != id {
+		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
+	}
+	next := old.clone()
+	delete(next.byLogin, next.loginOf[id])
+	next.byLogin[key] = cur
+	next.loginOf[id] = key
+	s.snap.Store(next)
+	return nil
+}

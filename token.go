@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -269,7 +268,6 @@ func validKeyID(id string) bool {
 	return true
 }
 
-
 // Sign implements TokenSigner.
 func (s *HMACSigner) Sign(ctx context.Context, c Claims) (string, error) {
 	if err := ctx.Err(); err != nil {
@@ -445,62 +443,6 @@ func (a *Authenticator[U]) issueToken(ctx context.Context, subject string, iat t
 	return token, c, err
 }
 
-// tokenReply is the body of a successful token request.
-type tokenReply struct {
-	Token      string `json:"token"`
-	Expiration int64  `json:"expiration"`
-}
-
-// TokenHandler returns the handler that mints tokens: POST with password
-// credentials answers 200 {"token":"…","expiration":<seconds>} with
-// Cache-Control: no-store. Other methods get a 405; a token never mints a
-// token (401). Mount it behind Middleware or on its own: it authenticates
-// the request itself when no middleware did.
-//
-// The token is issued at the time the request started to authenticate,
-// before the account was read, and the account is read again after
-// minting: a password change, disable or "log out everywhere" that lands
-// during the login ends the token too (the client gets a 401). Minting
-// counts against the user's token rate (Config.TokenRate); past it the
-// answer is a 429 with Retry-After.
-func (a *Authenticator[U]) TokenHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := a.endpointIdentity(w, r, http.MethodPost, true)
-		if !ok {
-			return
-		}
-		if id.Credential != PasswordCredential {
-			a.audit(r, false, id.Account.ID, reasonTokenCannotMintToken, id.transport)
-			a.fail(w, r, failUnauthorized)
-			return
-		}
-		if f := a.checkTokenRate(r, id); f != nil {
-			a.fail(w, r, f)
-			return
-		}
-		iat := id.authTime
-		if iat.IsZero() {
-			iat = a.opt.now()
-		}
-		token, c, err := a.issueToken(r.Context(), id.Account.ID, iat)
-		if err != nil {
-			a.fail(w, r, internalFailure(err))
-			return
-		}
-		if f := a.recheckMinted(r, id, c); f != nil {
-			a.fail(w, r, f)
-			return
-		}
-		body, _ := json.Marshal(tokenReply{Token: token, Expiration: int64(a.cfg.TokenTTL / time.Second)})
-		h := w.Header()
-		h.Set("Content-Type", jsonContentType)
-		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(append(body, '\n'))
-	})
-}
-
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -510,23 +452,59 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// recheckMinted reads the account again after minting and refuses to hand
-// out a token that its current state would refuse: one more lookup per
-// login, so a change that landed while the password was being hashed never
-// yields a live token.
-func (a *Authenticator[U]) recheckMinted(r *http.Request, id *Identity[U], c Claims) (f *failure) {
-	defer recoverFailure(&f)
-	acct, err := a.cfg.Users.UserByID(r.Context(), id.Account.ID)
+// authToken checks a token and the account it names.
+func (a *Authenticator[U]) authToken(r *http.Request, creds credentials) (context.Context, *failure) {
+	if isAPIKeyShaped(creds.Token) {
+		return a.authAPIKey(r, creds) // before the signer: keys are not tokens
+	}
+	ctx := r.Context()
+	claims, err := a.cfg.Signer.Verify(ctx, creds.Token)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrTokenExpired):
+			a.audit(r, false, "", reasonTokenExpired, creds.Transport)
+			return nil, failExpiredToken
+		case errors.Is(err, ErrTokenInvalid):
+			a.audit(r, false, "", reasonTokenInvalid, creds.Transport)
+			return nil, failInvalidToken
+		}
+		return nil, internalFailure(err)
+	}
+	revoked, err := a.cfg.Revocations.IsRevoked(ctx, claims.ID)
+	if err != nil {
+		return nil, internalFailure(err)
+	}
+	if revoked {
+		a.audit(r, false, claims.Subject, reasonTokenRevoked, creds.Transport)
+		return nil, failInvalidToken
+	}
+	acct, err := a.cfg.Users.UserByID(ctx, claims.Subject)
 	if err != nil {
 		if !isNotFound(err) {
-			return internalFailure(err)
+			return nil, internalFailure(err)
 		}
-		a.audit(r, false, id.Account.ID, reasonTokenDeletedUser, id.transport)
-		return failUnauthorized
+		a.audit(r, false, claims.Subject, reasonTokenUnknownUser, creds.Transport)
+		return nil, failInvalidToken
 	}
-	if acct.Disabled || !issuedAfter(c.IssuedAt, acct.TokensValidAfter) {
-		a.audit(r, false, id.Account.ID, reasonAccountChanged, id.transport)
-		return failUnauthorized
+	if acct.Disabled || !issuedAfter(claims.IssuedAt, acct.TokensValidAfter) {
+		a.audit(r, false, claims.Subject, reasonTokenUserCutoff, creds.Transport)
+		return nil, failInvalidToken
 	}
-	return nil
+	ac := newAuthContext(ctx, acct, TokenCredential, creds.Transport, claims, time.Time{})
+	if f := a.checkAccount(r, claims.Subject, &ac.acct, creds.Transport); f != nil {
+		return nil, f
+	}
+	a.audit(r, true, claims.Subject, reasonToken, creds.Transport)
+	return ac, nil
+}
+
+// issuedAfter reports whether a token issued at iat survives the cutoff: iat,
+// truncated down to the microsecond, must be strictly after it. A store that
+// keeps microseconds (most SQL databases) then cannot round a cutoff down
+// below a token minted just before the change.
+func issuedAfter(iat, cutoff time.Time) bool {
+	if cutoff.IsZero() {
+		return true
+	}
+	return iat.Truncate(time.Microsecond).After(cutoff)
 }

@@ -3,12 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,39 +47,68 @@ type User struct {
 	Email string
 }
 
-// hashSet holds the stored hashes, made once per process: every Basic peer
-// checks the very same bcrypt string.
-var hashSet = sync.OnceValues(func() (map[string]string, error) {
-	h := map[string]string{}
-	for _, c := range []struct {
-		name string
-		cost int
-	}{{"bcrypt10", 10}, {"bcrypt4", 4}} {
-		b, err := bcrypt.GenerateFromPassword([]byte(benchPassword), c.cost)
-		if err != nil {
-			return nil, err
+// hashSet holds the stored hashes, two of each (different salts), made
+// once per process: every Basic peer checks the very same bcrypt string,
+// the first; the cold httpauth case alternates between both (coldUsers).
+var hashSet = sync.OnceValues(func() (map[string][2]string, error) {
+	h := map[string][2]string{}
+	hashers := map[string]httpauth.PasswordHasher{
+		"bcrypt10": bcryptHasher{cost: 10},
+		"bcrypt4":  bcryptHasher{cost: 4},
+		"argon2id": httpauth.DefaultHasher(),
+	}
+	for name, hasher := range hashers {
+		var pair [2]string
+		for i := range pair {
+			var err error
+			if pair[i], err = hasher.Hash(context.Background(), benchPassword); err != nil {
+				return nil, err
+			}
 		}
-		h[c.name] = string(b)
+		h[name] = pair
 	}
-	a, err := httpauth.DefaultHasher().Hash(context.Background(), benchPassword)
-	if err != nil {
-		return nil, err
-	}
-	h["argon2id"] = a
 	return h, nil
 })
 
-func storedHash(tb testing.TB, name string) string {
+func storedHashes(tb testing.TB, name string) [2]string {
 	tb.Helper()
 	h, err := hashSet()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if h[name] == "" {
+	if h[name][0] == "" {
 		tb.Fatalf("no hash %q", name)
 	}
 	return h[name]
 }
+
+func storedHash(tb testing.TB, name string) string {
+	tb.Helper()
+	return storedHashes(tb, name)[0]
+}
+
+// bcryptHasher verifies bcrypt hashes of any cost, so that httpauth can
+// check the cost-4 hash the peers check (its default hasher refuses a cost
+// below 10). Benchmarks only.
+type bcryptHasher struct{ cost int }
+
+func (h bcryptHasher) Hash(_ context.Context, password string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	return string(b), err
+}
+
+func (bcryptHasher) Verify(_ context.Context, hash, password string) (bool, error) {
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %v", httpauth.ErrUntrustedHash, err)
+}
+
+func (bcryptHasher) NeedsRehash(context.Context, string) bool { return false }
 
 // benchCase is one implementation under test.
 type benchCase struct {
@@ -85,6 +118,9 @@ type benchCase struct {
 	authz string
 	// bad maps a description to an Authorization value that must get a 401.
 	bad map[string]string
+	// ring, if set, returns Authorization values that the benchmarks send
+	// in turn instead of authz, so that no value repeats soon.
+	ring func() []string
 }
 
 // request returns a good request for c.
@@ -135,17 +171,53 @@ var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) 
 	answer(w, benchUserID, true)
 })
 
-// readOnlyUsers hides MemoryUserStore's PasswordRehasher, so that the first
-// bcrypt login does not replace the stored hash with argon2id and every
-// request keeps verifying the hash the peers verify.
+// readOnlyUsers hides MemoryUserStore's UpdatePasswordHash, so that the
+// first bcrypt login does not replace the stored hash with argon2id and
+// every request keeps verifying the hash the peers verify.
 type readOnlyUsers struct{ httpauth.UserStore[User] }
+
+// coldUsers gives out the account with each of two hashes of the same
+// password in turn. httpauth's credential cache is tied to the hash it
+// verified, so every request misses it and pays a hash, as it would with
+// no cache (which httpauth does not let a host turn off).
+type coldUsers struct {
+	httpauth.UserStore[User]
+	hashes [2]string
+	n      atomic.Uint64
+}
+
+func (s *coldUsers) UserByLogin(ctx context.Context, login string) (*httpauth.Account[User], error) {
+	acct, err := s.UserStore.UserByLogin(ctx, login)
+	if err != nil {
+		return nil, err
+	}
+	c := *acct
+	c.PasswordHash = s.hashes[s.n.Add(1)%2]
+	return &c, nil
+}
+
+// newSigner returns the HMAC signer of secret.
+func newSigner(tb testing.TB, secret []byte) *httpauth.HMACSigner {
+	tb.Helper()
+	s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
 
 // newHTTPAuth returns an authenticator over one user with hash, and the
 // handler it guards.
 func newHTTPAuth(tb testing.TB, hash string, cfg httpauth.Config[User]) (*httpauth.Authenticator[User], http.Handler) {
 	tb.Helper()
+	return newHTTPAuthStore(tb, hash, cfg, func(u httpauth.UserStore[User]) httpauth.UserStore[User] { return readOnlyUsers{u} })
+}
+
+// newHTTPAuthStore is newHTTPAuth with the store wrapped by wrap.
+func newHTTPAuthStore(tb testing.TB, hash string, cfg httpauth.Config[User], wrap func(httpauth.UserStore[User]) httpauth.UserStore[User]) (*httpauth.Authenticator[User], http.Handler) {
+	tb.Helper()
 	ctx := context.Background()
-	users := httpauth.NewMemoryUserStore[User](nil)
+	users := httpauth.NewMemoryUserStore[User](cfg.Hasher)
 	err := users.Put(ctx, benchLogin, httpauth.Account[User]{
 		ID: benchUserID, PasswordHash: hash, Roles: []string{"user"},
 		User: User{ID: benchUserID, Email: benchLogin},
@@ -153,8 +225,8 @@ func newHTTPAuth(tb testing.TB, hash string, cfg httpauth.Config[User]) (*httpau
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.Users = readOnlyUsers{users}
-	cfg.Keys = []httpauth.SigningKey{{ID: "k1", Secret: benchSecret}}
+	cfg.Users = wrap(users)
+	cfg.Signer = newSigner(tb, benchSecret)
 	cfg.Realm = benchRealm
 	cfg.Logger = discardLogger()
 	auth, err := httpauth.New(cfg)
@@ -178,11 +250,9 @@ func httpauthTokens(tb testing.TB, auth *httpauth.Authenticator[User]) (good, ex
 		tb.Fatal(err)
 	}
 	sign := func(secret []byte, iat time.Time) string {
-		s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Purpose: httpauth.DefaultPurpose, Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		t, err := s.Sign(ctx, httpauth.NewClaims(benchUserID, iat, time.Hour))
+		c := httpauth.Claims{Subject: benchUserID, IssuedAt: iat, ExpiresAt: iat.Add(time.Hour)}
+		_, _ = rand.Read(c.ID[:])
+		t, err := newSigner(tb, secret).Sign(ctx, c)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -211,19 +281,37 @@ func tokenCases(tb testing.TB) []benchCase {
 			"tampered": basicTok(tamper(tok)), "garbage": basicTok("not-a-token"),
 		}},
 	)
-	// The same with the verified-token cache off: every request pays the
-	// HMAC and the decoding, as a client that never repeats a token would.
-	nocache, hn := newHTTPAuth(tb, storedHash(tb, "argon2id"), httpauth.Config[User]{TokenCacheSize: -1})
+	// The same with a token the verified-token cache does not hold: every
+	// request pays the HMAC and the decoding, as a client that never
+	// repeats a token would. The benchmarks send tokenRingSize tokens in
+	// turn, many more than the cache's 16,384 slots, so a token's slot
+	// has been taken by others by the time it comes round again.
+	nocache, hn := newHTTPAuth(tb, storedHash(tb, "argon2id"), httpauth.Config[User]{})
 	ntok, nexpired, nforged := httpauthTokens(tb, nocache)
 	cases = append(cases, benchCase{name: "httpauth-bearer-nocache", handler: hn, authz: "Bearer " + ntok, bad: map[string]string{
 		"forged": "Bearer " + nforged, "expired": "Bearer " + nexpired,
 		"tampered": "Bearer " + tamper(ntok), "garbage": "Bearer not-a-token",
-	}})
+	}, ring: sync.OnceValue(func() []string {
+		ring := make([]string, tokenRingSize)
+		for i := range ring {
+			tok, _, err := nocache.IssueToken(context.Background(), benchUserID)
+			if err != nil {
+				panic(err)
+			}
+			ring[i] = "Bearer " + tok
+		}
+		return ring
+	})})
 
 	cases = append(cases, golangJWTCase(tb), jwtauthCase(tb))
 	cases = append(cases, echoCases()...)
 	return cases
 }
+
+// tokenRingSize is how many tokens the nocache case sends in turn: with
+// 8 times as many tokens as the cache has slots, a token's slot has been
+// overwritten when it comes round again in all but about e^-8 of cases.
+const tokenRingSize = 1 << 17
 
 // tamper changes one character in the middle of a token: its signature no
 // longer matches.
@@ -374,10 +462,11 @@ type peerAccount struct{ id, hash string }
 // run against bcrypt; httpauth runs against every hash.
 func basicCases(tb testing.TB, hashName string) []benchCase {
 	tb.Helper()
-	hash := storedHash(tb, hashName)
+	hashes := storedHashes(tb, hashName)
+	hash := hashes[0]
 	var cfg httpauth.Config[User]
 	if hashName == "bcrypt4" {
-		cfg.Hasher = &httpauth.Argon2idHasher{MinBcryptCost: 4}
+		cfg.Hasher = bcryptHasher{cost: 4}
 	}
 	good := basicAuthz(benchLogin, benchPassword)
 	bad := map[string]string{
@@ -386,9 +475,9 @@ func basicCases(tb testing.TB, hashName string) []benchCase {
 		"empty-password": basicAuthz(benchLogin, ""), // a token to httpauth, a wrong password to the peers
 	}
 
-	coldCfg := cfg
-	coldCfg.CacheSize = -1
-	_, cold := newHTTPAuth(tb, hash, coldCfg)
+	_, cold := newHTTPAuthStore(tb, hash, cfg, func(u httpauth.UserStore[User]) httpauth.UserStore[User] {
+		return &coldUsers{UserStore: readOnlyUsers{u}, hashes: hashes}
+	})
 	_, cached := newHTTPAuth(tb, hash, cfg)
 	cases := []benchCase{
 		{name: "httpauth-cold", handler: cold, authz: good, bad: bad},

@@ -29,6 +29,9 @@ schemas=()
 prefix="bench:$suffix:"
 pg=${HTTPAUTH_POSTGRES_TEST_DSN:-}
 redis=${HTTPAUTH_REDIS_TEST_URL:-}
+# One random 32-byte key for every instance (a made-up one such as 00…2a
+# is refused); tokens only need to outlive this run.
+secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
 cleanup() {
 	for pid in "${pids[@]}"; do
@@ -58,7 +61,7 @@ echo "building bench/cmd/loadstores" >&2
 start() {
 	local bin=$1 name=$2 p=$3
 	shift 3
-	HTTPAUTH_SECRET=$(printf '%064x' 42) "$bin" -addr "127.0.0.1:$p" "$@" 2>"$work/$name.log" &
+	HTTPAUTH_SECRET=$secret "$bin" -addr "127.0.0.1:$p" "$@" 2>"$work/$name.log" &
 	pids+=($!)
 	local pid=$!
 	for _ in $(seq 1 300); do

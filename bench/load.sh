@@ -33,8 +33,9 @@ echo "building examples/api and bench/cmd/load" >&2
 (cd "$root/examples/api" && go build -o "$work/api" .)
 (cd "$here" && go build -o "$work/load" ./cmd/load)
 
-# A fixed 32-byte key: tokens only need to outlive this run.
-HTTPAUTH_SECRET=$(printf '%064x' 42) "$work/api" -addr "127.0.0.1:$port" 2>"$work/server.log" &
+# A random 32-byte key (a made-up one such as 00…2a is refused): tokens
+# only need to outlive this run.
+HTTPAUTH_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') "$work/api" -addr "127.0.0.1:$port" 2>"$work/server.log" &
 server_pid=$!
 
 for _ in $(seq 1 100); do

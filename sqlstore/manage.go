@@ -31,7 +31,7 @@ type NewUser struct {
 	Roles     []string
 	Disabled  bool
 	// TokensValidAfter is the initial token cutoff. Default: the
-	// creation time (Config.Now), so that no token issued before the user
+	// creation time, so that no token issued before the user
 	// existed, such as one of a deleted user with the same ID, is
 	// accepted.
 	TokensValidAfter time.Time
@@ -73,7 +73,7 @@ func (s *Store[U]) CreateUser(ctx context.Context, u NewUser) (string, error) {
 		return "", errors.New("sqlstore: create user: both Password and PasswordHash set")
 	}
 	if u.TokensValidAfter.IsZero() {
-		u.TokensValidAfter = s.now()
+		u.TokensValidAfter = time.Now()
 	}
 	if err := checkTime(u.TokensValidAfter); err != nil {
 		return "", err
@@ -143,15 +143,15 @@ func (s *Store[U]) SetPassword(ctx context.Context, id, password string) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: set password: %w", err)
 	}
-	return s.set(ctx, "set password", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(s.now()))
+	return s.set(ctx, "set password", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))
 }
 
 // SetPasswordHash stores an already computed hash for user id and, as
-// httpauth.AccountStore requires, revokes every token issued before now
-// (Config.Now), as SetPassword does. Import hashes with
+// httpauth.AccountStore requires, revokes every token issued before now,
+// as SetPassword does. Import hashes with
 // NewUser.PasswordHash instead.
 func (s *Store[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
-	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(s.now()))
+	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))
 }
 
 // SetDisabled disables or enables user id. Disabling also revokes every
@@ -159,7 +159,7 @@ func (s *Store[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
 // them.
 func (s *Store[U]) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if disabled {
-		return s.set(ctx, "disable", id, []string{s.cols.Disabled, s.cols.TokensValidAfter}, true, encodeTime(s.now()))
+		return s.set(ctx, "disable", id, []string{s.cols.Disabled, s.cols.TokensValidAfter}, true, encodeTime(time.Now()))
 	}
 	return s.set(ctx, "enable", id, []string{s.cols.Disabled}, false)
 }
@@ -189,7 +189,7 @@ func (s *Store[U]) SetTokensValidAfter(ctx context.Context, id string, t time.Ti
 
 // LogoutEverywhere revokes every token of user id issued before now.
 func (s *Store[U]) LogoutEverywhere(ctx context.Context, id string) error {
-	return s.SetTokensValidAfter(ctx, id, s.now())
+	return s.SetTokensValidAfter(ctx, id, time.Now())
 }
 
 // DeleteUser removes user id and, through the schema, its API keys; its

@@ -213,10 +213,6 @@ type Config[U any] struct {
 	// Default httpauth.DefaultHasher() (argon2id). Lookups never hash.
 	Hasher httpauth.PasswordHasher
 
-	// Now is the clock for password changes, LogoutEverywhere and the
-	// cutoff of new users. Default time.Now.
-	Now func() time.Time
-
 	// CacheSize, when positive, turns on a process-local cache of up to
 	// CacheSize accounts, so that a repeat lookup makes no query. PostgreSQL
 	// with the pgx driver (github.com/jackc/pgx/v5/stdlib) only; New fails
@@ -254,7 +250,6 @@ type Store[U any] struct {
 	db      *sql.DB
 	dialect Dialect
 	hasher  httpauth.PasswordHasher
-	now     func() time.Time
 	user    func(*Row) (U, error)
 	// stamps holds the AccountStamp of each account returned, unless U is
 	// the default User, whose fields hold it.
@@ -338,7 +333,7 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 		// SQLite has no cross-process change notification.
 		return nil, errors.New("sqlstore: CacheSize needs PostgreSQL")
 	}
-	s := &Store[U]{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, now: cfg.Now, user: cfg.User}
+	s := &Store[U]{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, user: cfg.User}
 	if s.user == nil {
 		f, ok := any(defaultUser).(func(*Row) (U, error))
 		if !ok {
@@ -353,9 +348,6 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 	}
 	if s.hasher == nil {
 		s.hasher = httpauth.DefaultHasher()
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	var err error
 	if cfg.Table == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -254,8 +255,7 @@ func TestManagement(t *testing.T) {
 		t.Run(string(o.dialect), func(t *testing.T) {
 			ctx := t.Context()
 			db := o.open(t)
-			now := time.Date(2030, 6, 1, 12, 0, 0, 123456789, time.UTC)
-			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect, Now: func() time.Time { return now }})
+			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect})
 
 			get := func(t *testing.T, id string) *httpauth.Account[sqlstore.User] {
 				t.Helper()
@@ -263,14 +263,27 @@ func TestManagement(t *testing.T) {
 				require.NoError(t, err)
 				return a
 			}
+			// during runs write, noting the time around it; inWrite reports
+			// whether a cutoff read afterwards is the time of the write.
+			var before, after time.Time
+			during := func(t *testing.T, write func() error) {
+				t.Helper()
+				before = time.Now()
+				require.NoError(t, write())
+				after = time.Now()
+			}
+			inWrite := func(cutoff time.Time) bool { return !cutoff.Before(before) && !cutoff.After(after) }
 
-			id, err := s.CreateUser(ctx, sqlstore.NewUser{Login: "New.User@Example.com", Password: "correct horse", Roles: []string{"user"}})
-			require.NoError(t, err)
+			var id string
+			during(t, func() (err error) {
+				id, err = s.CreateUser(ctx, sqlstore.NewUser{Login: "New.User@Example.com", Password: "correct horse", Roles: []string{"user"}})
+				return err
+			})
 			assert.Regexp(t, `^[0-9a-f]{32}$`, id)
 			a := get(t, id)
 			assert.Equal(t, sqlstore.User{ID: id, Login: "new.user@example.com"}, a.User)
 			assert.Equal(t, []string{"user"}, a.Roles)
-			assert.True(t, now.Equal(a.TokensValidAfter), "a new user's cutoff is its creation time")
+			assert.True(t, inWrite(a.TokensValidAfter), "a new user's cutoff is its creation time")
 			ok, err := fastHasher.Verify(ctx, a.PasswordHash, "correct horse")
 			require.NoError(t, err)
 			assert.True(t, ok, "CreateUser must store a hash of the password")
@@ -306,27 +319,27 @@ func TestManagement(t *testing.T) {
 			})
 
 			t.Run("SetPassword", func(t *testing.T) {
-				require.NoError(t, s.SetPassword(ctx, id, "new password"))
+				during(t, func() error { return s.SetPassword(ctx, id, "new password") })
 				a := get(t, id)
 				ok, err := fastHasher.Verify(ctx, a.PasswordHash, "new password")
 				require.NoError(t, err)
 				assert.True(t, ok)
-				assert.True(t, now.Equal(a.TokensValidAfter), "password change revokes tokens: got %v", a.TokensValidAfter)
+				assert.True(t, inWrite(a.TokensValidAfter), "password change revokes tokens: got %v", a.TokensValidAfter)
 			})
 
 			t.Run("SetPasswordHash revokes tokens", func(t *testing.T) {
 				require.NoError(t, s.SetTokensValidAfter(ctx, id, time.Time{}))
-				require.NoError(t, s.SetPasswordHash(ctx, id, "$2b$10$imported"))
+				during(t, func() error { return s.SetPasswordHash(ctx, id, "$2b$10$imported") })
 				a := get(t, id)
 				assert.Equal(t, "$2b$10$imported", a.PasswordHash)
-				assert.True(t, now.Equal(a.TokensValidAfter), "an AccountStore's SetPasswordHash moves the cutoff: got %v", a.TokensValidAfter)
+				assert.True(t, inWrite(a.TokensValidAfter), "an AccountStore's SetPasswordHash moves the cutoff: got %v", a.TokensValidAfter)
 			})
 
 			t.Run("disable and enable", func(t *testing.T) {
-				require.NoError(t, s.SetDisabled(ctx, id, true))
+				during(t, func() error { return s.SetDisabled(ctx, id, true) })
 				a := get(t, id)
 				assert.True(t, a.Disabled)
-				assert.True(t, now.Equal(a.TokensValidAfter), "disabling revokes tokens")
+				assert.True(t, inWrite(a.TokensValidAfter), "disabling revokes tokens")
 				require.NoError(t, s.SetTokensValidAfter(ctx, id, time.Time{}))
 				require.NoError(t, s.SetDisabled(ctx, id, false))
 				a = get(t, id)
@@ -351,8 +364,8 @@ func TestManagement(t *testing.T) {
 
 			t.Run("LogoutEverywhere", func(t *testing.T) {
 				require.NoError(t, s.SetTokensValidAfter(ctx, id, time.Time{}))
-				require.NoError(t, s.LogoutEverywhere(ctx, id))
-				assert.True(t, now.Equal(get(t, id).TokensValidAfter))
+				during(t, func() error { return s.LogoutEverywhere(ctx, id) })
+				assert.True(t, inWrite(get(t, id).TokensValidAfter))
 			})
 
 			t.Run("missing user", func(t *testing.T) {
@@ -363,7 +376,7 @@ func TestManagement(t *testing.T) {
 					"SetEnabled":          s.SetDisabled(ctx, "nobody", false),
 					"SetConfirmed":        s.SetConfirmed(ctx, "nobody", true),
 					"SetRoles":            s.SetRoles(ctx, "nobody", []string{"a"}),
-					"SetTokensValidAfter": s.SetTokensValidAfter(ctx, "nobody", now),
+					"SetTokensValidAfter": s.SetTokensValidAfter(ctx, "nobody", time.Now()),
 					"LogoutEverywhere":    s.LogoutEverywhere(ctx, "nobody"),
 					"DeleteUser":          s.DeleteUser(ctx, "nobody"),
 				} {
@@ -467,36 +480,41 @@ func TestClosedDB(t *testing.T) {
 	}
 }
 
-// TestCreateUserSetsCutoff is security issue 9, defect 2: a deleted
-// account's tokens must not authenticate as a new account that reuses its
-// ID, so a new account's cutoff defaults to its creation time.
+// TestCreateUserSetsCutoff checks that a deleted account's tokens cannot
+// authenticate as a new account that reuses its ID: a new account's cutoff
+// defaults to its creation time. The store runs in a synctest bubble, whose
+// clock moves only when told to.
 func TestCreateUserSetsCutoff(t *testing.T) {
 	for _, o := range openers {
 		t.Run(string(o.dialect), func(t *testing.T) {
-			ctx := t.Context()
 			db := o.open(t)
-			now := time.Date(2030, 6, 1, 12, 0, 0, 123456789, time.UTC)
-			s := newStore(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect, Now: func() time.Time { return now }})
+			require.NoError(t, sqlstore.Migrate(t.Context(), db, o.dialect))
+			synctest.Test(t, func(t *testing.T) {
+				ctx := t.Context()
+				s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{Dialect: o.dialect})
 
-			_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "first"})
-			require.NoError(t, err)
-			issued := now.Add(time.Minute) // a token of the first account
-			require.NoError(t, s.DeleteUser(ctx, "reused"))
+				_, err := s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "first"})
+				require.NoError(t, err)
+				time.Sleep(time.Minute)
+				issued := time.Now() // a token of the first account
+				require.NoError(t, s.DeleteUser(ctx, "reused"))
 
-			now = now.Add(time.Hour)
-			_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "second"})
-			require.NoError(t, err)
-			a, err := s.UserByID(ctx, "reused")
-			require.NoError(t, err)
-			assert.True(t, now.Equal(a.TokensValidAfter), "cutoff = %v, want the creation time %v", a.TokensValidAfter, now)
-			assert.True(t, a.TokensValidAfter.After(issued), "the first account's token must be refused")
+				time.Sleep(time.Hour)
+				created := time.Now()
+				_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "reused", Login: "second"})
+				require.NoError(t, err)
+				a, err := s.UserByID(ctx, "reused")
+				require.NoError(t, err)
+				assert.True(t, created.Equal(a.TokensValidAfter), "cutoff = %v, want the creation time %v", a.TokensValidAfter, created)
+				assert.True(t, a.TokensValidAfter.After(issued), "the first account's token must be refused")
 
-			explicit := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-			_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "explicit", Login: "third", TokensValidAfter: explicit})
-			require.NoError(t, err)
-			a, err = s.UserByID(ctx, "explicit")
-			require.NoError(t, err)
-			assert.True(t, explicit.Equal(a.TokensValidAfter), "an explicit cutoff is kept")
+				explicit := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+				_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: "explicit", Login: "third", TokensValidAfter: explicit})
+				require.NoError(t, err)
+				a, err = s.UserByID(ctx, "explicit")
+				require.NoError(t, err)
+				assert.True(t, explicit.Equal(a.TokensValidAfter), "an explicit cutoff is kept")
+			})
 		})
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +12,7 @@ import (
 )
 
 func runInspectToken(args []string, e *env) error {
-	fs := newFlagSet("inspect-token", "[-kid ID] [-purpose PURPOSE] [TOKEN | -]",
+	fs := newFlagSet("inspect-token", "[-kid ID] [TOKEN | -]",
 		"Verifies TOKEN (or the one line of standard input, read without echo\n"+
 			"from a terminal: it stays out of the shell history) with the hex key in\n"+
 			"HTTPAUTH_SECRET and prints its claims: subject, token ID, issue time,\n"+
@@ -22,21 +21,17 @@ func runInspectToken(args []string, e *env) error {
 			"Only the signature and the expiry are checked: revocation and the\n"+
 			"account's state live on the server.", e)
 	kid := fs.String("kid", "k1", "`ID` of the key in HTTPAUTH_SECRET (the SigningKey.ID the server uses)")
-	purpose := fs.String("purpose", httpauth.DefaultPurpose, "`purpose` the token was minted for (HMACSignerConfig.Purpose)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 1 {
 		return usagef("takes one token, got %d arguments", fs.NArg())
 	}
-	secret, err := secretFromEnv(e.getenv)
+	key, err := keyFromEnv(*kid, e.getenv)
 	if err != nil {
 		return err
 	}
-	signer, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{
-		Keys:    []httpauth.SigningKey{{ID: *kid, Secret: secret}},
-		Purpose: *purpose,
-	})
+	signer, err := httpauth.NewHMACSigner(key)
 	if err != nil {
 		return usageError{strings.TrimPrefix(err.Error(), "httpauth: ")}
 	}
@@ -59,7 +54,7 @@ func runInspectToken(args []string, e *env) error {
 	case errors.Is(err, httpauth.ErrTokenInvalid):
 		msg := strings.TrimPrefix(err.Error(), "httpauth: ")
 		if strings.Contains(msg, "signature") || strings.Contains(msg, "unknown key") {
-			msg += " (wrong HTTPAUTH_SECRET, -kid or -purpose?)"
+			msg += " (wrong HTTPAUTH_SECRET or -kid?)"
 		}
 		return errors.New(msg)
 	case err != nil:
@@ -68,26 +63,27 @@ func runInspectToken(args []string, e *env) error {
 
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "subject:\t%s\n", c.Subject)
-	fmt.Fprintf(tw, "token ID:\t%s\n", c.ID)
+	fmt.Fprintf(tw, "token ID:\t%x\n", c.ID)
 	fmt.Fprintf(tw, "issued at:\t%s\n", c.IssuedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "expires at:\t%s (in %s)\n", c.ExpiresAt.UTC().Format(time.RFC3339), time.Until(c.ExpiresAt).Round(time.Second))
 	fmt.Fprintf(tw, "key ID:\t%s\n", c.KeyID)
-	fmt.Fprintf(tw, "purpose:\t%s\n", *purpose)
 	return tw.Flush()
 }
 
-// secretFromEnv decodes HTTPAUTH_SECRET the way the example server does.
-func secretFromEnv(getenv func(string) string) ([]byte, error) {
+// keyFromEnv reads the key in HTTPAUTH_SECRET as httpauth.KeyFromHex
+// does for the servers, refusing the same short or made-up keys.
+func keyFromEnv(kid string, getenv func(string) string) (httpauth.SigningKey, error) {
 	v := getenv("HTTPAUTH_SECRET")
 	if v == "" {
-		return nil, usagef(`HTTPAUTH_SECRET is not set (make one with "httpauth keygen")`)
+		return httpauth.SigningKey{}, usagef(`HTTPAUTH_SECRET is not set (make one with "httpauth keygen")`)
 	}
-	key, err := hex.DecodeString(strings.TrimSpace(v))
-	if err != nil {
-		return nil, usagef("HTTPAUTH_SECRET is not valid hex")
+	key, err := httpauth.KeyFromHex(kid, v)
+	if err == nil {
+		return key, nil
 	}
-	if len(key) < httpauth.MinKeyLen {
-		return nil, usagef("HTTPAUTH_SECRET is %d bytes; at least %d are required", len(key), httpauth.MinKeyLen)
+	msg := strings.TrimPrefix(err.Error(), "httpauth: ")
+	if _, err := httpauth.KeyFromHex("k1", v); err == nil {
+		return httpauth.SigningKey{}, usagef("-kid %q: %s", kid, msg) // the secret is fine
 	}
-	return key, nil
+	return httpauth.SigningKey{}, usagef("HTTPAUTH_SECRET: %s", msg)
 }

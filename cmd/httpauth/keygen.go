@@ -7,7 +7,7 @@ import (
 )
 
 // keyLen is the size of a generated signing key: 256 bits, the size of
-// the HMAC-SHA256 output and httpauth.MinKeyLen.
+// the HMAC-SHA256 output and the least httpauth.KeyFromHex accepts.
 const keyLen = 32
 
 func runKeygen(args []string, e *env) error {

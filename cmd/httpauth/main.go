@@ -5,7 +5,7 @@
 //
 //	httpauth keygen
 //	httpauth hash-password < password.txt
-//	HTTPAUTH_SECRET=… httpauth inspect-token [-kid k1] [-purpose api-access] [TOKEN | -] [< token.txt]
+//	HTTPAUTH_SECRET=… httpauth inspect-token [-kid k1] [TOKEN | -] [< token.txt]
 //
 // keygen prints a random 32-byte key, hex-encoded, in the form
 // HTTPAUTH_SECRET takes:

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os/exec"
@@ -129,11 +130,11 @@ func testKeygen(t *testing.T, bin string) {
 		seen := map[string]bool{}
 		for range 3 {
 			out := strings.TrimSpace(runCLI(t, bin, "", nil, "keygen").stdout)
-			key, err := hex.DecodeString(out)
-			if err != nil || len(key) != 32 {
-				t.Fatalf("key %q: %d bytes, %v", out, len(key), err)
+			key, err := httpauth.KeyFromHex("k1", out)
+			if err != nil || len(key.Secret) != 32 {
+				t.Fatalf("KeyFromHex(%q): %d bytes, %v", out, len(key.Secret), err)
 			}
-			if _, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Purpose: httpauth.DefaultPurpose, Keys: []httpauth.SigningKey{{ID: "k1", Secret: key}}}); err != nil {
+			if _, err := httpauth.NewHMACSigner(key); err != nil {
 				t.Errorf("NewHMACSigner refuses the key: %v", err)
 			}
 			if seen[out] {
@@ -195,16 +196,12 @@ func testHashPassword(t *testing.T, bin string) {
 }
 
 func testInspectToken(t *testing.T, bin string) {
-	secret := bytes.Repeat([]byte{0x42}, 32)
-	other := bytes.Repeat([]byte{0x43}, 32)
+	secret, other := testSecret(0), testSecret(1)
 	env := []string{"HTTPAUTH_SECRET=" + hex.EncodeToString(secret)}
 	now := time.Now()
 	fresh := testClaims(now.Add(-time.Minute), time.Hour)
-	mint := func(secret []byte, kid, purpose string, c httpauth.Claims) string {
-		if purpose == "" {
-			purpose = httpauth.DefaultPurpose // the server's access tokens
-		}
-		s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Keys: []httpauth.SigningKey{{ID: kid, Secret: secret}}, Purpose: purpose})
+	mint := func(secret []byte, kid string, c httpauth.Claims) string {
+		s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: kid, Secret: secret})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,12 +211,12 @@ func testInspectToken(t *testing.T, bin string) {
 		}
 		return tok
 	}
-	good := mint(secret, "k1", "", fresh)
-	claimsRe := `^subject: +user-7\ntoken ID: +` + fresh.ID.String() + `\nissued at: +` +
+	good := mint(secret, "k1", fresh)
+	claimsRe := `^subject: +user-7\ntoken ID: +` + hex.EncodeToString(fresh.ID[:]) + `\nissued at: +` +
 		regexp.QuoteMeta(fresh.IssuedAt.UTC().Format(time.RFC3339)) + `\nexpires at: +` +
-		regexp.QuoteMeta(fresh.ExpiresAt.UTC().Format(time.RFC3339)) + ` \(in [0-9]+m[0-9]+s\)\nkey ID: +%s\npurpose: +%s\n$`
-	claims := func(kid, purpose string) string {
-		return fmt.Sprintf(claimsRe, regexp.QuoteMeta(kid), regexp.QuoteMeta(purpose))
+		regexp.QuoteMeta(fresh.ExpiresAt.UTC().Format(time.RFC3339)) + ` \(in [0-9]+m[0-9]+s\)\nkey ID: +%s\n$`
+	claims := func(kid string) string {
+		return fmt.Sprintf(claimsRe, regexp.QuoteMeta(kid))
 	}
 
 	tests := []struct {
@@ -231,24 +228,26 @@ func testInspectToken(t *testing.T, bin string) {
 		outRe  string
 		stderr string
 	}{
-		{"valid argument", env, "", []string{good}, 0, claims("k1", "api-access"), ""},
-		{"valid stdin", env, good + "\n", nil, 0, claims("k1", "api-access"), ""},
-		{"valid dash", env, good, []string{"-"}, 0, claims("k1", "api-access"), ""},
-		{"other kid and purpose", env, "", []string{"-kid", "2026-11", "-purpose", "email-confirm", mint(secret, "2026-11", "email-confirm", fresh)}, 0, claims("2026-11", "email-confirm"), ""},
-		{"help", nil, "", []string{"-h"}, 0, `^Usage: httpauth inspect-token (.|\n)*-kid(.|\n)*-purpose`, ""},
+		{"valid argument", env, "", []string{good}, 0, claims("k1"), ""},
+		{"valid stdin", env, good + "\n", nil, 0, claims("k1"), ""},
+		{"valid dash", env, good, []string{"-"}, 0, claims("k1"), ""},
+		{"other kid", env, "", []string{"-kid", "2026-11", mint(secret, "2026-11", fresh)}, 0, claims("2026-11"), ""},
+		{"help", nil, "", []string{"-h"}, 0, `^Usage: httpauth inspect-token \[-kid ID\] (.|\n)*-kid`, ""},
+		{"no purpose flag", env, "", []string{"-purpose", "api-access", good}, 2, `^$`, `flag provided but not defined: -purpose`},
 
-		{"expired", env, "", []string{mint(secret, "k1", "", testClaims(now.Add(-2*time.Hour), time.Hour))}, 1, `^$`, `^httpauth inspect-token: token expired`},
-		{"wrong secret", env, "", []string{mint(other, "k1", "", fresh)}, 1, `^$`, `^httpauth inspect-token: invalid token: signature mismatch \(wrong HTTPAUTH_SECRET`},
-		{"wrong purpose", env, "", []string{"-purpose", "other", good}, 1, `^$`, `invalid token: signature mismatch`},
+		{"expired", env, "", []string{mint(secret, "k1", testClaims(now.Add(-2*time.Hour), time.Hour))}, 1, `^$`, `^httpauth inspect-token: token expired`},
+		{"wrong secret", env, "", []string{mint(other, "k1", fresh)}, 1, `^$`, `^httpauth inspect-token: invalid token: signature mismatch \(wrong HTTPAUTH_SECRET`},
 		{"wrong kid", env, "", []string{"-kid", "k2", good}, 1, `^$`, `invalid token: unknown key`},
 		{"tampered", env, "", []string{good[:len(good)-2] + "AA"}, 1, `^$`, `invalid token`},
 		{"garbage", env, "", []string{"not-a-token"}, 1, `^$`, `^httpauth inspect-token: invalid token: malformed\n$`},
-		{"future", env, "", []string{mint(secret, "k1", "", testClaims(now.Add(time.Hour), time.Hour))}, 1, `^$`, `invalid token: issued in the future`},
+		{"future", env, "", []string{mint(secret, "k1", testClaims(now.Add(time.Hour), time.Hour))}, 1, `^$`, `invalid token: issued in the future`},
 
 		{"no secret", nil, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET is not set`},
-		{"secret not hex", []string{"HTTPAUTH_SECRET=zz"}, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET is not valid hex`},
-		{"secret short", []string{"HTTPAUTH_SECRET=abcd"}, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET is 2 bytes; at least 32`},
-		{"bad kid", env, "", []string{"-kid", "no spaces", good}, 2, `^$`, `ID must be 1 to 16 characters`},
+		{"secret not hex", []string{"HTTPAUTH_SECRET=zz"}, "", []string{good}, 2, `^$`, `^httpauth inspect-token: HTTPAUTH_SECRET: key is not valid hex\n$`},
+		{"secret short", []string{"HTTPAUTH_SECRET=" + hex.EncodeToString(secret[:31])}, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET: key is 31 bytes; at least 32`},
+		{"secret all zeros", []string{"HTTPAUTH_SECRET=" + strings.Repeat("00", 32)}, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET: key has 1 distinct byte values`},
+		{"secret made up", []string{"HTTPAUTH_SECRET=" + strings.Repeat("42", 32)}, "", []string{good}, 2, `^$`, `HTTPAUTH_SECRET: key has 1 distinct byte values`},
+		{"bad kid", env, "", []string{"-kid", "no spaces", good}, 2, `^$`, `^httpauth inspect-token: -kid "no spaces": key ID must be 1 to 16 characters`},
 		{"empty stdin", env, "", nil, 2, `^$`, `empty token`},
 		{"two tokens", env, "", []string{good, good}, 2, `^$`, `takes one token, got 2`},
 		{"flag after token", env, "", []string{good, "-kid", "k1"}, 2, `^$`, `takes one token, got 3`},
@@ -263,5 +262,17 @@ func testInspectToken(t *testing.T, bin string) {
 
 // testClaims returns claims for "user-7" issued at iat.
 func testClaims(iat time.Time, ttl time.Duration) httpauth.Claims {
-	return httpauth.NewClaims("user-7", iat, ttl)
+	c := httpauth.Claims{Subject: "user-7", IssuedAt: iat, ExpiresAt: iat.Add(ttl)}
+	_, _ = rand.Read(c.ID[:])
+	return c
+}
+
+// testSecret returns a fixed 32-byte secret, different for each n, with
+// the variety httpauth.KeyFromHex asks of a random key.
+func testSecret(n byte) []byte {
+	s := make([]byte, 32)
+	for i := range s {
+		s[i] = n*32 + byte(i)
+	}
+	return s
 }

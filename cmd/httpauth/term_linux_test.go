@@ -163,8 +163,8 @@ func testTerminal(t *testing.T, bin string) {
 // testTerminalToken types a token into inspect-token on a real
 // pseudo-terminal: it is asked for once, not echoed, and verified.
 func testTerminalToken(t *testing.T, bin string) {
-	secret := bytes.Repeat([]byte{0x42}, 32)
-	s, err := httpauth.NewHMACSigner(httpauth.HMACSignerConfig{Keys: []httpauth.SigningKey{{ID: "k1", Secret: secret}}, Purpose: httpauth.DefaultPurpose})
+	secret := testSecret(0)
+	s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func testTerminalToken(t *testing.T, bin string) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("inspect-token: %v; terminal: %q", err, scr.String())
 			}
-			if !regexp.MustCompile(`(?m)^token ID: +` + claims.ID.String() + `$`).MatchString(stdout.String()) {
+			if !regexp.MustCompile(`(?m)^token ID: +` + hex.EncodeToString(claims.ID[:]) + `$`).MatchString(stdout.String()) {
 				t.Errorf("stdout = %q, want the claims", stdout.String())
 			}
 			if strings.Contains(scr.String(), tok[len(tok)-20:]) {

@@ -12,9 +12,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"log"
 	"net/http"
@@ -33,11 +31,11 @@ type User struct {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
-	secret, err := secretFromEnv(os.Getenv("HTTPAUTH_SECRET"))
+	key, err := keyFromEnv(os.Getenv("HTTPAUTH_SECRET"))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("HTTPAUTH_SECRET: %v", err)
 	}
-	h, err := newHandler(context.Background(), secret)
+	h, err := newHandler(context.Background(), key, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,22 +44,25 @@ func main() {
 	log.Fatal(srv.ListenAndServe())
 }
 
-func secretFromEnv(v string) ([]byte, error) {
+// keyFromEnv decodes HTTPAUTH_SECRET's value, or makes a random key when
+// it is empty.
+func keyFromEnv(v string) (httpauth.SigningKey, error) {
 	if v == "" {
-		key := make([]byte, 32)
-		_, _ = rand.Read(key)
-		return key, nil
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret) // never fails (crypto/rand)
+		return httpauth.SigningKey{ID: "k1", Secret: secret}, nil
 	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) < httpauth.MinKeyLen {
-		return nil, errors.New("HTTPAUTH_SECRET must be at least 32 hex-encoded bytes")
-	}
-	return key, nil
+	return httpauth.KeyFromHex("k1", v)
 }
 
-// newHandler builds the demo users, the authenticator and the routes.
-func newHandler(ctx context.Context, secret []byte) (http.Handler, error) {
-	users := httpauth.NewMemoryUserStore[User](nil)
+// newHandler builds the demo users, the authenticator and the routes,
+// signing with key. A nil hasher means httpauth.DefaultHasher().
+func newHandler(ctx context.Context, key httpauth.SigningKey, hasher httpauth.PasswordHasher) (http.Handler, error) {
+	signer, err := httpauth.NewHMACSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	users := httpauth.NewMemoryUserStore[User](hasher)
 	for _, u := range []struct {
 		login, password string
 		user            User
@@ -76,9 +77,10 @@ func newHandler(ctx context.Context, secret []byte) (http.Handler, error) {
 		}
 	}
 	auth, err := httpauth.New(httpauth.Config[User]{
-		Users: users,
-		Keys:  []httpauth.SigningKey{{ID: "k1", Secret: secret}},
-		Realm: "stdlib example",
+		Users:  users,
+		Signer: signer,
+		Realm:  "stdlib example",
+		Hasher: hasher,
 	})
 	if err != nil {
 		return nil, err

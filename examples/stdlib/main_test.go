@@ -1,17 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gohttpauth/httpauth/httpauthtest"
 )
 
 func TestServer(t *testing.T) {
-	h, err := newHandler(t.Context(), bytes.Repeat([]byte{1}, 32))
+	key, err := keyFromEnv("") // a random key
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(t.Context(), key, httpauthtest.FastHasher{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,23 +95,32 @@ func TestServer(t *testing.T) {
 	}
 }
 
-func TestSecretFromEnv(t *testing.T) {
+func TestKeyFromEnv(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, value string
 		wantLen     int
 		wantErr     bool
 	}{
 		{"unset makes a random key", "", 32, false},
-		{"hex key", strings.Repeat("ab", 32), 32, false},
+		{"hex key", "a8926682ba18e2904bedafebc17ffcbd833db2ba973759f9a297d5df021d3357", 32, false},
 		{"not hex", "zz", 0, true},
 		{"too short", "abcd", 0, true},
+		{"all zeros", strings.Repeat("00", 32), 0, true},
+		{"typed, not generated", strings.Repeat("ab", 32), 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			key, err := secretFromEnv(tt.value)
-			if (err != nil) != tt.wantErr || len(key) != tt.wantLen {
-				t.Errorf("secretFromEnv(%q) = %d bytes, %v", tt.value, len(key), err)
+			t.Parallel()
+			key, err := keyFromEnv(tt.value)
+			if (err != nil) != tt.wantErr || len(key.Secret) != tt.wantLen {
+				t.Errorf("keyFromEnv(%q) = %d bytes, %v", tt.value, len(key.Secret), err)
 			}
 		})
+	}
+	a, _ := keyFromEnv("")
+	b, _ := keyFromEnv("")
+	if string(a.Secret) == string(b.Secret) {
+		t.Error("two random keys are equal")
 	}
 }

@@ -5,9 +5,7 @@ package demo
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"log"
 	"log/slog"
@@ -34,10 +32,15 @@ var Users = []struct {
 	{"admin@example.com", "s3cret:with:colons", User{"2", "Admin"}, []string{"user", "admin"}},
 }
 
-// NewAuth returns an authenticator over the demo users, signing with
-// secret. A nil logger means slog.Default().
-func NewAuth(ctx context.Context, secret []byte, logger *slog.Logger) (*httpauth.Authenticator[User], error) {
-	users := httpauth.NewMemoryUserStore[User](nil)
+// NewAuth returns an authenticator over the demo users, signing with key.
+// A nil hasher means httpauth.DefaultHasher() (tests pass a cheap one); a
+// nil logger means slog.Default().
+func NewAuth(ctx context.Context, key httpauth.SigningKey, hasher httpauth.PasswordHasher, logger *slog.Logger) (*httpauth.Authenticator[User], error) {
+	signer, err := httpauth.NewHMACSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	users := httpauth.NewMemoryUserStore[User](hasher)
 	for _, u := range Users {
 		err := users.Add(ctx, u.Login, u.Password, httpauth.Account[User]{ID: u.User.ID, Roles: u.Roles, User: u.User})
 		if err != nil {
@@ -46,25 +49,23 @@ func NewAuth(ctx context.Context, secret []byte, logger *slog.Logger) (*httpauth
 	}
 	return httpauth.New(httpauth.Config[User]{
 		Users:  users,
-		Keys:   []httpauth.SigningKey{{ID: "k1", Secret: secret}},
+		Signer: signer,
 		Realm:  "router example",
+		Hasher: hasher,
 		Logger: logger,
 	})
 }
 
-// Secret decodes HTTPAUTH_SECRET's value, or makes a random key when it is
-// empty (tokens then die with the process).
-func Secret(v string) ([]byte, error) {
+// Key decodes HTTPAUTH_SECRET's value (hex, as "httpauth keygen" prints
+// it), or makes a random key when it is empty (tokens then die with the
+// process).
+func Key(v string) (httpauth.SigningKey, error) {
 	if v == "" {
-		key := make([]byte, 32)
-		_, _ = rand.Read(key)
-		return key, nil
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret) // never fails (crypto/rand)
+		return httpauth.SigningKey{ID: "k1", Secret: secret}, nil
 	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) < httpauth.MinKeyLen {
-		return nil, errors.New("HTTPAUTH_SECRET must be at least 32 hex-encoded bytes")
-	}
-	return key, nil
+	return httpauth.KeyFromHex("k1", v)
 }
 
 // Main runs an example: it reads -addr and HTTPAUTH_SECRET, builds the
@@ -72,11 +73,11 @@ func Secret(v string) ([]byte, error) {
 func Main(routes func(*httpauth.Authenticator[User]) http.Handler) {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
-	secret, err := Secret(os.Getenv("HTTPAUTH_SECRET"))
+	key, err := Key(os.Getenv("HTTPAUTH_SECRET"))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("HTTPAUTH_SECRET: %v", err)
 	}
-	auth, err := NewAuth(context.Background(), secret, nil)
+	auth, err := NewAuth(context.Background(), key, nil, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,7 +3,6 @@
 package demotest
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,12 +13,18 @@ import (
 
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/examples/routers/internal/demo"
+	"github.com/gohttpauth/httpauth/httpauthtest"
 )
 
-// NewAuth returns the demo authenticator with a fixed key and no logging.
+// NewAuth returns the demo authenticator with a random key, a cheap test
+// hasher and no logging.
 func NewAuth(t *testing.T) *httpauth.Authenticator[demo.User] {
 	t.Helper()
-	auth, err := demo.NewAuth(t.Context(), bytes.Repeat([]byte{1}, 32), slog.New(slog.DiscardHandler))
+	key, err := demo.Key("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := demo.NewAuth(t.Context(), key, httpauthtest.FastHasher{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package httpauthtest_test
+package httpauth_test
 
 import (
 	"testing"
@@ -8,19 +8,22 @@ import (
 	"github.com/gohttpauth/httpauth/httpauthtest"
 )
 
-func TestMemoryRevocationStore(t *testing.T) {
+// The in-memory defaults pass the same conformance suites as the SQL and
+// Redis adapters.
+
+func TestMemoryRevocationStoreConformance(t *testing.T) {
 	httpauthtest.TestRevocationStore(t, func(t *testing.T) httpauth.RevocationStore {
-		return httpauth.NewMemoryRevocationStore(nil)
+		return httpauth.NewMemoryRevocationStoreForTest()
 	})
 }
 
-func TestMemoryLimiter(t *testing.T) {
+func TestMemoryLimiterConformance(t *testing.T) {
 	httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
 		return httpauth.NewMemoryLimiter(maxFailures, window)
 	})
 }
 
-func TestMemoryKeyStore(t *testing.T) {
+func TestMemoryKeyStoreConformance(t *testing.T) {
 	httpauthtest.TestKeyStore(t, func(t *testing.T) httpauth.KeyStore {
 		return httpauth.NewMemoryKeyStore()
 	})

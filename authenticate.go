@@ -1,0 +1,78 @@
+package httpauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// A request's path through the package: Middleware (middleware.go) calls
+// authenticate, which parses the credentials (credentials.go) and hands
+// them to one checker: authPassword (basic.go), authToken (token.go) or
+// authAPIKey (apikey.go). A checker ends in checkAccount, then puts the
+// Identity in the context (context.go); a refusal becomes a failure that
+// fail writes (errors.go). The token and revoke endpoints are in
+// handlers.go.
+
+// authenticate checks r's credentials. It returns a context carrying the
+// identity, or the failure to answer with. passwordOnly refuses tokens, as
+// the token endpoint must.
+func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx context.Context, f *failure) {
+	defer recoverFailure(&f)
+	// Taken before any account is read: a token minted for this request
+	// is issued at it (see Identity.authTime).
+	start := a.opt.now()
+	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.opt.maxHeaderLen, false)
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return nil, failNoCredentials // the caller decides whether that is a failure
+	case errors.Is(err, errAmbiguousCredentials):
+		a.audit(r, false, "", reasonAmbiguousCredentials, 0)
+		return nil, failBadRequest
+	case err != nil:
+		a.audit(r, false, "", reasonMalformedCredentials, creds.Transport)
+		if creds.Transport == transportBearer || creds.Transport == transportHeader {
+			return nil, failInvalidToken // a failed token, whatever its transport
+		}
+		return nil, failUnauthorized
+	}
+	if creds.Transport != transportBasic {
+		if passwordOnly {
+			a.audit(r, false, "", reasonTokenCannotMintToken, creds.Transport)
+			return nil, failUnauthorized
+		}
+		return a.authToken(r, creds)
+	}
+	ctx, f = a.authPassword(r, creds)
+	if ac, ok := ctx.(*authContext[U]); ok {
+		ac.id.authTime = start
+	}
+	return ctx, f
+}
+
+func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t transport) *failure {
+	if a.cfg.CheckAccount == nil {
+		return nil
+	}
+	err := a.cfg.CheckAccount(r, acct)
+	if err == nil {
+		return nil
+	}
+	var fe *forbiddenError
+	if errors.As(err, &fe) {
+		a.audit(r, false, who, reasonAccountCheck, t)
+		return &failure{status: http.StatusForbidden, err: fe}
+	}
+	return internalFailure(err)
+}
+
+// looksLikeToken reports whether s has the token layout kid.payload.mac,
+// with a MAC-sized last segment.
+func looksLikeToken(s string) bool {
+	i := strings.LastIndexByte(s, '.')
+	return i > 0 && len(s)-i-1 == macB64Len && strings.Count(s, ".") == 2 && isB64Token(s)
+}
+
+// isNotFound tells an ordinary missing user from a store failure.
+func isNotFound(err error) bool { return errors.Is(err, ErrUserNotFound) }
