@@ -225,6 +225,37 @@ func ExampleAuthenticator_Optional() {
 	// 401 {"error":"unauthorized","message":"Invalid credentials"}
 }
 
+// A public route inside a protected prefix: the more specific pattern on
+// the outer mux wins, so /api/v1/status is Optional while the rest of
+// /api/v1/ needs credentials.
+func ExampleAuthenticator_Optional_insideProtectedPrefix() {
+	users := httpauth.NewMemoryUserStore[User](nil)
+	auth, _ := httpauth.New(httpauth.Config[User]{
+		Users: users, Signer: signer, Realm: "api",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "private")
+	})
+	status := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, signedIn := auth.User(r)
+		fmt.Fprintln(w, "ok, signed in:", signedIn)
+	})
+	root := http.NewServeMux()
+	root.Handle("/api/v1/", auth.Middleware(api))
+	root.Handle("GET /api/v1/status", auth.Optional(status))
+
+	for _, path := range []string{"/api/v1/status", "/api/v1/me"} {
+		rec := httptest.NewRecorder()
+		root.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		fmt.Print(path, " ", rec.Code, " ", rec.Body)
+	}
+	// Output:
+	// /api/v1/status 200 ok, signed in: false
+	// /api/v1/me 401 {"error":"unauthorized","message":"Invalid credentials"}
+}
+
 func ExampleConfig_errorWriter() {
 	users := httpauth.NewMemoryUserStore[User](nil)
 	auth, _ := httpauth.New(httpauth.Config[User]{
