@@ -16,7 +16,7 @@ import (
 // purpose names what an account token is for. A token of one purpose never
 // verifies as another, nor as an access token, and access tokens never
 // verify as account tokens: each purpose has its own MAC key, derived from
-// Config.Keys.
+// the HMACSigner's secrets.
 type purpose string
 
 // The account-token purposes.
@@ -34,28 +34,6 @@ const (
 
 // maxAccountTokenData caps the data an account token carries, in bytes.
 const maxAccountTokenData = 256
-
-// accountTokenOptions configures account tokens (Config.AccountTokens).
-// The zero value takes the defaults in the comments.
-type accountTokenOptions[U any] struct {
-	// Stamp returns account state that the library cannot see but that
-	// must end a token when it changes, such as the confirmed flag and
-	// the login (for example []byte(fmt.Sprint(u.Email, u.Confirmed))).
-	// Tokens always cover the account's ID, PasswordHash,
-	// TokensValidAfter and Disabled, and, when the UserStore is an
-	// AccountStore, its AccountStamp. Default: none.
-	Stamp func(acct *Account[U]) []byte
-
-	// ConfirmationTTL is the lifetime of purposeConfirmation tokens.
-	// Default 48 hours.
-	ConfirmationTTL time.Duration
-	// PasswordResetTTL is the lifetime of purposePasswordReset tokens.
-	// Default 1 hour.
-	PasswordResetTTL time.Duration
-	// EmailChangeTTL is the lifetime of purposeEmailChange tokens.
-	// Default 24 hours.
-	EmailChangeTTL time.Duration
-}
 
 // Account token layout, the access token's shape with its own version:
 //
@@ -364,9 +342,9 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 // ResetPassword verifies a purposePasswordReset token, then hashes
 // password with Config.Hasher and stores it through
 // AccountStore.SetPasswordHash, which also ends every token issued before
-// (access tokens included) and this reset token. An empty password is an
-// error wrapping errBadRequest, one longer than Config.MaxPasswordLen
-// wraps ErrPasswordTooLong. Two requests racing with the same token within
+// (access tokens included) and this reset token. Apply your password
+// policy first: an empty password is an error, and one longer than 1024
+// bytes wraps ErrPasswordTooLong. Two requests racing with the same token within
 // one hash's time can both succeed; the later password stands.
 func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
 	s, err := a.accountStore()

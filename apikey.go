@@ -32,10 +32,6 @@ const (
 	base62        = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
-// ErrKeyNotFound is what a KeyStore returns for a key that does not exist
-// (or, from DeleteKey, belongs to another user).
-var ErrKeyNotFound = errors.New("httpauth: API key not found")
-
 // APIKey is what a KeyStore keeps of an API key: never the key itself,
 // only its SHA-256 (keys are random, so a fast hash is the right one).
 type APIKey struct {

@@ -233,7 +233,6 @@ type options[U any] struct {
 	maxConcurrentHashes int              // default 2×GOMAXPROCS
 	cacheSize           int              // verified credentials; default 10000, negative off
 	cacheTTL            time.Duration    // default 5 minutes
-	tokenCacheSize      int              // default signer's verified tokens; default 10000
 	tokenBurst          int              // default 10
 	disableThrottling   bool             // no per-login limiter
 	accountTTL          [len(purposes) + 1]time.Duration

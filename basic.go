@@ -216,8 +216,8 @@ func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clien
 	return nil
 }
 
-// reserveAttempt counts one attempt against the client (if ClientLimiter
-// is set) and then the login, before any hash. The client goes first so
+// reserveAttempt counts one attempt against the client (if
+// Throttle.Clients is set) and then the login, before any hash. The client goes first so
 // that a throttled client cannot spend a login's budget. A refusal is a
 // 429; a limiter error is a 500, so a limiter that cannot count (say, a
 // full Redis) never lets a guess reach the hasher.

@@ -20,6 +20,9 @@ var (
 	// ErrAccountExists is what a store returns for a login or ID another
 	// account holds.
 	ErrAccountExists = errors.New("httpauth: account exists")
+	// ErrKeyNotFound is what a KeyStore returns for a key that does not
+	// exist (or, from DeleteKey, belongs to another user).
+	ErrKeyNotFound = errors.New("httpauth: API key not found")
 	// ErrUnauthorized matches the error of every 401.
 	ErrUnauthorized = errors.New("httpauth: unauthorized")
 	// ErrNoCredentials matches a 401 for a request that sent no
@@ -196,7 +199,7 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err erro
 type failure struct {
 	status        int
 	err           error // sent to the ErrorWriter
-	cause         error // internal, for OnError; nil for ordinary refusals
+	cause         error // internal, for the Logger; nil for ordinary refusals
 	bearerError   string
 	challenge     []string // replaces the default challenge for the status
 	retryAfter    time.Duration

@@ -46,7 +46,7 @@ type tokenReply struct {
 // before the account was read, and the account is read again after
 // minting: a password change, disable or "log out everywhere" that lands
 // during the login ends the token too (the client gets a 401). Minting
-// counts against the user's token rate (Config.TokenRate); past it the
+// counts against the user's token rate (Throttle.TokensPerMinute); past it the
 // answer is a 429 with Retry-After.
 func (a *Authenticator[U]) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +116,7 @@ var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", err
 // the user's other tokens keep working. A request that authenticated with a
 // password gets a 400; other methods get a 405. Use Account.TokensValidAfter
 // to revoke all of a user's tokens. Revoking counts against the user's
-// token rate (Config.TokenRate), which bounds the revocation state one user
+// token rate (Throttle.TokensPerMinute), which bounds the revocation state one user
 // can create; past it the answer is a 429 with Retry-After.
 func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

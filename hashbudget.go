@@ -9,10 +9,10 @@ import (
 
 // memBoundHasher bounds the memory of the hashes running at once, not only
 // their number: a stored argon2id hash may declare up to
-// argon2idHasher.MaxMemory (256 MiB by default), so MaxConcurrentHashes
-// slots alone would let a few such accounts pin GiBs. Each Verify takes the
+// argon2idHasher.MaxMemory (256 MiB by default), so counting hashing slots
+// alone would let a few such accounts pin GiBs. Each Verify takes the
 // memory its stored hash declares (every other hash takes the policy's),
-// from a budget of MaxConcurrentHashes × the policy memory; a hash larger
+// from a budget of (hashing slots) × the policy memory; a hash larger
 // than the whole budget runs alone.
 type memBoundHasher struct {
 	PasswordHasher

@@ -68,10 +68,23 @@ func (a *Account[U]) HasRole(role string) bool {
 // its TokensValidAfter to the creation time unless given one, so a token
 // can only ever name the account it was minted for.
 //
-// Throttling: password failures are counted per login key. A store that
-// matches logins more loosely than strings.ToLower (trimming, Unicode
-// normalization, citext collations) implements loginKeyer, so that every
-// spelling it matches shares one budget.
+// Optional methods, found by type assertion:
+//
+//	LoginKey(login string) string
+//
+// Password failures are counted per login key, strings.ToLower(login) by
+// default. A store that matches logins more loosely (trimming, Unicode
+// normalization, citext collations) returns the key it matches on, so that
+// every spelling it matches shares one budget.
+//
+//	UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error
+//
+// When a user logs in with a hash below the current policy (an old bcrypt
+// cost, weaker argon2id parameters), the authenticator offers the new hash:
+// replace account id's hash with newHash only if it is still oldHash, so
+// a concurrent password change wins (and return nil then too).
+//
+// AccountStore adds the writes of the account lifecycle.
 type UserStore[U any] interface {
 	// UserByLogin finds the account whose login (email or username) is
 	// login, exactly as the client sent it. Whether logins are matched
