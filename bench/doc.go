@@ -8,13 +8,14 @@
 // context, or from the echo context for echo) and writes its ID:
 //
 //   - BenchmarkToken and BenchmarkTokenParallel: a signed or opaque token
-//     per request. httpauth (Bearer, and the token as the Basic username),
+//     per request. httpauth (Bearer, and the token as the Basic username;
+//     a repeated token, and fresh ones the token cache does not hold),
 //     a hand-written golang-jwt/jwt/v5 middleware, go-chi/jwtauth/v5, and
 //     echo v4 KeyAuth beside echo with no authentication.
 //   - BenchmarkBasic: a login and password per request, all peers checking
 //     the same bcrypt hash (cost 10, and cost 4 to show their overhead);
-//     httpauth cold (the credential cache off, so every request pays the
-//     hash), cached (a cache hit), and with its default argon2id hash.
+//     httpauth cold (every request misses the credential cache and pays
+//     the hash), cached (a cache hit), and with its default argon2id hash.
 //   - BenchmarkFloor: what any signed-token middleware pays on net/http
 //     (r.WithContext, plus one HMAC-SHA256), a lower bound rather than a
 //     peer.

@@ -121,14 +121,21 @@ func (h *countingHasher) NeedsRehash(ctx context.Context, hash string) bool {
 // neither rehashes the stored bcrypt hash to argon2id behind the
 // benchmark's back.
 func TestBasicSetupsHashAsClaimed(t *testing.T) {
+	hashes := storedHashes(t, "bcrypt4")
 	for _, tc := range []struct {
-		name      string
-		cacheSize int
-		want      int64
-	}{{"cold", -1, 5}, {"cached", 0, 1}} {
+		name string
+		cold bool
+		want int64
+	}{{"cold", true, 5}, {"cached", false, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{MinBcryptCost: 4}}
-			_, handler := newHTTPAuth(t, storedHash(t, "bcrypt4"), httpauth.Config[User]{Hasher: h, CacheSize: tc.cacheSize})
+			h := &countingHasher{PasswordHasher: bcryptHasher{cost: 4}}
+			wrap := func(u httpauth.UserStore[User]) httpauth.UserStore[User] {
+				if tc.cold {
+					return &coldUsers{UserStore: readOnlyUsers{u}, hashes: hashes}
+				}
+				return readOnlyUsers{u}
+			}
+			_, handler := newHTTPAuthStore(t, hashes[0], httpauth.Config[User]{Hasher: h}, wrap)
 			h.hash.Store(0) // New hashes the dummy password
 			r := newRequest(basicAuthz(benchLogin, benchPassword))
 			for range 5 {

@@ -35,7 +35,9 @@ type UserStoreHarness[U any] struct {
 	// Disabled and TokensValidAfter, which the store sets to the creation
 	// time when acct's is zero. acct.User is ignored. Add must fail if
 	// login, compared by the store's own rule (case-insensitively for the
-	// stores this suite knows), or the ID is taken. Required.
+	// stores this suite knows), or the ID is taken. Required. For a store
+	// that derives roles, Add sets the fields they come from according
+	// to acct.Roles (see DerivedRoles).
 	//
 	// Add must call the store's own create operation and nothing else: a
 	// harness that checks for a taken ID itself and then upserts hides a

@@ -81,6 +81,23 @@ func (h *countHook) total() int {
 	return n
 }
 
+// eventuallyLocal polls until call, made while live holds, sends no
+// command through h. Process-local answers need a live subscription, and a
+// loaded machine may let it go quiet past MaxSilence for a moment, which
+// rightly sends calls to Redis; a cache that never answers fails after the
+// poll's deadline.
+func eventuallyLocal(t *testing.T, what string, live func() bool, h *countHook, call func()) {
+	t.Helper()
+	pollUntil(t, what, func() bool {
+		if !live() {
+			return false
+		}
+		before := h.total()
+		call()
+		return h.total() == before && live()
+	})
+}
+
 // newCountedClient opens a second client to the test Redis, counting its
 // commands.
 func newCountedClient(t *testing.T) (*redis.Client, *countHook) {
@@ -272,13 +289,13 @@ func TestLimiterLocalLocks(t *testing.T) {
 	ctx := context.Background()
 
 	pollUntil(t, "B live", b.Live)
-	before := hb.total()
-	for range 100 {
-		ok, _, err := b.Allow(ctx, "login:clean")
-		require.NoError(t, err)
-		require.True(t, ok)
-	}
-	assert.Equal(t, before, hb.total(), "Allow on a clean key made Redis commands while live")
+	eventuallyLocal(t, "Allow on a clean key answers without Redis while live", b.Live, hb, func() {
+		for range 100 {
+			ok, _, err := b.Allow(ctx, "login:clean")
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+	})
 
 	for range 2 {
 		ok, _, err := a.Reserve(ctx, "login:alice")
@@ -313,7 +330,7 @@ func TestLimiterLocalLocks(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
-	before = hb.total()
+	before := hb.total()
 	ok, ra, err := b.Allow(ctx, "login:bob")
 	require.NoError(t, err)
 	assert.False(t, ok, "B allowed a key locked while it was disconnected")
@@ -325,11 +342,11 @@ func TestLimiterLocalLocks(t *testing.T) {
 	ok, _, err = b.Allow(ctx, "login:bob")
 	require.NoError(t, err)
 	assert.False(t, ok, "the lock made while B was away is in its resynchronised set")
-	before = hb.total()
-	ok, _, err = b.Allow(ctx, "login:bob")
-	require.NoError(t, err)
-	assert.False(t, ok)
-	assert.Equal(t, before, hb.total(), "Allow reads Redis although B is live again")
+	eventuallyLocal(t, "Allow answers without Redis once B is live again", b.Live, hb, func() {
+		ok, _, err := b.Allow(ctx, "login:bob")
+		require.NoError(t, err)
+		assert.False(t, ok)
+	})
 }
 
 // A revocation on A is refused on B; with B's subscription killed, B never
@@ -355,9 +372,9 @@ func TestRevocationAcrossInstances(t *testing.T) {
 
 	pollUntil(t, "B live", b.Live)
 	assert.False(t, revoked(b, id(1)))
-	before := hb.total()
-	assert.False(t, revoked(b, id(1)), "cached verdict")
-	assert.Equal(t, before, hb.total(), "a repeat ID made a Redis round trip")
+	eventuallyLocal(t, "a repeat ID answers without Redis", b.Live, hb, func() {
+		assert.False(t, revoked(b, id(1)), "cached verdict")
+	})
 
 	require.NoError(t, a.Revoke(ctx, id(1), time.Now().Add(time.Hour)))
 	assert.True(t, revoked(a, id(1)), "A sees its own revocation at once")
@@ -383,9 +400,9 @@ func TestRevocationAcrossInstances(t *testing.T) {
 
 	pollUntil(t, "B live again", b.Live)
 	assert.True(t, revoked(b, id(2)), "after resubscribing")
-	before = hb.total()
-	assert.True(t, revoked(b, id(2)), "cached again")
-	assert.Equal(t, before, hb.total(), "verdicts are not cached again after resubscribing")
+	eventuallyLocal(t, "verdicts are cached again after resubscribing", b.Live, hb, func() {
+		assert.True(t, revoked(b, id(2)), "cached again")
+	})
 }
 
 // The README's manual-unlock command, run as written (with the test's

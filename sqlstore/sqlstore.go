@@ -2,7 +2,8 @@
 // and SQLite.
 //
 // The store reads one row per lookup with statements prepared once, and
-// offers UpdatePasswordHash, so logins upgrade old hashes in place. It also has the writes an application needs to manage its users
+// offers UpdatePasswordHash, so logins upgrade old hashes in place. It
+// also has the writes an application needs to manage its users
 // (CreateUser, SetPassword, SetDisabled, LogoutEverywhere, ...), and the
 // command cmd/httpauth-users wraps them for operators.
 //
@@ -16,18 +17,6 @@
 // [Config.Table] and [Config.Columns], or writes its own SELECT statements
 // in [Config.Queries], instead.
 //
-// # The host's user type
-//
-// A Store[U] hands handlers the host's own U as httpauth.Account[U].User.
-// [User] (ID, login, confirmed flag) is the default:
-//
-//	users, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
-//
-// For another type, [Columns].Extra names more columns of the table and
-// [Config].User builds U from a [Row], calling Row.Scan with a destination
-// for each extra column. It may also derive the account's roles. See the
-// example of New.
-//
 // Stored representations, the same for both dialects:
 //   - login is stored lower-cased (Go's strings.ToLower) and looked up
 //     lower-cased, so logins match case-insensitively and a plain UNIQUE
@@ -37,6 +26,18 @@
 //   - tokens_valid_after is a BIGINT of Unix nanoseconds (UTC); 0 and NULL
 //     mean no cutoff. Times round-trip to the nanosecond;
 //   - confirmed and disabled are booleans (0/1 in SQLite).
+//
+// # The host's user type
+//
+// A Store[U] hands handlers the host's own U as httpauth.Account[U].User.
+// [User] (ID, login, confirmed flag) is the default:
+//
+//	users, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres})
+//
+// For another type, [Columns.Extra] names more columns of the table and
+// [Config.User] builds U from a [Row], calling [Row.Scan] with a destination
+// for each extra column. It may also derive the account's roles. See the
+// example of New.
 //
 // # Account lifecycle and API keys
 //

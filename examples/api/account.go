@@ -152,11 +152,18 @@ func newAccounts(auth *httpauth.Authenticator[User], users httpauth.UserStore[Us
 	}
 }
 
-func (a *accounts) routes(root *http.ServeMux) {
+// resendConfirmationPath is the route on which an unconfirmed account
+// may authenticate (see checkAccount): it asks for a new confirmation link.
+const resendConfirmationPath = "/api/v1/account/confirmation"
+
+// routes adds the open account routes to root, and the one for a
+// logged-in user to api, the /api/v1 mux behind the authenticator.
+func (a *accounts) routes(root, api *http.ServeMux) {
 	root.Handle("/register", methods{http.MethodPost: http.HandlerFunc(a.handleRegister)})
 	root.Handle("/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleConfirm)})
 	root.Handle("/password-reset", methods{http.MethodPost: http.HandlerFunc(a.handleResetRequest)})
 	root.Handle("/password-reset/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleResetConfirm)})
+	api.Handle(resendConfirmationPath, methods{http.MethodPost: http.HandlerFunc(a.handleResendConfirmation)})
 }
 
 // writeError writes the example's JSON error shape.
@@ -185,7 +192,7 @@ func validEmail(s string) bool {
 }
 
 func (a *accounts) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
-	a.logger.LogAttrs(r.Context(), slog.LevelError, what, slog.String("error", err.Error()))
+	a.logger.LogAttrs(r.Context(), slog.LevelError, what, slog.Any("error", err))
 	writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
 }
 
@@ -231,7 +238,7 @@ func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, "register: create user", err)
 		return
 	default:
-		token, err := a.auth.AccountToken(ctx, httpauth.PurposeConfirmation, id, "")
+		token, err := a.auth.ConfirmationToken(ctx, id)
 		if err != nil {
 			a.internal(w, r, "register: confirmation token", err)
 			return
@@ -241,16 +248,35 @@ func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
 }
 
+// handleResendConfirmation logs a new confirmation link for the logged-in
+// user, whose first link was lost or expired. It is the one route that
+// checkAccount opens to unconfirmed accounts; a confirmed one gets a 409.
+func (a *accounts) handleResendConfirmation(w http.ResponseWriter, r *http.Request) {
+	id, _ := a.auth.Identity(r)
+	u := id.Account.User
+	if u.Confirmed {
+		writeError(w, http.StatusConflict, "already_confirmed", "The account is already confirmed")
+		return
+	}
+	token, err := a.auth.ConfirmationToken(r.Context(), id.Account.ID)
+	if err != nil {
+		a.internal(w, r, "resend confirmation: token", err)
+		return
+	}
+	a.mail.send("confirmation", u.Login, "/confirm", token)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+}
+
 // tokenError answers a failed Confirm or ResetPassword.
 func (a *accounts) tokenError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
 	case errors.Is(err, httpauth.ErrTokenInvalid), errors.Is(err, httpauth.ErrTokenExpired):
 		writeError(w, http.StatusBadRequest, "invalid_token", "The link is invalid, expired or already used")
-	case errors.Is(err, httpauth.ErrBadRequest):
-		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
 	case errors.Is(err, httpauth.ErrPasswordTooLong):
 		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
-	case errors.Is(err, httpauth.ErrUnavailable):
+	case r.Context().Err() != nil:
+		// The request ended (the client left, or the server is shutting
+		// down) while waiting for a hashing slot: nothing was changed.
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "Service busy; try again later")
 	default:
 		a.internal(w, r, what, err)
@@ -294,7 +320,7 @@ func (a *accounts) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	case acct.Disabled:
 		// A reset would not enable it: send nothing.
 	default:
-		token, err := a.auth.AccountToken(ctx, httpauth.PurposePasswordReset, acct.ID, "")
+		token, err := a.auth.PasswordResetToken(ctx, acct.ID)
 		if err != nil {
 			a.internal(w, r, "password reset: token", err)
 			return
@@ -310,6 +336,14 @@ func (a *accounts) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 	}
 	if !decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.Password == "":
+		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
+		return
+	case len(req.Password) > maxPasswordLen:
+		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
 		return
 	}
 	if _, err := a.auth.ResetPassword(r.Context(), req.Token, req.Password); err != nil {

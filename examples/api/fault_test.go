@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -170,9 +169,8 @@ func TestFaultsUnderLoad(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	key, _ := hex.DecodeString(testSecret)
 	h, closeStores, err := newServer(ctx, options{
-		tokenTTL: time.Hour, secret: key, db: pg.DSN(), redis: rd.URL(), redisPrefix: "fault:",
+		tokenTTL: time.Hour, key: testKey(t), db: pg.DSN(), redis: rd.URL(), redisPrefix: "fault:",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)

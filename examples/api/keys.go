@@ -4,7 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gohttpauth/httpauth"
 )
@@ -38,11 +41,26 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
+// validKeyRequest checks what CreateAPIKey refuses as a bad request, so
+// that it gets a 400 with a message: a name of 1 to 100 bytes of printable
+// UTF-8, no empty role, and an expiry, if any, in the future.
+func validKeyRequest(name string, roles []string, expires time.Time) bool {
+	if name == "" || len(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return false
+	}
+	for _, role := range roles {
+		if role == "" || !utf8.ValidString(role) {
+			return false
+		}
+	}
+	return expires.IsZero() || expires.After(time.Now())
+}
+
 // keyRoutes adds the API-key management routes to the /api/v1 mux, which
 // the authenticator guards.
 func keyRoutes(api *http.ServeMux, auth *httpauth.Authenticator[User], logger *slog.Logger) {
 	internal := func(w http.ResponseWriter, r *http.Request, what string, err error) {
-		logger.LogAttrs(r.Context(), slog.LevelError, what, slog.String("error", err.Error()))
+		logger.LogAttrs(r.Context(), slog.LevelError, what, slog.Any("error", err))
 		writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
 	}
 	create := func(w http.ResponseWriter, r *http.Request) {
@@ -59,16 +77,16 @@ func keyRoutes(api *http.ServeMux, auth *httpauth.Authenticator[User], logger *s
 		if req.Expires != nil {
 			expires = *req.Expires
 		}
-		key, k, err := auth.CreateAPIKey(r.Context(), id, req.Name, req.Roles, expires)
-		var fe *httpauth.ForbiddenError
-		switch {
-		case errors.As(err, &fe):
-			writeError(w, http.StatusForbidden, "forbidden", fe.Message)
-		case errors.Is(err, httpauth.ErrForbidden):
-			writeError(w, http.StatusForbidden, "forbidden", "Forbidden")
-		case errors.Is(err, httpauth.ErrBadRequest):
+		if !validKeyRequest(req.Name, req.Roles, expires) {
 			writeError(w, http.StatusBadRequest, "bad_request",
 				"A key needs a name (1 to 100 printable characters), non-empty roles and an expiry in the future")
+			return
+		}
+		key, k, err := auth.CreateAPIKey(r.Context(), id, req.Name, req.Roles, expires)
+		switch {
+		case errors.Is(err, httpauth.ErrForbidden):
+			// A Forbidden error's text is the message for the client.
+			writeError(w, http.StatusForbidden, "forbidden", err.Error())
 		case err != nil:
 			internal(w, r, "create API key", err)
 		default:

@@ -35,7 +35,7 @@ func (l *lifecycle) routes(root, api *http.ServeMux) {
 	if l == nil {
 		return
 	}
-	l.accounts.routes(root)
+	l.accounts.routes(root, api)
 	keyRoutes(api, l.auth, l.logger)
 	root.Handle("/metrics", l.metrics.handler())
 }

@@ -230,6 +230,36 @@ func TestAccountFlowsHTTP(t *testing.T) {
 			assert.Equal(t, 403, r.status)
 			assert.Equal(t, map[string]any{"error": "forbidden", "message": "Unconfirmed account"}, r.obj)
 
+			// The one route open to an unconfirmed account sends a new link;
+			// everything else stays closed to it.
+			var resent string
+			t.Run("resend confirmation", func(t *testing.T) {
+				unconfirmed := map[string]any{"error": "forbidden", "message": "Unconfirmed account"}
+				for _, req := range []request{
+					{method: "GET", path: "/api/v1/me", header: basicH(email, pw)},
+					{method: "POST", path: "/api/v1/tokens/", header: basicH(email, pw)},
+					{method: "GET", path: resendConfirmationPath, header: basicH(email, pw)},
+					{method: "POST", path: "/api/v1/keys", header: basicH(email, pw), body: map[string]any{"name": "x", "roles": []string{"user"}}},
+				} {
+					r := s.do(t, req)
+					assert.Equal(t, 403, r.status, "%s %s", req.method, req.path)
+					assert.Equal(t, unconfirmed, r.obj, "%s %s", req.method, req.path)
+				}
+				r := s.do(t, request{method: "POST", path: resendConfirmationPath})
+				assert.Equal(t, 401, r.status, "no credentials")
+				r = s.do(t, request{method: "POST", path: resendConfirmationPath, header: basicH(email, "wrong-password")})
+				assert.Equal(t, 401, r.status, "wrong password")
+
+				r = s.do(t, request{method: "POST", path: resendConfirmationPath, header: basicH(email, pw)})
+				require.Equal(t, 202, r.status, r.raw)
+				assert.Equal(t, pending, r.obj)
+				links := s.links(t, "confirmation", email)
+				require.Len(t, links, 2, "a second confirmation line: %s", s.logs.String())
+				resent = links[1]
+				assert.Equal(t, 403, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH(email, pw)}).status,
+					"asking for a link confirms nothing")
+			})
+
 			// A reset link asked for before confirming: another purpose.
 			r = s.do(t, request{method: "POST", path: "/password-reset", body: map[string]string{"email": email}})
 			require.Equal(t, 202, r.status)
@@ -257,6 +287,17 @@ func TestAccountFlowsHTTP(t *testing.T) {
 			require.Equal(t, 200, r.status, r.raw)
 			assert.Equal(t, email, r.obj["email"])
 			invalid(t, "/confirm", map[string]string{"token": confirm[0]})
+			if resent != "" {
+				invalid(t, "/confirm", map[string]string{"token": resent}) // dies with the confirmation too
+			}
+			t.Run("resend refused once confirmed", func(t *testing.T) {
+				for _, who := range []map[string]string{basicH(email, pw), basicH("alice@example.com", "wonderland-42")} {
+					r := s.do(t, request{method: "POST", path: resendConfirmationPath, header: who})
+					assert.Equal(t, 409, r.status, r.raw)
+					assert.Equal(t, "already_confirmed", r.obj["error"], r.raw)
+				}
+				assert.Len(t, s.links(t, "confirmation", email), 2, "no third link")
+			})
 
 			t.Run("password reset", func(t *testing.T) {
 				r := s.do(t, request{method: "POST", path: "/api/v1/tokens/", header: basicH(email, pw)})
@@ -423,7 +464,7 @@ func TestMetricsHTTP(t *testing.T) {
 	require.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: bearer(r.obj["key"].(string))}).status)
 	require.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me"}).status)
 	throttled := false
-	for range 2 * 10 { // DefaultMaxFailures is 10
+	for range 2 * 10 { // the default limiter allows 10 attempts
 		if s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH("mallory@example.com", "guess")}).status == 429 {
 			throttled = true
 			break
@@ -436,11 +477,11 @@ func TestMetricsHTTP(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "text/plain"), r.header.Get("Content-Type"))
 	for _, want := range []string{
 		`# TYPE httpauth_auth_outcomes_total counter`,
-		`httpauth_auth_outcomes_total{method="password",reason="password",result="success"} `,
-		`httpauth_auth_outcomes_total{method="password",reason="wrong_password",result="failure"} 1`,
-		`httpauth_auth_outcomes_total{method="api_key",reason="api_key",result="success"} 1`,
-		`httpauth_auth_outcomes_total{method="none",reason="no_credentials",result="failure"} 1`,
-		`httpauth_auth_outcomes_total{method="password",reason="throttled",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{credential="password",reason="password",result="success"} `,
+		`httpauth_auth_outcomes_total{credential="password",reason="wrong_password",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{credential="api_key",reason="api_key",result="success"} 1`,
+		`httpauth_auth_outcomes_total{credential="none",reason="no_credentials",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{credential="password",reason="throttled",result="failure"} 1`,
 		`# TYPE httpauth_password_hash_duration_seconds histogram`,
 		`httpauth_password_hash_duration_seconds_bucket{le="+Inf"} `,
 		`httpauth_password_hash_duration_seconds_count `,
@@ -482,19 +523,21 @@ func TestRegisterTakenEmailDoesTheSameWork(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			users := httpauth.NewMemoryUserStore[User](nil)
+			users := httpauth.NewMemoryUserStore[User](httpauthtest.FastHasher{})
 			require.NoError(t, users.Put(t.Context(), "dora@example.com", httpauth.Account[User]{ID: "d"}))
+			signer, err := httpauth.NewHMACSigner(testKey(t))
+			require.NoError(t, err)
 			auth, err := httpauth.New(httpauth.Config[User]{
-				Users: users, Realm: "t", Logger: slog.New(slog.DiscardHandler),
-				Keys: []httpauth.SigningKey{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}},
+				Users: users, Signer: signer, Realm: "t", Hasher: httpauthtest.FastHasher{},
+				Logger: slog.New(slog.DiscardHandler),
 			})
 			require.NoError(t, err)
-			h := &countingHasher{PasswordHasher: &httpauth.Argon2idHasher{Memory: 64, Time: 1}}
+			h := &countingHasher{PasswordHasher: httpauthtest.FastHasher{}}
 			var out syncBuffer
 			reg := func(context.Context, string, string) (string, error) { return "d", tt.regErr }
 			a := newAccounts(auth, users, reg, h, newMailer(&out), slog.New(slog.DiscardHandler))
 			root := http.NewServeMux()
-			a.routes(root)
+			a.routes(root, http.NewServeMux())
 			req := httptest.NewRequest("POST", "/register", strings.NewReader(`{"email":"dora@example.com","password":"pw-1"}`))
 			rec := httptest.NewRecorder()
 			root.ServeHTTP(rec, req)
@@ -516,4 +559,53 @@ func mistype(key string) string {
 		c = 'y'
 	}
 	return key[:len(key)-1] + string(c)
+}
+
+// TestAccountLinkEndedRequest: a request that ends (the client left, the
+// server is shutting down) before its link is used, say while it waits for
+// a hashing slot, is a 503 and changes nothing; it is not logged as an
+// internal error.
+func TestAccountLinkEndedRequest(t *testing.T) {
+	t.Parallel()
+	users := httpauth.NewMemoryUserStore[User](httpauthtest.FastHasher{})
+	require.NoError(t, users.Add(t.Context(), "dora@example.com", "explorer-42", httpauth.Account[User]{ID: "d"}))
+	signer, err := httpauth.NewHMACSigner(testKey(t))
+	require.NoError(t, err)
+	auth, err := httpauth.New(httpauth.Config[User]{
+		Users: users, Signer: signer, Realm: "t", Hasher: httpauthtest.FastHasher{},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	a := newAccounts(auth, users, nil, httpauthtest.FastHasher{}, newMailer(nil), logger)
+	root := http.NewServeMux()
+	a.routes(root, http.NewServeMux())
+
+	confirm, err := auth.ConfirmationToken(t.Context(), "d")
+	require.NoError(t, err)
+	reset, err := auth.PasswordResetToken(t.Context(), "d")
+	require.NoError(t, err)
+	tests := []struct{ name, path, body string }{
+		{"confirm", "/confirm", `{"token":"` + confirm + `"}`},
+		{"password reset", "/password-reset/confirm", `{"token":"` + reset + `","password":"looking-glass-7"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			req := httptest.NewRequestWithContext(ctx, "POST", tt.path, strings.NewReader(tt.body))
+			rec := httptest.NewRecorder()
+			root.ServeHTTP(rec, req)
+			assert.Equal(t, 503, rec.Code, rec.Body.String())
+			assert.JSONEq(t, `{"error":"unavailable","message":"Service busy; try again later"}`, rec.Body.String())
+		})
+	}
+	assert.Empty(t, logs.String(), "logged as an internal error")
+	assert.False(t, users.Confirmed("d"), "confirmed by an ended request")
+	acct, err := users.UserByID(t.Context(), "d")
+	require.NoError(t, err)
+	ok, err := httpauthtest.FastHasher{}.Verify(t.Context(), acct.PasswordHash, "explorer-42")
+	require.NoError(t, err)
+	assert.True(t, ok, "password changed by an ended request")
 }

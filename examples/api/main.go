@@ -4,15 +4,17 @@
 //	go run ./examples/api [-addr 127.0.0.1:8080] [-token-ttl 1h]
 //	    [-db sqlite:PATH | -db postgres://…] [-demo-users] [-redis redis://…]
 //
-// HTTPAUTH_SECRET holds the hex-encoded signing key (32+ bytes); without it
-// a random key is generated and tokens die with the process. Without -db
-// and -redis everything is in memory; with them, several instances sharing
-// the database, Redis and HTTPAUTH_SECRET serve as one.
+// HTTPAUTH_SECRET holds the hex-encoded signing key (32+ random bytes, as
+// "httpauth keygen" prints); without it a random key is generated and
+// tokens die with the process. Without -db and -redis everything is in
+// memory; with them, several instances sharing the database, Redis and
+// HTTPAUTH_SECRET serve as one.
 //
 // Registration, confirmation and password reset (POST /register, /confirm,
 // /password-reset, /password-reset/confirm) log the links they would email
-// to stderr, one line each; /api/v1/keys manages API keys, and /metrics
-// serves Prometheus metrics.
+// to stderr, one line each; an unconfirmed user, refused everywhere else,
+// may POST /api/v1/account/confirmation for a new link. /api/v1/keys
+// manages API keys, and /metrics serves Prometheus metrics.
 //
 // In memory the demo users (published passwords) always exist. With -db
 // they are created only when -demo-users is given, so that a real
@@ -22,7 +24,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,7 +52,7 @@ func main() {
 type options struct {
 	addr        string
 	tokenTTL    time.Duration
-	secret      []byte
+	key         httpauth.SigningKey
 	db          string
 	demoUsers   bool // create the demo users in the -db database
 	redis       string
@@ -77,17 +78,15 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	generated := false
 	if v := getenv("HTTPAUTH_SECRET"); v != "" {
-		key, err := hex.DecodeString(v)
+		key, err := httpauth.KeyFromHex("k1", v)
 		if err != nil {
-			return o, false, errors.New("HTTPAUTH_SECRET is not valid hex")
+			return o, false, fmt.Errorf("HTTPAUTH_SECRET: %w", err)
 		}
-		if len(key) < httpauth.MinKeyLen {
-			return o, false, fmt.Errorf("HTTPAUTH_SECRET is %d bytes; at least %d are required", len(key), httpauth.MinKeyLen)
-		}
-		o.secret = key
+		o.key = key
 	} else {
-		o.secret = make([]byte, 32)
-		_, _ = rand.Read(o.secret)
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret) // never fails (crypto/rand)
+		o.key = httpauth.SigningKey{ID: "k1", Secret: secret}
 		generated = true
 	}
 	return o, generated, nil

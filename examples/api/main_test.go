@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -18,9 +17,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gohttpauth/httpauth"
 )
 
-var testSecret = strings.Repeat("ab", 32)
+// testSecret is a fixed random key, so tests' tokens are reproducible.
+const testSecret = "a8926682ba18e2904bedafebc17ffcbd833db2ba973759f9a297d5df021d3357"
+
+// testKey is testSecret as a signing key.
+func testKey(t *testing.T) httpauth.SigningKey {
+	t.Helper()
+	key, err := httpauth.KeyFromHex("k1", testSecret)
+	require.NoError(t, err)
+	return key
+}
 
 func env(secret string) func(string) string {
 	return func(k string) string {
@@ -43,7 +53,9 @@ func TestParseOptions(t *testing.T) {
 		{name: "defaults, no secret", generated: true, ttl: time.Hour},
 		{name: "secret and ttl", args: []string{"-token-ttl", "90s"}, secret: testSecret, ttl: 90 * time.Second},
 		{name: "malformed secret", secret: "zz", wantErr: "HTTPAUTH_SECRET"},
-		{name: "short secret", secret: strings.Repeat("ab", 31), wantErr: "HTTPAUTH_SECRET"},
+		{name: "short secret", secret: testSecret[:62], wantErr: "HTTPAUTH_SECRET"},
+		{name: "all-zero secret", secret: strings.Repeat("00", 32), wantErr: "HTTPAUTH_SECRET"},
+		{name: "typed, not generated, secret", secret: strings.Repeat("ab", 32), wantErr: "HTTPAUTH_SECRET"},
 		{name: "bad ttl", args: []string{"-token-ttl", "soon"}, wantErr: "token-ttl"},
 		{name: "zero ttl", args: []string{"-token-ttl", "0s"}, wantErr: "token-ttl"},
 	}
@@ -59,15 +71,14 @@ func TestParseOptions(t *testing.T) {
 			assert.Equal(t, tt.generated, generated)
 			assert.Equal(t, tt.ttl, o.tokenTTL)
 			assert.Equal(t, "127.0.0.1:8080", o.addr)
-			assert.Len(t, o.secret, 32)
+			assert.Len(t, o.key.Secret, 32)
 		})
 	}
 }
 
 func newTestServer(t *testing.T, ttl time.Duration) *httptest.Server {
 	t.Helper()
-	key, _ := hex.DecodeString(testSecret)
-	h, closeStores, err := newServer(context.Background(), options{tokenTTL: ttl, secret: key}, slog.New(slog.DiscardHandler))
+	h, closeStores, err := newServer(context.Background(), options{tokenTTL: ttl, key: testKey(t)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeStores() })
 	srv := httptest.NewServer(h)

@@ -26,7 +26,7 @@ func newMetrics() *metrics {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "httpauth_auth_outcomes_total",
 			Help: "Authentication outcomes by method, result and reason.",
-		}, []string{"method", "result", "reason"}),
+		}, []string{"credential", "result", "reason"}),
 		hash: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "httpauth_password_hash_duration_seconds",
 			Help: "Time to verify a login's password hash.",
@@ -44,9 +44,10 @@ func newMetrics() *metrics {
 }
 
 // observe is the Config.OnEvent hook. Labels are bounded sets (the
-// library's constants); Event.Who, which the client chooses, is never one.
+// values listed on Event.Reason and Credential's names); Event.Who, which
+// the client chooses, is never one.
 func (m *metrics) observe(e httpauth.Event) {
-	if e.Reason == httpauth.ReasonPasswordHashed {
+	if e.Reason == "password_hashed" {
 		m.hash.Observe(e.HashDuration.Seconds())
 		return
 	}
@@ -54,7 +55,7 @@ func (m *metrics) observe(e httpauth.Event) {
 	if e.Success {
 		result = "success"
 	}
-	m.outcomes.WithLabelValues(e.Credential.String(), result, string(e.Reason)).Inc()
+	m.outcomes.WithLabelValues(e.Credential.String(), result, e.Reason).Inc()
 	if e.Throttled() {
 		m.throttled.Inc()
 	}

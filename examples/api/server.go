@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -28,6 +29,17 @@ var demoUsers = []demoUser{
 	{"4", "admin@example.com", "s3cret:with:colons", true, []string{"user", "admin"}},
 }
 
+// checkAccount refuses unconfirmed accounts everywhere but on the route
+// that re-sends the confirmation link, which exists for them. It sees the
+// request, so the exception needs no second authenticator.
+func checkAccount(r *http.Request, a *httpauth.Account[User]) error {
+	resend := r.Method == http.MethodPost && r.URL.Path == resendConfirmationPath
+	if !a.User.Confirmed && !resend {
+		return httpauth.Forbidden("Unconfirmed account")
+	}
+	return nil
+}
+
 // newServer builds the whole HTTP handler: /healthz, /metrics and the
 // account routes in the open, and everything under /api/v1/ behind the
 // authenticator, in one place.
@@ -36,26 +48,26 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handle
 	if err != nil {
 		return nil, nil, err
 	}
+	signer, err := httpauth.NewHMACSigner(o.key)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
 	keys, register := lifecycleStores(st.users)
 	hasher, m := httpauth.DefaultHasher(), newMetrics()
 	auth, err := httpauth.New(httpauth.Config[User]{
-		Users:       st.users,
-		APIKeys:     keys,
-		Hasher:      hasher,
-		TokenHeader: "X-API-Key",
-		OnEvent:     m.observe,
-		Revocations: st.revocations,
-		Limiter:     st.limiter,
-		Keys:        []httpauth.SigningKey{{ID: "k1", Secret: o.secret}},
-		Realm:       "httpauth example",
-		TokenTTL:    o.tokenTTL,
-		Logger:      logger,
-		CheckAccount: func(_ context.Context, a *httpauth.Account[User]) error {
-			if !a.User.Confirmed {
-				return httpauth.Forbidden("Unconfirmed account")
-			}
-			return nil
-		},
+		Users:        st.users,
+		Signer:       signer,
+		Realm:        "httpauth example",
+		Hasher:       hasher,
+		TokenTTL:     o.tokenTTL,
+		TokenHeader:  "X-API-Key",
+		CheckAccount: checkAccount,
+		Logger:       logger,
+		OnEvent:      m.observe,
+		Throttle:     httpauth.Throttle{Logins: st.limiter}, // nil: in memory
+		Revocations:  st.revocations,
+		APIKeys:      keys,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -111,6 +123,8 @@ func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc 
 	return root
 }
 
+var errMethodNotAllowed = errors.New("method not allowed")
+
 // methods routes by method and answers others with a JSON 405, which
 // ServeMux's method patterns would answer in plain text.
 type methods map[string]http.Handler
@@ -134,7 +148,8 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Allow", allow)
-	httpauth.WriteJSONError(w, r, http.StatusMethodNotAllowed, httpauth.ErrMethodNotAllowed)
+	// The library's own JSON 405, as TokenHandler answers.
+	httpauth.WriteJSONError(w, r, http.StatusMethodNotAllowed, errMethodNotAllowed)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
