@@ -12,7 +12,9 @@
 # them, only memory and SQLite run); CONNS (default 32); PORT (first of three
 # ports, default 18081); API_BIN (a prebuilt examples/api binary, e.g. an
 # older commit's, instead of building this tree's); BEFORE_BIN (another
-# binary, measured in the same run as three more setups named "…-before").
+# binary, measured in the same run as three more setups named "…-before";
+# an older commit's tree builds with its own module wiring, e.g.
+# git archive C | tar -x -C DIR && (cd DIR/examples/api && go build -o BIN .)).
 # Each PostgreSQL setup gets a schema of its own and a Redis key prefix of
 # its own, removed on exit, so a run never touches other users of those
 # servers.

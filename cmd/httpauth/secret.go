@@ -66,7 +66,7 @@ func readQuietLine(fd int, stderr io.Writer, prompt string) (string, error) {
 		return "", fmt.Errorf("reading the terminal state: %w", err)
 	}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM) // a hangup leaves no terminal to restore
 	done := make(chan struct{})
 	go func() {
 		select {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,6 +100,7 @@ func waitEchoOff(t *testing.T, f *os.File) {
 // afterwards.
 func testTerminal(t *testing.T, bin string) {
 	t.Run("inspect-token", func(t *testing.T) { testTerminalToken(t, bin) })
+	t.Run("interrupt", func(t *testing.T) { testTerminalInterrupt(t, bin) })
 	tests := []struct {
 		name          string
 		first, second string
@@ -199,6 +201,40 @@ func testTerminalToken(t *testing.T, bin string) {
 			}
 			if n := strings.Count(scr.String(), "Token: "); n != 1 {
 				t.Errorf("asked %d times for the token", n)
+			}
+		})
+	}
+}
+
+// testTerminalInterrupt stops hash-password while it waits with echo off:
+// it must put echo back and exit as an interrupted command does (130).
+func testTerminalInterrupt(t *testing.T, bin string) {
+	for _, sig := range []os.Signal{os.Interrupt, unix.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ptm, pts := openPTY(t)
+			cmd := exec.Command(bin, "hash-password")
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, io.Discard, pts
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var scr screen
+			go func() { _, _ = io.Copy(&scr, ptm) }()
+			scr.waitFor(t, "Password: ", 1)
+			waitEchoOff(t, pts)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Errorf("exit = %v, want status 130", err)
+			}
+			tio, err := unix.IoctlGetTermios(int(pts.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tio.Lflag&unix.ECHO == 0 {
+				t.Error("echo is still off after the interrupt")
 			}
 		})
 	}
