@@ -73,13 +73,14 @@ type Identity[U any] struct {
 	Account *Account[U]
 	// Credential is how the request authenticated.
 	Credential Credential
-	// transport is where the credentials came from.
-	transport transport
-	// Claims are the verified token's claims; zero for MethodPassword
-	// and MethodAPIKey.
+	// Claims are the verified token's claims; zero for PasswordCredential
+	// and APIKeyCredential.
 	Claims Claims
-	// APIKeyID is the APIKey.ID of the key used, for MethodAPIKey.
+	// APIKeyID is the APIKey.ID of the key used, for APIKeyCredential.
 	APIKeyID string
+
+	// transport is where the credentials came from, for the audit log.
+	transport transport
 
 	// authTime was taken before the account was read: a token minted for
 	// this request is issued at it, so a password change (or disable, or
