@@ -116,43 +116,41 @@ func TestRunStopsAtDuration(t *testing.T) {
 	}
 }
 
-func TestFlagsRefuseNonLoopback(t *testing.T) {
+// TestParseFlags checks load's own flags and that the shared ones are
+// wired; loadgen tests the shared checks in full.
+func TestParseFlags(t *testing.T) {
 	t.Parallel()
-	for _, u := range []string{"http://10.0.0.1:8080", "http://example.com", "http://[2001:db8::1]:80", "https://127.0.0.1:8443", "127.0.0.1:8080"} {
-		if _, err := parseFlags([]string{"-url", u}, io.Discard); err == nil {
-			t.Errorf("-url %s accepted", u)
-		}
-	}
-	for _, u := range []string{"http://127.0.0.1:8080", "http://[::1]:9000"} {
-		if _, err := parseFlags([]string{"-url", u}, io.Discard); err != nil {
-			t.Errorf("-url %s: %v", u, err)
-		}
-	}
-	for _, args := range [][]string{{"-c", "0"}, {"-n", "0"}, {"-d", "0s"}, {"-d", "1h"}, {"-warmup", "-1s"}, {"-rounds", "0"}, {"-n", "3", "-rounds", "4"}, {"extra"}} {
-		if _, err := parseFlags(args, io.Discard); err == nil {
-			t.Errorf("%q accepted", args)
-		}
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	t.Parallel()
-	var s []time.Duration
-	for i := 1; i <= 100; i++ {
-		s = append(s, time.Duration(i))
-	}
 	for _, tc := range []struct {
-		p    float64
-		want time.Duration
-	}{{50, 50}, {99, 99}, {100, 100}, {0, 1}} {
-		if got := percentile(s, tc.p); got != tc.want {
-			t.Errorf("p%v = %d, want %d", tc.p, got, tc.want)
-		}
-	}
-	if got := percentile([]time.Duration{7}, 99); got != 7 {
-		t.Errorf("p99 of one = %d", got)
-	}
-	if got := percentile(nil, 50); got != 0 {
-		t.Errorf("p50 of none = %d", got)
+		name string
+		args []string
+		ok   bool
+	}{
+		{name: "defaults", ok: true},
+		{name: "IPv6 loopback", args: []string{"-url", "http://[::1]:9000"}, ok: true},
+		{name: "as many rounds as requests", args: []string{"-n", "4", "-rounds", "4"}, ok: true},
+		{name: "not loopback", args: []string{"-url", "http://10.0.0.1:8080"}},
+		{name: "host name", args: []string{"-url", "http://example.com"}},
+		{name: "https", args: []string{"-url", "https://127.0.0.1:8443"}},
+		{name: "no scheme", args: []string{"-url", "127.0.0.1:8080"}},
+		{name: "no requests", args: []string{"-n", "0"}},
+		{name: "too many requests", args: []string{"-n", "10000001"}},
+		{name: "more rounds than requests", args: []string{"-n", "3", "-rounds", "4"}},
+		{name: "no connections", args: []string{"-c", "0"}},
+		{name: "no time", args: []string{"-d", "0s"}},
+		{name: "too long", args: []string{"-d", "1h"}},
+		{name: "negative warm-up", args: []string{"-warmup", "-1s"}},
+		{name: "no rounds", args: []string{"-rounds", "0"}},
+		{name: "stray argument", args: []string{"extra"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseFlags(tc.args, io.Discard)
+			if tc.ok && err != nil {
+				t.Fatalf("%q: %v", tc.args, err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatalf("%q accepted", tc.args)
+			}
+		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -23,6 +22,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "no target", wantErr: "at least one -target"},
 		{name: "not loopback", args: []string{"-target", "x=http://10.0.0.1:1"}, wantErr: "not a loopback"},
 		{name: "host name", args: []string{"-target", "x=http://example.com:1"}, wantErr: "not a loopback"},
+		{name: "localhost", args: []string{"-target", "x=http://localhost:1"}, wantErr: "not a loopback IP address"},
 		{name: "no name", args: []string{"-target", "http://127.0.0.1:1"}, wantErr: "name="},
 		{name: "https", args: []string{"-target", "x=https://127.0.0.1:1"}, wantErr: "http://"},
 		{name: "zero connections", args: []string{"-target", "x=http://127.0.0.1:1", "-c", "0"}, wantErr: "-c"},
@@ -46,25 +46,6 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("%d setups, want %d", len(cfg.setups), tt.setups)
 			}
 		})
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	t.Parallel()
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i))
-	}
-	for _, tt := range []struct {
-		p    float64
-		want time.Duration
-	}{{50, 50}, {99, 99}, {100, 100}, {0, 1}} {
-		if got := percentile(d, tt.p); got != tt.want {
-			t.Errorf("percentile(%v) = %v, want %v", tt.p, got, tt.want)
-		}
-	}
-	if got := percentile(nil, 50); got != 0 {
-		t.Errorf("percentile of nothing = %v", got)
 	}
 }
 
