@@ -1,7 +1,6 @@
 package httpauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -98,35 +97,18 @@ func (c *countingKeys) TouchKeys(ctx context.Context, used map[string]time.Time)
 	return c.KeyStore.TouchKeys(ctx, used)
 }
 
+// keyFixture is an environment with a counting KeyStore.
 type keyFixture struct {
-	*fixture
+	*env
 	keys *countingKeys
-	logs *bytes.Buffer
 }
 
 func newKeyFixture(t *testing.T) *keyFixture {
 	t.Helper()
 	keys := &countingKeys{KeyStore: newMemoryKeyStore()}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	f := newFixture(t, func(c *testSetup[testUser]) {
-		c.APIKeys = keys
-		c.TokenHeader = "X-API-Key"
-		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	f := newEnv(t, func(c *testSetup[testUser]) { c.APIKeys = keys })
 	t.Cleanup(func() { _ = f.auth.Close() })
-	return &keyFixture{fixture: f, keys: keys, logs: &logs}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return &keyFixture{env: f, keys: keys}
 }
 
 // passwordIdentity is what the middleware would give a password login.
@@ -157,34 +139,36 @@ func (f *keyFixture) do(t *testing.T, h http.Header, guard func(http.Handler) ht
 	req.Header = h
 	rec := httptest.NewRecorder()
 	f.auth.Middleware(next).ServeHTTP(rec, req)
-	return rec.Code, s.identity
+	return rec.Code, s.lastID()
 }
 
 func keyBearer(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} }
 
 func TestAPIKeyUse(t *testing.T) {
 	t.Parallel()
-	f := newKeyFixture(t)
-	key, k := f.create(t, "4", "user", "admin")
-	assert.Equal(t, []string{"user", "admin"}, k.Roles)
-	assert.Equal(t, [sha256.Size]byte{}, k.Hash, "the record handed back carries no hash")
-
-	for name, h := range map[string]http.Header{
-		"Bearer":      keyBearer(key),
-		"TokenHeader": {"X-Api-Key": {key}},
-		"BasicToken":  {"Authorization": {basicHeader(key, "")}},
+	for name, header := range map[string]func(key string) http.Header{
+		"Bearer":      keyBearer,
+		"TokenHeader": func(key string) http.Header { return http.Header{"X-Api-Key": {key}} },
+		"BasicToken":  func(key string) http.Header { return http.Header{"Authorization": {basicHeader(key, "")}} },
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, id := f.do(t, h, f.auth.RequireAnyRole("admin"))
-			require.Equal(t, http.StatusOK, status)
-			assert.Equal(t, APIKeyCredential, id.Credential)
-			assert.Equal(t, "api_key", id.Credential.String())
-			assert.Equal(t, k.ID, id.APIKeyID)
-			assert.Equal(t, "4", id.Account.ID)
-			assert.Equal(t, []string{"user", "admin"}, id.Account.Roles)
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				f := newKeyFixture(t)
+				key, k := f.create(t, "u-admin", "user", "admin")
+				assert.Equal(t, []string{"user", "admin"}, k.Roles)
+				assert.Equal(t, [sha256.Size]byte{}, k.Hash, "the record handed back carries no hash")
+				status, id := f.do(t, header(key), f.auth.RequireAnyRole("admin"))
+				require.Equal(t, http.StatusOK, status)
+				assert.Equal(t, APIKeyCredential, id.Credential)
+				assert.Equal(t, "api_key", id.Credential.String())
+				assert.Equal(t, k.ID, id.APIKeyID)
+				assert.Equal(t, "u-admin", id.Account.ID)
+				assert.Equal(t, []string{"user", "admin"}, id.Account.Roles)
+				assert.NotContains(t, f.logs.String(), key, "a key is never logged")
+			})
 		})
 	}
-	assert.NotContains(t, f.logs.String(), key, "a key is never logged")
 }
 
 func TestAPIKeyRights(t *testing.T) {
@@ -193,171 +177,195 @@ func TestAPIKeyRights(t *testing.T) {
 
 	t.Run("RolesMustBeASubset", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		_, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", []string{"user", "admin"}, time.Time{})
-		assert.ErrorIs(t, err, ErrForbidden)
-		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "", nil, time.Time{})
-		assert.ErrorIs(t, err, errBadRequest)
-		_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", nil, f.clock.Now())
-		assert.ErrorIs(t, err, errBadRequest, "expiry not in the future")
-		keys, err := f.auth.APIKeys(ctx, "1")
-		require.NoError(t, err)
-		assert.Empty(t, keys)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			_, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "u-alice"), "ci", []string{"user", "admin"}, time.Time{})
+			assert.ErrorIs(t, err, ErrForbidden)
+			_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "u-alice"), "", nil, time.Time{})
+			assert.ErrorIs(t, err, errBadRequest)
+			_, _, err = f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "u-alice"), "ci", nil, time.Now())
+			assert.ErrorIs(t, err, errBadRequest, "expiry not in the future")
+			keys, err := f.auth.APIKeys(ctx, "u-alice")
+			require.NoError(t, err)
+			assert.Empty(t, keys)
+		})
 	})
 
 	t.Run("IntersectionWithCurrentRoles", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "4", "admin")
-		status, _ := f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
-		require.Equal(t, http.StatusOK, status)
-		require.NoError(t, f.users.Update(ctx, "4", func(a *Account[testUser]) { a.Roles = []string{"user"} }))
-		status, id := f.do(t, keyBearer(key), nil)
-		require.Equal(t, http.StatusOK, status)
-		assert.Empty(t, id.Account.Roles, "admin was taken from the user; user was never the key's")
-		status, _ = f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
-		assert.Equal(t, http.StatusForbidden, status)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-admin", "admin")
+			status, _ := f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
+			require.Equal(t, http.StatusOK, status)
+			require.NoError(t, f.users.Update(ctx, "u-admin", func(a *Account[testUser]) { a.Roles = []string{"user"} }))
+			status, id := f.do(t, keyBearer(key), nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Empty(t, id.Account.Roles, "admin was taken from the user; user was never the key's")
+			status, _ = f.do(t, keyBearer(key), f.auth.RequireAnyRole("admin"))
+			assert.Equal(t, http.StatusForbidden, status)
+		})
 	})
 
 	t.Run("DisabledUser", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "1", "user")
-		require.NoError(t, f.users.Update(ctx, "1", func(a *Account[testUser]) { a.Disabled = true }))
-		status, _ := f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusUnauthorized, status)
-		require.NoError(t, f.users.Delete(ctx, "1"))
-		status, _ = f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusUnauthorized, status, "deleted user")
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-alice", "user")
+			require.NoError(t, f.users.Update(ctx, "u-alice", func(a *Account[testUser]) { a.Disabled = true }))
+			status, _ := f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			require.NoError(t, f.users.Delete(ctx, "u-alice"))
+			status, _ = f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusUnauthorized, status, "deleted user")
+		})
 	})
 
 	t.Run("UnconfirmedUserIs403", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "2")
-		status, _ := f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusForbidden, status)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-unconfirmed")
+			status, _ := f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusForbidden, status)
+		})
 	})
 
 	t.Run("Delete", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, k := f.create(t, "1", "user")
-		assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "4", k.ID), ErrKeyNotFound, "another user's key")
-		assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "1", "unknown"), ErrKeyNotFound)
-		status, _ := f.do(t, keyBearer(key), nil)
-		require.Equal(t, http.StatusOK, status)
-		require.NoError(t, f.auth.DeleteAPIKey(ctx, "1", k.ID))
-		status, _ = f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusUnauthorized, status)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, k := f.create(t, "u-alice", "user")
+			assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "u-admin", k.ID), ErrKeyNotFound, "another user's key")
+			assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, "u-alice", "unknown"), ErrKeyNotFound)
+			status, _ := f.do(t, keyBearer(key), nil)
+			require.Equal(t, http.StatusOK, status)
+			require.NoError(t, f.auth.DeleteAPIKey(ctx, "u-alice", k.ID))
+			status, _ = f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusUnauthorized, status)
+		})
 	})
 
 	t.Run("Expiry", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "1"), "ci", nil, f.clock.Now().Add(time.Hour))
-		require.NoError(t, err)
-		status, _ := f.do(t, keyBearer(key), nil)
-		require.Equal(t, http.StatusOK, status)
-		f.clock.Advance(time.Hour)
-		status, _ = f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusUnauthorized, status)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _, err := f.auth.CreateAPIKey(ctx, f.passwordIdentity(t, "u-alice"), "ci", nil, time.Now().Add(time.Hour))
+			require.NoError(t, err)
+			status, _ := f.do(t, keyBearer(key), nil)
+			require.Equal(t, http.StatusOK, status)
+			time.Sleep(time.Hour)
+			status, _ = f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusUnauthorized, status)
+		})
 	})
 
 	t.Run("CannotMintTokensOrKeys", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "4", "user", "admin")
-		for name, h := range map[string]http.Handler{
-			"alone":             f.auth.TokenHandler(),
-			"behind middleware": f.auth.Middleware(f.auth.TokenHandler()),
-		} {
-			req := httptest.NewRequest(http.MethodPost, "/tokens/", nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			assert.Equal(t, http.StatusUnauthorized, rec.Code, name)
-		}
-		_, id := f.do(t, keyBearer(key), nil)
-		require.NotNil(t, id)
-		_, _, err := f.auth.CreateAPIKey(ctx, id, "child", nil, time.Time{})
-		assert.ErrorIs(t, err, ErrForbidden)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-admin", "user", "admin")
+			for name, h := range map[string]http.Handler{
+				"alone":             f.auth.TokenHandler(),
+				"behind middleware": f.auth.Middleware(f.auth.TokenHandler()),
+			} {
+				req := httptest.NewRequest(http.MethodPost, "/tokens/", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				assert.Equal(t, http.StatusUnauthorized, rec.Code, name)
+			}
+			_, id := f.do(t, keyBearer(key), nil)
+			require.NotNil(t, id)
+			_, _, err := f.auth.CreateAPIKey(ctx, id, "child", nil, time.Time{})
+			assert.ErrorIs(t, err, ErrForbidden)
+		})
 	})
 
 	t.Run("MistypedKeyNeedsNoLookup", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "1", "user")
-		i := len(key) - 1
-		c := byte('0')
-		if key[i] == c {
-			c = '1'
-		}
-		status, _ := f.do(t, keyBearer(key[:i]+string(c)), nil)
-		assert.Equal(t, http.StatusUnauthorized, status)
-		assert.Zero(t, f.keys.lookups.Load())
-		status, _ = f.do(t, keyBearer(newAPIKey()), nil)
-		assert.Equal(t, http.StatusUnauthorized, status, "a well-formed unknown key")
-		assert.Equal(t, int32(1), f.keys.lookups.Load())
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-alice", "user")
+			i := len(key) - 1
+			c := byte('0')
+			if key[i] == c {
+				c = '1'
+			}
+			status, _ := f.do(t, keyBearer(key[:i]+string(c)), nil)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.Zero(t, f.keys.lookups.Load())
+			status, _ = f.do(t, keyBearer(newAPIKey()), nil)
+			assert.Equal(t, http.StatusUnauthorized, status, "a well-formed unknown key")
+			assert.Equal(t, int32(1), f.keys.lookups.Load())
+		})
 	})
 
 	t.Run("StoreFailureIs500", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "1", "user")
-		f.keys.fail.Store(true)
-		status, _ := f.do(t, keyBearer(key), nil)
-		assert.Equal(t, http.StatusInternalServerError, status)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-alice", "user")
+			f.keys.fail.Store(true)
+			status, _ := f.do(t, keyBearer(key), nil)
+			assert.Equal(t, http.StatusInternalServerError, status)
+		})
 	})
 
 	t.Run("NoKeyStore", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, nil)
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		req.Header.Set("Authorization", "Bearer "+newAPIKey())
-		rec := httptest.NewRecorder()
-		f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
-		assert.Equal(t, http.StatusUnauthorized, rec.Code)
-		_, _, err := f.auth.CreateAPIKey(ctx, &Identity[testUser]{Account: &Account[testUser]{ID: "1"}, Credential: PasswordCredential}, "x", nil, time.Time{})
-		assert.Error(t, err)
-		assert.NoError(t, f.auth.Close())
+		synctest.Test(t, func(t *testing.T) {
+			f := newEnv(t)
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Authorization", "Bearer "+newAPIKey())
+			rec := httptest.NewRecorder()
+			f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+			assert.Equal(t, http.StatusUnauthorized, rec.Code)
+			_, _, err := f.auth.CreateAPIKey(ctx, &Identity[testUser]{Account: &Account[testUser]{ID: "u-alice"}, Credential: PasswordCredential}, "x", nil, time.Time{})
+			assert.Error(t, err)
+			assert.NoError(t, f.auth.Close())
+		})
 	})
 
 	t.Run("KeyAsBasicLoginIsNeverLogged", func(t *testing.T) {
 		t.Parallel()
-		f := newKeyFixture(t)
-		key, _ := f.create(t, "1", "user")
-		status, _ := f.do(t, http.Header{"Authorization": {basicHeader(key, "password")}}, nil)
-		assert.Equal(t, http.StatusUnauthorized, status)
-		assert.NotContains(t, f.logs.String(), key)
+		synctest.Test(t, func(t *testing.T) {
+			f := newKeyFixture(t)
+			key, _ := f.create(t, "u-alice", "user")
+			status, _ := f.do(t, http.Header{"Authorization": {basicHeader(key, "password")}}, nil)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.NotContains(t, f.logs.String(), key)
+		})
 	})
 }
 
 func TestAPIKeyLastUsedWrittenBehind(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	f := newKeyFixture(t)
-	key, k := f.create(t, "1", "user")
-	status, _ := f.do(t, keyBearer(key), nil)
-	require.Equal(t, http.StatusOK, status)
-	// The request returned without writing (the interval is 30 s).
-	assert.Zero(t, f.keys.touches.Load())
-	keys, err := f.auth.APIKeys(ctx, "1")
-	require.NoError(t, err)
-	require.Len(t, keys, 1)
-	assert.True(t, keys[0].LastUsed.IsZero())
-	assert.Equal(t, [sha256.Size]byte{}, keys[0].Hash, "no hash in listings")
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newKeyFixture(t)
+		key, k := f.create(t, "u-alice", "user")
+		status, _ := f.do(t, keyBearer(key), nil)
+		require.Equal(t, http.StatusOK, status)
+		// The request returned without writing (the interval is 30 s).
+		assert.Zero(t, f.keys.touches.Load())
+		keys, err := f.auth.APIKeys(ctx, "u-alice")
+		require.NoError(t, err)
+		require.Len(t, keys, 1)
+		assert.True(t, keys[0].LastUsed.IsZero())
+		assert.Equal(t, [sha256.Size]byte{}, keys[0].Hash, "no hash in listings")
 
-	require.NoError(t, f.auth.Close())
-	require.NoError(t, f.auth.Close(), "twice")
-	assert.Equal(t, int32(1), f.keys.touches.Load())
-	keys, err = f.auth.APIKeys(ctx, "1")
-	require.NoError(t, err)
-	assert.Equal(t, k.ID, keys[0].ID)
-	assert.True(t, keys[0].LastUsed.Equal(f.clock.Now()), "LastUsed = %v", keys[0].LastUsed)
-	// Uses after Close are dropped, never block.
-	status, _ = f.do(t, keyBearer(key), nil)
-	assert.Equal(t, http.StatusOK, status)
+		require.NoError(t, f.auth.Close())
+		require.NoError(t, f.auth.Close(), "twice")
+		assert.Equal(t, int32(1), f.keys.touches.Load())
+		keys, err = f.auth.APIKeys(ctx, "u-alice")
+		require.NoError(t, err)
+		assert.Equal(t, k.ID, keys[0].ID)
+		assert.True(t, keys[0].LastUsed.Equal(time.Now()), "LastUsed = %v", keys[0].LastUsed)
+		// Uses after Close are dropped, never block.
+		status, _ = f.do(t, keyBearer(key), nil)
+		assert.Equal(t, http.StatusOK, status)
+	})
 }
 
 func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
@@ -365,7 +373,7 @@ func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		keys := &countingKeys{KeyStore: newMemoryKeyStore()}
 		users := NewMemoryUserStore[testUser](cheapHasher)
-		require.NoError(t, users.Add(context.Background(), "a@example.com", "pw-42-pw-42", Account[testUser]{ID: "1", User: testUser{Confirmed: true}}))
+		require.NoError(t, users.Add(context.Background(), "a@example.com", "pw-42-pw-42", Account[testUser]{ID: "1", User: testUser{Name: "a@example.com"}}))
 		time.Sleep(time.Second) // keys are used strictly after the account exists
 		a, err := New(Config[testUser]{
 			Users: users, APIKeys: keys, Realm: "t", Hasher: cheapHasher,

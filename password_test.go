@@ -43,18 +43,18 @@ var pwtBase = func() string {
 	return pwtPHC(64, 1, 1, []byte("somesalt"), key)
 }()
 
-var pwtCheap = &argon2idHasher{Memory: 64, Time: 1}
-
 func TestPasswordKnownAnswerArgon2id(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, v := range pwtArgon2Vectors {
 		t.Run(fmt.Sprintf("m=%d,t=%d,p=%d", v.m, v.t, v.p), func(t *testing.T) {
+			t.Parallel()
 			key, err := hex.DecodeString(v.hex)
 			require.NoError(t, err)
 			// The vector itself, straight from x/crypto's primitive.
 			require.Equal(t, key, argon2.IDKey([]byte("password"), []byte("somesalt"), v.t, v.m, v.p, 24))
 			phc := pwtPHC(v.m, v.t, v.p, []byte("somesalt"), key)
-			for _, h := range []*argon2idHasher{pwtCheap, defaultHasher()} {
+			for _, h := range []*argon2idHasher{cheapHasher, defaultHasher()} {
 				ok, err := h.Verify(ctx, phc, "password")
 				require.NoError(t, err, phc)
 				assert.True(t, ok, phc)
@@ -67,13 +67,14 @@ func TestPasswordKnownAnswerArgon2id(t *testing.T) {
 		})
 	}
 	// The literal form, in case the encoder and decoder drift together.
-	ok, err := pwtCheap.Verify(ctx, "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7", "password")
+	ok, err := cheapHasher.Verify(ctx, "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7", "password")
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7", pwtBase)
 }
 
 func TestPasswordKnownAnswerBcrypt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := defaultHasher()
 	// From golang.org/x/crypto/bcrypt's tests.
@@ -85,6 +86,7 @@ func TestPasswordKnownAnswerBcrypt(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.hash[:7]+tc.pw, func(t *testing.T) {
+			t.Parallel()
 			ok, err := h.Verify(ctx, tc.hash, tc.pw)
 			require.NoError(t, err)
 			assert.True(t, ok)
@@ -99,9 +101,11 @@ func TestPasswordKnownAnswerBcrypt(t *testing.T) {
 }
 
 func TestPasswordRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	phcRE := regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
 	t.Run("default parameters", func(t *testing.T) {
+		t.Parallel()
 		for _, h := range []*argon2idHasher{defaultHasher(), {}} {
 			hash, err := h.Hash(ctx, "wonderland-42")
 			require.NoError(t, err)
@@ -113,36 +117,39 @@ func TestPasswordRoundTrip(t *testing.T) {
 		}
 	})
 	t.Run("exact comparison", func(t *testing.T) {
+		t.Parallel()
 		pws := []string{"", "\x00", "a\x00b", "pw", strings.Repeat("\U0001D11E", 64), "caf\u00e9", strings.Repeat("x", 4096)}
 		for _, pw := range pws {
-			hash, err := pwtCheap.Hash(ctx, pw)
+			hash, err := cheapHasher.Hash(ctx, pw)
 			require.NoError(t, err)
-			ok, err := pwtCheap.Verify(ctx, hash, pw)
+			ok, err := cheapHasher.Verify(ctx, hash, pw)
 			require.NoError(t, err)
 			assert.True(t, ok, "%q", pw)
 			for _, other := range []string{pw + " ", strings.ToUpper(pw) + "X", pw + "\x00", "cafe\u0301"} {
 				if other == pw {
 					continue
 				}
-				ok, err := pwtCheap.Verify(ctx, hash, other)
+				ok, err := cheapHasher.Verify(ctx, hash, other)
 				require.NoError(t, err)
 				assert.False(t, ok, "%q must not verify %q", other, pw)
 			}
 		}
 	})
 	t.Run("fresh salt every time", func(t *testing.T) {
-		a, err := pwtCheap.Hash(ctx, "same")
+		t.Parallel()
+		a, err := cheapHasher.Hash(ctx, "same")
 		require.NoError(t, err)
-		b, err := pwtCheap.Hash(ctx, "same")
+		b, err := cheapHasher.Hash(ctx, "same")
 		require.NoError(t, err)
 		assert.NotEqual(t, a, b)
 	})
 	t.Run("canceled context is not an untrusted hash", func(t *testing.T) {
+		t.Parallel()
 		c, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := pwtCheap.Hash(c, "pw")
+		_, err := cheapHasher.Hash(c, "pw")
 		assert.ErrorIs(t, err, context.Canceled)
-		ok, err := pwtCheap.Verify(c, pwtBase, "password")
+		ok, err := cheapHasher.Verify(c, pwtBase, "password")
 		assert.False(t, ok)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, ErrUntrustedHash)
@@ -150,6 +157,7 @@ func TestPasswordRoundTrip(t *testing.T) {
 }
 
 func TestPasswordUntrustedHashes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	salt := "c29tZXNhbHQ"                     // "somesalt"
 	key := "ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7" // the vector's key
@@ -229,15 +237,16 @@ func TestPasswordUntrustedHashes(t *testing.T) {
 	cases["bcrypt trailing LF"] = bcryptOK + "\n"
 	for name, hash := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			for _, pw := range []string{"password", "allmine", hash, "", "pwt-Presented-Secret"} {
-				ok, err := pwtCheap.Verify(ctx, hash, pw)
+				ok, err := cheapHasher.Verify(ctx, hash, pw)
 				assert.False(t, ok, "untrusted hash must never verify")
 				require.Error(t, err)
 				assert.ErrorIs(t, err, ErrUntrustedHash, "%v", err)
 				assert.NotContains(t, err.Error(), "pwt-Presented-Secret", "error must not carry the password")
 			}
 			if !strings.HasPrefix(hash, "$2") {
-				assert.False(t, pwtCheap.NeedsRehash(ctx, hash), "an untrusted hash is not offered a rehash")
+				assert.False(t, cheapHasher.NeedsRehash(ctx, hash), "an untrusted hash is not offered a rehash")
 			}
 		})
 	}
@@ -247,17 +256,18 @@ func TestPasswordUntrustedHashes(t *testing.T) {
 		"$2a$10$XajjQvNhvvRt5GSeFk1xFe!!qRrsxkhBkUiQeg0dt.wU1qD4aFDcga",
 		bcryptOK[:len(bcryptOK)-1],
 	} {
-		ok, _ := pwtCheap.Verify(ctx, hash, "allmine")
+		ok, _ := cheapHasher.Verify(ctx, hash, "allmine")
 		assert.False(t, ok, "damaged bcrypt hash %q verified", hash)
 	}
 }
 
 // Custom bounds are honoured.
 func TestPasswordHasherBounds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	key, _ := hex.DecodeString(pwtArgon2Vectors[3].hex) // m=256,t=3,p=2
 	hash := pwtPHC(256, 3, 2, []byte("somesalt"), key)
-	ok, err := pwtCheap.Verify(ctx, hash, "password")
+	ok, err := cheapHasher.Verify(ctx, hash, "password")
 	require.NoError(t, err)
 	require.True(t, ok)
 	for _, h := range []*argon2idHasher{
@@ -275,6 +285,7 @@ func TestPasswordHasherBounds(t *testing.T) {
 }
 
 func TestPasswordBcrypt72ByteRule(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := defaultHasher()
 	p72 := strings.Repeat("0123456789ab", 6)
@@ -311,6 +322,7 @@ func TestPasswordBcrypt72ByteRule(t *testing.T) {
 }
 
 func TestPasswordNeedsRehash(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	key := "ZVrRXqxlLcWfcXCnMyv0m4Rpvh/bnCi7"
 	phc := func(params string) string { return "$argon2id$v=19$" + params + "$c29tZXNhbHQ$" + key }
@@ -334,10 +346,11 @@ func TestPasswordNeedsRehash(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			assert.Equal(t, tc.want, policy.NeedsRehash(ctx, tc.hash))
 		})
 	}
 	// A cheaper policy never asks to rehash a stronger hash.
-	assert.False(t, pwtCheap.NeedsRehash(ctx, phc("m=19456,t=2,p=1")))
-	assert.False(t, pwtCheap.NeedsRehash(ctx, pwtBase))
+	assert.False(t, cheapHasher.NeedsRehash(ctx, phc("m=19456,t=2,p=1")))
+	assert.False(t, cheapHasher.NeedsRehash(ctx, pwtBase))
 }

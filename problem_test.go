@@ -2,16 +2,15 @@ package httpauth
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -19,6 +18,7 @@ import (
 const secretCause = "dial tcp 10.1.2.3:5432: password authentication failed for hunter2"
 
 func TestWriteProblem(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		status int
@@ -41,6 +41,7 @@ func TestWriteProblem(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			rec := httptest.NewRecorder()
 			writeProblem(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
 
@@ -94,6 +95,7 @@ func decodeProblem(t *testing.T, body []byte) problem {
 }
 
 func TestNewProblemUnknownStatus(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		status int
@@ -104,6 +106,7 @@ func TestNewProblemUnknownStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := newProblem(tt.status, errors.New(secretCause))
 			if p.Status != tt.status || p.Title != tt.title || p.Detail != "Internal server error" || p.Code != "internal_error" {
 				t.Errorf("NewProblem(%d) = %+v", tt.status, p)
@@ -113,6 +116,7 @@ func TestNewProblemUnknownStatus(t *testing.T) {
 }
 
 func TestProblemWriter(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		typeBase string
@@ -127,6 +131,7 @@ func TestProblemWriter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			rec := httptest.NewRecorder()
 			ProblemWriter(tt.typeBase)(rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.status, tt.err)
 			if rec.Code != tt.status {
@@ -150,92 +155,55 @@ func TestProblemWriter(t *testing.T) {
 // (challenges, Retry-After, no-store) survive with writeProblem in place
 // and that an internal failure's cause stays out of the body.
 func TestWriteProblemAsErrorWriter(t *testing.T) {
-	users := NewMemoryUserStore[string](cheapHasherForProblem{})
-	if err := users.Add(t.Context(), "alice", "wonderland-42", Account[string]{ID: "1", User: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	log := newErrorLog(slog.DiscardHandler)
-	auth, err := New(Config[string]{
-		Users:       failingLookup{users},
-		Signer:      mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1}),
-		Realm:       "api",
-		Hasher:      cheapHasherForProblem{},
-		ErrorWriter: writeProblem,
-		Logger:      slog.New(log),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	t.Parallel()
+	problems := func(c *testSetup[testUser]) { c.ErrorWriter = writeProblem }
+	broken := func(c *testSetup[testUser]) { c.Users = &faultyStore{UserStore: c.Users, byLogin: "error"} }
 	tests := []struct {
 		name      string
+		opts      []envOpt
 		login     string
 		status    int
 		challenge bool
 	}{
-		{"no credentials", "", 401, true},
-		{"wrong password", "alice", 401, true},
-		{"store failure", "broken", 500, false},
+		{"no credentials", []envOpt{problems}, "", 401, true},
+		{"wrong password", []envOpt{problems}, "alice", 401, true},
+		{"store failure", []envOpt{problems, broken}, "alice", 500, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(log.list())
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			if tt.login != "" {
-				req.SetBasicAuth(tt.login, "wrong")
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tt.status {
-				t.Fatalf("status = %d, want %d", rec.Code, tt.status)
-			}
-			if got := rec.Header().Get("Content-Type"); got != problemContentType+"; charset=utf-8" {
-				t.Errorf("Content-Type = %q", got)
-			}
-			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
-				t.Errorf("Cache-Control = %q, want no-store", got)
-			}
-			if got := len(rec.Header().Values("WWW-Authenticate")) > 0; got != tt.challenge {
-				t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.challenge)
-			}
-			p := decodeProblem(t, rec.Body.Bytes())
-			if p.Status != tt.status || p.Detail != errorMessage(tt.status, nil) {
-				t.Errorf("problem = %+v", p)
-			}
-			if tt.status == 500 {
-				if reported := log.list()[before:]; len(reported) != 1 || !strings.Contains(reported[0].Error(), secretCause) {
-					t.Errorf("Logger got %v, want the store's error", reported)
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, tt.opts...)
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				if tt.login != "" {
+					req.SetBasicAuth(tt.login, "wrong")
 				}
-				if strings.Contains(rec.Body.String(), "hunter2") {
-					t.Errorf("body leaks the cause: %s", rec.Body)
+				rec := e.serve(e.auth.Middleware(e.next), req)
+				if rec.Code != tt.status {
+					t.Fatalf("status = %d, want %d", rec.Code, tt.status)
 				}
-			}
+				if got := rec.Header().Get("Content-Type"); got != problemContentType+"; charset=utf-8" {
+					t.Errorf("Content-Type = %q", got)
+				}
+				if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+					t.Errorf("Cache-Control = %q, want no-store", got)
+				}
+				if got := len(rec.Header().Values("WWW-Authenticate")) > 0; got != tt.challenge {
+					t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.challenge)
+				}
+				p := decodeProblem(t, rec.Body.Bytes())
+				if p.Status != tt.status || p.Detail != errorMessage(tt.status, nil) {
+					t.Errorf("problem = %+v", p)
+				}
+				if tt.status == 500 {
+					if reported := e.errs.list(); len(reported) != 1 || !errors.Is(reported[0], errFault) {
+						t.Errorf("Logger got %v, want the store's error", reported)
+					}
+					if strings.Contains(rec.Body.String(), "hunter2") {
+						t.Errorf("body leaks the cause: %s", rec.Body)
+					}
+				}
+			})
 		})
 	}
-}
-
-// cheapHasherForProblem keeps this file's tests fast: it is not a real
-// hash and is only ever used here.
-type cheapHasherForProblem struct{}
-
-func (cheapHasherForProblem) Hash(_ context.Context, pw string) (string, error) {
-	return "plain$" + pw, nil
-}
-
-func (cheapHasherForProblem) Verify(_ context.Context, hash, pw string) (bool, error) {
-	return hash == "plain$"+pw, nil
-}
-
-func (cheapHasherForProblem) NeedsRehash(context.Context, string) bool { return false }
-
-// failingLookup fails the lookup of login "broken" with secretCause.
-type failingLookup struct{ UserStore[string] }
-
-func (s failingLookup) UserByLogin(ctx context.Context, login string) (*Account[string], error) {
-	if login == "broken" {
-		return nil, errors.New(secretCause)
-	}
-	return s.UserStore.UserByLogin(ctx, login)
 }

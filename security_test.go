@@ -1,50 +1,33 @@
 package httpauth
 
-// Tests for the findings of issue 9 (security review). Each test names the
-// finding it covers; each failed before its fix.
+// Regression tests from a security review: each failed before its fix.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// secMint posts alice's password to h and returns the response.
-func secMint(e *hxEnv, h http.Handler) *httptest.ResponseRecorder {
-	return e.serve(h, hxReq(http.MethodPost, "/api/tokens", "Authorization", hxBasic("alice", hxAlicePW)))
-}
-
-// secTokenOf returns the token of a 200 token reply.
-func secTokenOf(t *testing.T, w *httptest.ResponseRecorder) string {
-	t.Helper()
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	var reply tokenReply
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &reply))
-	require.NotEmpty(t, reply.Token)
-	return reply.Token
-}
-
-// secHookStore runs hook after UserByLogin has read the account and before
+// hookStore runs hook after UserByLogin has read the account and before
 // it returns it: the caller holds the account as it was.
-type secHookStore struct {
-	UserStore[hxUser]
+type hookStore struct {
+	UserStore[testUser]
 	hook atomic.Pointer[func()]
 }
 
-func (s *secHookStore) UserByLogin(ctx context.Context, login string) (*Account[hxUser], error) {
+func (s *hookStore) UserByLogin(ctx context.Context, login string) (*Account[testUser], error) {
 	a, err := s.UserStore.UserByLogin(ctx, login)
 	if h := s.hook.Swap(nil); h != nil {
 		(*h)()
@@ -52,7 +35,7 @@ func (s *secHookStore) UserByLogin(ctx context.Context, login string) (*Account[
 	return a, err
 }
 
-// Issue 9 #1: a password change that lands while a token is being minted
+// A password change that lands while a token is being minted
 // ends that token. The change is made to land between the account read and
 // the minting, deterministically, with a clock that moves on as it lands.
 func TestSecurityPasswordChangeDuringMint(t *testing.T) {
@@ -61,72 +44,74 @@ func TestSecurityPasswordChangeDuringMint(t *testing.T) {
 		for _, mount := range []string{"alone", "behind Middleware"} {
 			t.Run(where+"/"+mount, func(t *testing.T) {
 				t.Parallel()
-				hs := &secHookStore{}
-				e := hxNew(t, func(c *testSetup[hxUser]) {
-					hs.UserStore = c.Users
-					c.Users = hs
-					c.cacheSize = -1
-				})
-				e.users.setClock(e.clock.Now)
-				change := func() {
-					e.clock.Add(time.Second)
-					require.NoError(t, e.users.SetPassword(context.Background(), "u-alice", "new password"))
-					e.clock.Add(time.Second)
-				}
-				if where == "while hashing" {
-					var once atomic.Bool
-					e.hasher.hook = func(op string) {
-						if op == "verify" && once.CompareAndSwap(false, true) {
-							change()
-						}
+				synctest.Test(t, func(t *testing.T) {
+					hs := &hookStore{}
+					e := newEnv(t, func(c *testSetup[testUser]) {
+						hs.UserStore = c.Users
+						c.Users = hs
+						c.cacheSize = -1
+					})
+					change := func() {
+						time.Sleep(time.Second)
+						require.NoError(t, e.users.SetPassword(context.Background(), "u-alice", "new password"))
+						time.Sleep(time.Second)
 					}
-				} else {
-					hs.hook.Store(&change)
-				}
-				h := e.auth.TokenHandler()
-				if mount == "behind Middleware" {
-					h = e.auth.Middleware(h)
-				}
-				w := secMint(e, h)
-				if w.Code == http.StatusOK {
-					tok := secTokenOf(t, w)
-					got := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
-					assert.Equal(t, http.StatusUnauthorized, got.Code, "a token minted across a password change must not work")
-					return
-				}
-				assert.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
+					if where == "while hashing" {
+						var once atomic.Bool
+						e.hasher.hook = func(op string) {
+							if op == "verify" && once.CompareAndSwap(false, true) {
+								change()
+							}
+						}
+					} else {
+						hs.hook.Store(&change)
+					}
+					h := e.auth.TokenHandler()
+					if mount == "behind Middleware" {
+						h = e.auth.Middleware(h)
+					}
+					w := e.mintReply(h, "alice", alicePW)
+					if w.Code == http.StatusOK {
+						tok := tokenOf(t, w)
+						got := e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok))
+						assert.Equal(t, http.StatusUnauthorized, got.Code, "a token minted across a password change must not work")
+						return
+					}
+					assert.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
+				})
 			})
 		}
 	}
 }
 
-// Issue 9 #1: the minted token is issued at the time authentication began
+// The minted token is issued at the time authentication began
 // (before the account was read), also behind Middleware.
 func TestSecurityTokenIssuedAtAuthStart(t *testing.T) {
 	t.Parallel()
-	hs := &secHookStore{}
-	e := hxNew(t, func(c *testSetup[hxUser]) {
-		hs.UserStore = c.Users
-		c.Users = hs
-		c.cacheSize = -1
+	synctest.Test(t, func(t *testing.T) {
+		hs := &hookStore{}
+		e := newEnv(t, func(c *testSetup[testUser]) {
+			hs.UserStore = c.Users
+			c.Users = hs
+			c.cacheSize = -1
+		})
+		start := time.Now()
+		later := func() { time.Sleep(time.Minute) }
+		hs.hook.Store(&later)
+		tok := tokenOf(t, e.mintReply(e.auth.Middleware(e.auth.TokenHandler()), "alice", alicePW))
+		c, err := e.auth.cfg.Signer.Verify(context.Background(), tok)
+		require.NoError(t, err)
+		assert.True(t, c.IssuedAt.Equal(start), "IssuedAt %v, want the authentication start %v", c.IssuedAt, start)
 	})
-	start := e.clock.Now()
-	later := func() { e.clock.Add(time.Minute) }
-	hs.hook.Store(&later)
-	tok := secTokenOf(t, secMint(e, e.auth.Middleware(e.auth.TokenHandler())))
-	c, err := e.auth.cfg.Signer.Verify(context.Background(), tok)
-	require.NoError(t, err)
-	assert.True(t, c.IssuedAt.Equal(start), "IssuedAt %v, want the authentication start %v", c.IssuedAt, start)
 }
 
-// Issue 9 #1: a store that keeps microseconds rounds the cutoff down; a
+// A store that keeps microseconds rounds the cutoff down; a
 // token minted in the same microsecond, before the change, must still be
 // refused.
 func TestSecurityCutoffMicrosecondPrecision(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
 	ctx := context.Background()
-	iat := hxT0.Add(-time.Hour + 123456789) // sub-microsecond digits
+	iat := t0.Add(-time.Hour + 123456789) // sub-microsecond digits
 	cases := []struct {
 		name   string
 		cutoff time.Time
@@ -140,130 +125,142 @@ func TestSecurityCutoffMicrosecondPrecision(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			id := "u-prec-" + strings.ReplaceAll(c.name, " ", "-")
-			require.NoError(t, e.users.Put(ctx, id, Account[hxUser]{ID: id, TokensValidAfter: time.Unix(1, 0)}))
-			require.NoError(t, e.users.Update(ctx, id, func(a *Account[hxUser]) { a.TokensValidAfter = c.cutoff }))
-			tok, _, err := e.auth.issueToken(ctx, id, iat)
-			require.NoError(t, err)
-			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
-			assert.Equal(t, c.want, w.Code)
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				id := "u-prec-" + strings.ReplaceAll(c.name, " ", "-")
+				require.NoError(t, e.users.Put(ctx, id, Account[testUser]{ID: id, TokensValidAfter: time.Unix(1, 0)}))
+				require.NoError(t, e.users.Update(ctx, id, func(a *Account[testUser]) { a.TokensValidAfter = c.cutoff }))
+				tok, _, err := e.auth.issueToken(ctx, id, iat)
+				require.NoError(t, err)
+				w := e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok))
+				assert.Equal(t, c.want, w.Code)
+			})
 		})
 	}
 }
 
-// Issue 9 #2: a deleted account's tokens do not come back when its ID is
+// A deleted account's tokens do not come back when its ID is
 // given to a new account.
 func TestSecurityReusedIDDoesNotReviveTokens(t *testing.T) {
 	t.Parallel()
 	for _, create := range []string{"Add", "Put"} {
 		t.Run(create, func(t *testing.T) {
 			t.Parallel()
-			e := hxNew(t)
-			ctx := context.Background()
-			e.users.setClock(e.clock.Now)
-			mk := func(login string) error {
-				acct := Account[hxUser]{ID: "u-reused", User: hxUser{Name: login}}
-				if create == "Add" {
-					return e.users.Add(ctx, login, "pw-"+login, acct)
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				ctx := context.Background()
+				mk := func(login string) error {
+					acct := Account[testUser]{ID: "u-reused", User: testUser{Name: login}}
+					if create == "Add" {
+						return e.users.Add(ctx, login, "pw-"+login, acct)
+					}
+					acct.PasswordHash = storedHashes()["password"]
+					return e.users.Put(ctx, login, acct)
 				}
-				acct.PasswordHash = hxHashes()["password"]
-				return e.users.Put(ctx, login, acct)
-			}
-			require.NoError(t, mk("first"))
-			e.clock.Add(time.Second)
-			tok, _, err := e.auth.IssueToken(ctx, "u-reused")
-			require.NoError(t, err)
-			next := e.auth.Middleware(e.next)
-			require.Equal(t, http.StatusOK, e.serve(next, hxGet("Authorization", "Bearer "+tok)).Code)
+				require.NoError(t, mk("first"))
+				time.Sleep(time.Second)
+				tok, _, err := e.auth.IssueToken(ctx, "u-reused")
+				require.NoError(t, err)
+				next := e.auth.Middleware(e.next)
+				require.Equal(t, http.StatusOK, e.serve(next, getReq("Authorization", "Bearer "+tok)).Code)
 
-			require.NoError(t, e.users.Delete(ctx, "u-reused"))
-			e.clock.Add(time.Second)
-			require.NoError(t, mk("second"))
-			a, err := e.users.UserByID(ctx, "u-reused")
-			require.NoError(t, err)
-			assert.True(t, a.TokensValidAfter.Equal(e.clock.Now()), "creation sets the cutoff: %v", a.TokensValidAfter)
-			assert.Equal(t, http.StatusUnauthorized, e.serve(next, hxGet("Authorization", "Bearer "+tok)).Code,
-				"the old account's token must not name the new account")
+				require.NoError(t, e.users.Delete(ctx, "u-reused"))
+				time.Sleep(time.Second)
+				require.NoError(t, mk("second"))
+				a, err := e.users.UserByID(ctx, "u-reused")
+				require.NoError(t, err)
+				assert.True(t, a.TokensValidAfter.Equal(time.Now()), "creation sets the cutoff: %v", a.TokensValidAfter)
+				assert.Equal(t, http.StatusUnauthorized, e.serve(next, getReq("Authorization", "Bearer "+tok)).Code,
+					"the old account's token must not name the new account")
+			})
 		})
 	}
 }
 
-// Issue 9 #2: an explicit cutoff given at creation is kept, and Put never
+// An explicit cutoff given at creation is kept, and Put never
 // moves an existing account's cutoff back.
 func TestSecurityMemoryStoreCutoffOnPut(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s := NewMemoryUserStore[hxUser](hxCheapHasher)
-	s.setClock(func() time.Time { return hxT0 })
-	given := hxT0.Add(-time.Hour)
-	require.NoError(t, s.Put(ctx, "a", Account[hxUser]{ID: "a", TokensValidAfter: given}))
-	got, err := s.UserByID(ctx, "a")
-	require.NoError(t, err)
-	assert.True(t, got.TokensValidAfter.Equal(given))
-	require.NoError(t, s.Put(ctx, "a2", Account[hxUser]{ID: "a"})) // upsert with a zero cutoff
-	got, err = s.UserByID(ctx, "a")
-	require.NoError(t, err)
-	assert.True(t, got.TokensValidAfter.Equal(given), "Put must not clear the cutoff: %v", got.TokensValidAfter)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := NewMemoryUserStore[testUser](cheapHasher)
+		given := time.Now().Add(-time.Hour)
+		require.NoError(t, s.Put(ctx, "a", Account[testUser]{ID: "a", TokensValidAfter: given}))
+		got, err := s.UserByID(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, got.TokensValidAfter.Equal(given))
+		require.NoError(t, s.Put(ctx, "a2", Account[testUser]{ID: "a"})) // upsert with a zero cutoff
+		got, err = s.UserByID(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, got.TokensValidAfter.Equal(given), "Put must not clear the cutoff: %v", got.TokensValidAfter)
+	})
 }
 
-// Issue 9 #3: Add refuses a taken ID instead of moving the account.
+// Add refuses a taken ID instead of moving the account.
 func TestSecurityMemoryStoreAddRefusesTakenID(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
-	ctx := context.Background()
-	tok := e.token
-	err := e.users.Add(ctx, "mallory", "mallory-pw", Account[hxUser]{ID: "u-alice"})
-	require.ErrorIs(t, err, ErrAccountExists)
-	err = e.users.Add(ctx, "ALICE", "mallory-pw", Account[hxUser]{ID: "u-new"})
-	require.ErrorIs(t, err, ErrAccountExists, "login taken")
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		tok := e.token
+		err := e.users.Add(ctx, "mallory", "mallory-pw", Account[testUser]{ID: "u-alice"})
+		require.ErrorIs(t, err, ErrAccountExists)
+		err = e.users.Add(ctx, "ALICE", "mallory-pw", Account[testUser]{ID: "u-new"})
+		require.ErrorIs(t, err, ErrAccountExists, "login taken")
 
-	_, err = e.users.UserByLogin(ctx, "mallory")
-	assert.ErrorIs(t, err, ErrUserNotFound)
-	next := e.auth.Middleware(e.next)
-	w := e.serve(next, hxGet("Authorization", hxBasic("alice", hxAlicePW)))
-	assert.Equal(t, http.StatusOK, w.Code, "alice's password still works")
-	w = e.serve(next, hxGet("Authorization", "Bearer "+tok))
-	require.Equal(t, http.StatusOK, w.Code)
-	assert.Equal(t, "alice", e.next.lastID().Account.User.Name, "alice's token still answers as alice")
+		_, err = e.users.UserByLogin(ctx, "mallory")
+		assert.ErrorIs(t, err, ErrUserNotFound)
+		next := e.auth.Middleware(e.next)
+		w := e.serve(next, getReq("Authorization", basicHeader("alice", alicePW)))
+		assert.Equal(t, http.StatusOK, w.Code, "alice's password still works")
+		w = e.serve(next, getReq("Authorization", "Bearer "+tok))
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Equal(t, "alice", e.next.lastID().Account.User.Name, "alice's token still answers as alice")
+	})
 }
 
-// Issue 9 #4: a role guard naming no role is a bug caught when it is built.
+// A role guard naming no role is a bug caught when it is built.
 func TestSecurityEmptyRoleGuardPanics(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
-	assert.Panics(t, func() { e.auth.RequireAnyRole() })
-	assert.Panics(t, func() { e.auth.RequireAllRoles() })
-	assert.Panics(t, func() { e.auth.RequireAnyRole([]string{}...) })
-	assert.NotPanics(t, func() { e.auth.RequireAnyRole("admin") })
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		assert.Panics(t, func() { e.auth.RequireAnyRole() })
+		assert.Panics(t, func() { e.auth.RequireAllRoles() })
+		assert.Panics(t, func() { e.auth.RequireAnyRole([]string{}...) })
+		assert.NotPanics(t, func() { e.auth.RequireAnyRole("admin") })
+	})
 }
 
-// Issue 9 #5: a hasher that fails answers the same for known and unknown
+// A hasher that fails answers the same for known and unknown
 // logins: a 500 for both, reported to OnError.
 func TestSecurityHasherErrorSameForUnknownLogin(t *testing.T) {
 	t.Parallel()
 	for _, login := range []string{"alice", "nobody"} {
 		t.Run(login, func(t *testing.T) {
 			t.Parallel()
-			e := hxNew(t, func(c *testSetup[hxUser]) {
-				c.Hasher = &hxFaultyHasher{PasswordHasher: c.Hasher, verify: "error"}
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(c *testSetup[testUser]) {
+					c.Hasher = &faultyHasher{PasswordHasher: c.Hasher, verify: "error"}
+				})
+				w := e.serve(e.auth.Middleware(e.next), getReq("Authorization", basicHeader(login, "pw-guess")))
+				assert.Equal(t, http.StatusInternalServerError, w.Code)
+				assert.Equal(t, body500, w.Body.String())
+				assert.Zero(t, e.next.calls.Load())
+				assert.NotEmpty(t, e.errs.list(), "the hasher failure goes to OnError")
 			})
-			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", hxBasic(login, "pw-guess")))
-			assert.Equal(t, http.StatusInternalServerError, w.Code)
-			assert.Equal(t, hxBody500, w.Body.String())
-			assert.Zero(t, e.next.calls.Load())
-			assert.NotEmpty(t, e.errs.list(), "the hasher failure goes to OnError")
 		})
 	}
 }
 
-// Issue 9 #6: every refusal of argon2idHasher.Verify spends one hash. The
+// Every refusal of argon2idHasher.Verify spends one hash. The
 // work is counted through the burn hook, not timed: a path that refuses
 // without burning, and without a hash of its own, is the defect.
 func TestSecurityUntrustedHashSpendsOneHash(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	good := hxHashes()["password"]
-	bc := hxHashes()["bcrypt72"] // $2a$10$ + 22 salt + 31 hash characters
+	good := storedHashes()["password"]
+	bc := storedHashes()["bcrypt72"] // $2a$10$ + 22 salt + 31 hash characters
 	badSalt := bc[:7] + "!" + bc[8:]
 	cases := []struct {
 		name      string
@@ -301,12 +298,11 @@ func TestSecurityUntrustedHashSpendsOneHash(t *testing.T) {
 	}
 }
 
-// Issue 9 #7: schemes are compared as ASCII; Unicode folding would take
+// Schemes are compared as ASCII; Unicode folding would take
 // "Baſic" (U+017F) for Basic.
 func TestSecuritySchemeIsASCIIOnly(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
-	creds := hxB64("alice:" + hxAlicePW)
+	creds := b64("alice:" + alicePW)
 	cases := []struct {
 		name   string
 		header string
@@ -316,46 +312,55 @@ func TestSecuritySchemeIsASCIIOnly(t *testing.T) {
 		{"BASIC", "BASIC " + creds, http.StatusOK},
 		{"bAsIc", "bAsIc " + creds, http.StatusOK},
 		{"long s", "Ba\u017fic " + creds, http.StatusUnauthorized},
-		{"Kelvin sign in Bearer", "Bearer\u212a " + e.token, http.StatusUnauthorized},
+		{"Kelvin sign in Bearer", "Bearer\u212a {token}", http.StatusUnauthorized},
 		{"dotless i", "Bas\u0131c " + creds, http.StatusUnauthorized},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", c.header))
-			assert.Equal(t, c.want, w.Code)
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				header := strings.ReplaceAll(c.header, "{token}", e.token)
+				w := e.serve(e.auth.Middleware(e.next), getReq("Authorization", header))
+				assert.Equal(t, c.want, w.Code)
+			})
 		})
 	}
-	_, err := parseAuthorization(hxGet("Authorization", "Ba\u017fic "+creds), "", 8192)
+	_, err := parseAuthorization(getReq("Authorization", "Ba\u017fic "+creds), "", 8192)
 	assert.ErrorIs(t, err, errMalformedCredentials)
 }
 
-// Issue 9 #8: every failed token gets error="invalid_token", whatever its
+// Every failed token gets error="invalid_token", whatever its
 // transport.
 func TestSecurityFailedTokenHeaderIsInvalidToken(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
 	cases := []struct {
 		name  string
-		value string
+		value func(tok string) string // of a valid token
 	}{
-		{"oversized", strings.Repeat("a", 9000)},
-		{"garbage", "not-a-token"},
-		{"forged", e.token[:len(e.token)-2] + "AA"},
+		{"oversized", func(string) string { return strings.Repeat("a", 9000) }},
+		{"garbage", func(string) string { return "not-a-token" }},
+		{"forged", func(tok string) string { return tok[:len(tok)-2] + "AA" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := e.serve(e.auth.Middleware(e.next), hxGet("X-API-Key", c.value))
-			assert.Equal(t, http.StatusUnauthorized, w.Code)
-			assert.Equal(t, hxChToken, w.Header().Values("WWW-Authenticate"))
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				w := e.serve(e.auth.Middleware(e.next), getReq("X-API-Key", c.value(e.token)))
+				assert.Equal(t, http.StatusUnauthorized, w.Code)
+				assert.Equal(t, chToken, w.Header().Values("WWW-Authenticate"))
+			})
 		})
 	}
 }
 
-// Issue 9 #9: ParseAuthorization finds the token header under any spelling.
+// ParseAuthorization finds the token header under any spelling.
 func TestSecurityParseAuthorizationCanonicalHeader(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"X-API-Key", "x-api-key", "X-Api-Key", "X-API-KEY"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
 			r.Header.Set("X-Api-Key", "tok")
 			c, err := parseAuthorization(r, name, 8192)
@@ -365,83 +370,92 @@ func TestSecurityParseAuthorizationCanonicalHeader(t *testing.T) {
 	}
 }
 
-// Issue 9 #10: an ErrorWriter that edits its response's challenge in place
+// An ErrorWriter that edits its response's challenge in place
 // does not change any other response's.
 func TestSecurityChallengeSlicesNotShared(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t, func(c *testSetup[hxUser]) {
+	tamper := func(c *testSetup[testUser]) {
 		c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, status int, err error) {
 			if v := w.Header()["Www-Authenticate"]; len(v) > 0 && r.Header.Get("X-Tamper") != "" {
 				v[0] = "Tampered"
 			}
 			WriteJSONError(w, r, status, err)
 		}
-	})
-	h := e.auth.Middleware(e.auth.RequireAnyRole("admin")(e.next))
+	}
 	cases := []struct {
 		name string
 		kv   []string
 		want []string
 	}{
-		{"plain", nil, hxChPlain},
-		{"invalid token", []string{"Authorization", "Bearer x"}, hxChToken},
-		{"invalid request", []string{"Authorization", "Bearer a", "X-API-Key", "b"}, hxChRequest},
-		{"insufficient scope", []string{"Authorization", "Bearer " + e.token}, []string{`Bearer realm="api", error="insufficient_scope", scope="admin"`}},
+		{"plain", nil, chPlain},
+		{"invalid token", []string{"Authorization", "Bearer x"}, chToken},
+		{"invalid request", []string{"Authorization", "Bearer a", "X-API-Key", "b"}, chRequest},
+		{"insufficient scope", []string{"Authorization", "Bearer {token}"}, []string{`Bearer realm="api", error="insufficient_scope", scope="admin"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := e.serve(h, hxGet(append([]string{"X-Tamper", "1"}, c.kv...)...))
-			require.Equal(t, "Tampered", w.Header().Get("WWW-Authenticate"))
-			w = e.serve(h, hxGet(c.kv...))
-			assert.Equal(t, c.want, w.Header().Values("WWW-Authenticate"), "a later response's challenge")
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, tamper)
+				h := e.auth.Middleware(e.auth.RequireAnyRole("admin")(e.next))
+				kv := slices.Clone(c.kv)
+				for i := range kv {
+					kv[i] = strings.ReplaceAll(kv[i], "{token}", e.token)
+				}
+				w := e.serve(h, getReq(append([]string{"X-Tamper", "1"}, kv...)...))
+				require.Equal(t, "Tampered", w.Header().Get("WWW-Authenticate"))
+				w = e.serve(h, getReq(kv...))
+				assert.Equal(t, c.want, w.Header().Values("WWW-Authenticate"), "a later response's challenge")
+			})
 		})
 	}
 }
 
-// Issue 9 #10: Identity.Account is the request's own copy: a handler that
+// Identity.Account is the request's own copy: a handler that
 // changes it changes neither the store nor later requests.
 func TestSecurityIdentityAccountIsACopy(t *testing.T) {
 	t.Parallel()
 	for _, how := range []string{"password", "token"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			e := hxNew(t)
-			ctx := context.Background()
-			evil := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				id, ok := identityFrom[hxUser](r.Context())
-				require.True(t, ok)
-				id.Account.Roles[0] = "admin"
-				id.Account.Roles = append(id.Account.Roles, "root")
-				id.Account.Disabled = true
-				id.Account.PasswordHash = ""
-				id.Account.User.Name = "mallory"
-				id.Account.TokensValidAfter = time.Time{}
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				ctx := context.Background()
+				evil := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					id, ok := identityFrom[testUser](r.Context())
+					require.True(t, ok)
+					id.Account.Roles[0] = "admin"
+					id.Account.Roles = append(id.Account.Roles, "root")
+					id.Account.Disabled = true
+					id.Account.PasswordHash = ""
+					id.Account.User.Name = "mallory"
+					id.Account.TokensValidAfter = time.Time{}
+				})
+				authz := basicHeader("alice", alicePW)
+				if how == "token" {
+					authz = "Bearer " + e.token
+				}
+				before, err := e.users.UserByID(ctx, "u-alice")
+				require.NoError(t, err)
+				want := *before
+				want.Roles = append([]string(nil), before.Roles...)
+				w := e.serve(e.auth.Middleware(evil), getReq("Authorization", authz))
+				require.Equal(t, http.StatusOK, w.Code)
+				after, err := e.users.UserByID(ctx, "u-alice")
+				require.NoError(t, err)
+				assert.Equal(t, want, *after, "store's account changed by a handler")
+				w = e.serve(e.auth.Middleware(e.next), getReq("Authorization", authz))
+				require.Equal(t, http.StatusOK, w.Code)
+				assert.Equal(t, []string{"user"}, e.next.lastID().Account.Roles)
 			})
-			authz := hxBasic("alice", hxAlicePW)
-			if how == "token" {
-				authz = "Bearer " + e.token
-			}
-			before, err := e.users.UserByID(ctx, "u-alice")
-			require.NoError(t, err)
-			want := *before
-			want.Roles = append([]string(nil), before.Roles...)
-			w := e.serve(e.auth.Middleware(evil), hxGet("Authorization", authz))
-			require.Equal(t, http.StatusOK, w.Code)
-			after, err := e.users.UserByID(ctx, "u-alice")
-			require.NoError(t, err)
-			assert.Equal(t, want, *after, "store's account changed by a handler")
-			w = e.serve(e.auth.Middleware(e.next), hxGet("Authorization", authz))
-			require.Equal(t, http.StatusOK, w.Code)
-			assert.Equal(t, []string{"user"}, e.next.lastID().Account.Roles)
 		})
 	}
 }
 
-// Issue 9 #11: a token in the query, under any encoding of access_token,
+// A token in the query, under any encoding of access_token,
 // beside a header is a 400 with an invalid_request challenge.
 func TestSecurityAccessTokenInQueryAnyEncoding(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
 	cases := []struct {
 		query string
 		want  int
@@ -464,51 +478,57 @@ func TestSecurityAccessTokenInQueryAnyEncoding(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.query, func(t *testing.T) {
-			r := hxReq(http.MethodGet, "/api/things?"+c.query, "Authorization", "Bearer "+e.token)
-			w := e.serve(e.auth.Middleware(e.next), r)
-			assert.Equal(t, c.want, w.Code)
-			if c.want == http.StatusBadRequest {
-				assert.Equal(t, hxChRequest, w.Header().Values("WWW-Authenticate"))
-			}
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				r := newReq(http.MethodGet, "/api/things?"+c.query, "Authorization", "Bearer "+e.token)
+				w := e.serve(e.auth.Middleware(e.next), r)
+				assert.Equal(t, c.want, w.Code)
+				if c.want == http.StatusBadRequest {
+					assert.Equal(t, chRequest, w.Header().Values("WWW-Authenticate"))
+				}
+			})
 		})
 	}
 }
 
-// Issue 9 #13: minting and revoking are bounded per user: a burst, then
+// Minting and revoking are bounded per user: a burst, then
 // the documented rate, then 429 with Retry-After.
 func TestSecurityTokenRatePerUser(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
-	mint := func(login, pw string) *httptest.ResponseRecorder {
-		return e.serve(e.auth.TokenHandler(), hxReq(http.MethodPost, "/api/tokens", "Authorization", hxBasic(login, pw)))
-	}
-	var toks []string
-	for i := range defaultTokenBurst {
-		w := mint("alice", hxAlicePW)
-		require.Equal(t, http.StatusOK, w.Code, "mint %d", i)
-		toks = append(toks, secTokenOf(t, w))
-	}
-	w := mint("alice", hxAlicePW)
-	require.Equal(t, http.StatusTooManyRequests, w.Code)
-	assert.Equal(t, "1", w.Header().Get("Retry-After"), "one more every second at 60/min")
-	assert.Equal(t, http.StatusOK, mint("bob", hxBobPW).Code, "other users keep their own budget")
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		mint := func(login, pw string) *httptest.ResponseRecorder {
+			return e.serve(e.auth.TokenHandler(), newReq(http.MethodPost, "/api/tokens", "Authorization", basicHeader(login, pw)))
+		}
+		var toks []string
+		for i := range defaultTokenBurst {
+			w := mint("alice", alicePW)
+			require.Equal(t, http.StatusOK, w.Code, "mint %d", i)
+			toks = append(toks, tokenOf(t, w))
+		}
+		w := mint("alice", alicePW)
+		require.Equal(t, http.StatusTooManyRequests, w.Code)
+		assert.Equal(t, "1", w.Header().Get("Retry-After"), "one more every second at 60/min")
+		assert.Equal(t, http.StatusOK, mint("bob", bobPW).Code, "other users keep their own budget")
 
-	revoke := func(tok string) int {
-		return e.serve(e.auth.RevokeHandler(), hxReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok)).Code
-	}
-	assert.Equal(t, http.StatusTooManyRequests, revoke(toks[0]), "revoking counts too")
-	e.clock.Add(time.Second)
-	assert.Equal(t, http.StatusNoContent, revoke(toks[0]))
-	assert.Equal(t, http.StatusTooManyRequests, revoke(toks[1]))
-	e.clock.Add(time.Second)
-	assert.Equal(t, http.StatusOK, mint("alice", hxAlicePW).Code)
-	e.clock.Add(time.Minute) // a full budget again
-	for _, tok := range toks[1:] {
-		assert.Equal(t, http.StatusNoContent, revoke(tok))
-	}
+		revoke := func(tok string) int {
+			return e.serve(e.auth.RevokeHandler(), newReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok)).Code
+		}
+		assert.Equal(t, http.StatusTooManyRequests, revoke(toks[0]), "revoking counts too")
+		time.Sleep(time.Second)
+		assert.Equal(t, http.StatusNoContent, revoke(toks[0]))
+		assert.Equal(t, http.StatusTooManyRequests, revoke(toks[1]))
+		time.Sleep(time.Second)
+		assert.Equal(t, http.StatusOK, mint("alice", alicePW).Code)
+		time.Sleep(time.Minute) // a full budget again
+		for _, tok := range toks[1:] {
+			assert.Equal(t, http.StatusNoContent, revoke(tok))
+		}
+	})
 }
 
-// Issue 9 #13: the per-user rate is configurable and can be turned off.
+// The per-user rate is configurable and can be turned off.
 func TestSecurityTokenRateConfig(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -522,72 +542,74 @@ func TestSecurityTokenRateConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("rate %d burst %d", c.rate, c.burst), func(t *testing.T) {
 			t.Parallel()
-			e := hxNew(t, func(cfg *testSetup[hxUser]) { cfg.Throttle.TokensPerMinute, cfg.tokenBurst = c.rate, c.burst })
-			ok := 0
-			for range 20 {
-				if secMint(e, e.auth.TokenHandler()).Code == http.StatusOK {
-					ok++
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(cfg *testSetup[testUser]) { cfg.Throttle.TokensPerMinute, cfg.tokenBurst = c.rate, c.burst })
+				ok := 0
+				for range 20 {
+					if e.mintReply(e.auth.TokenHandler(), "alice", alicePW).Code == http.StatusOK {
+						ok++
+					}
 				}
-			}
-			assert.Equal(t, c.wantOK, ok)
+				assert.Equal(t, c.wantOK, ok)
+			})
 		})
 	}
 }
 
-// Issue 9 #13: the per-user rate's memory is bounded whatever the number
+// The per-user rate's memory is bounded whatever the number
 // of users, and users whose budget has refilled are forgotten first.
 func TestSecurityTokenRateMemoryBound(t *testing.T) {
 	t.Parallel()
-	clock := hxNewClock(hxT0)
-	u := newUserRate(60, 10, clock.Now)
-	const limit = rateShards * rateShardMax
-	for i := range limit + limit/2 {
-		u.take("user-" + strconv.Itoa(i))
-	}
-	assert.LessOrEqual(t, u.len(), limit)
-	// Once every budget has refilled, new users sweep the old ones out.
-	clock.Add(time.Hour)
-	for i := range limit {
-		u.take("new-" + strconv.Itoa(i))
-	}
-	assert.LessOrEqual(t, u.len(), limit)
-	// A limited user stays limited while the store is not full.
-	v := newUserRate(60, 2, clock.Now)
-	ok1, _ := v.take("x")
-	ok2, _ := v.take("x")
-	ok3, wait := v.take("x")
-	assert.True(t, ok1 && ok2)
-	assert.False(t, ok3)
-	assert.Equal(t, time.Second, wait)
+	synctest.Test(t, func(t *testing.T) {
+		u := newUserRate(60, 10, time.Now)
+		const limit = rateShards * rateShardMax
+		for i := range limit + limit/2 {
+			u.take("user-" + strconv.Itoa(i))
+		}
+		assert.LessOrEqual(t, u.len(), limit)
+		// Once every budget has refilled, new users sweep the old ones out.
+		time.Sleep(time.Hour)
+		for i := range limit {
+			u.take("new-" + strconv.Itoa(i))
+		}
+		assert.LessOrEqual(t, u.len(), limit)
+		// A limited user stays limited while the store is not full.
+		v := newUserRate(60, 2, time.Now)
+		ok1, _ := v.take("x")
+		ok2, _ := v.take("x")
+		ok3, wait := v.take("x")
+		assert.True(t, ok1 && ok2)
+		assert.False(t, ok3)
+		assert.Equal(t, time.Second, wait)
+	})
 }
 
-// Issue 9 #14: a signer must name its purpose; the authenticator's tokens
+// A signer must name its purpose; the authenticator's tokens
 // are defaultPurpose tokens.
 func TestSecuritySignerPurposeRequired(t *testing.T) {
 	t.Parallel()
-	keys := []SigningKey{{ID: hxKID, Secret: hxSecret}}
-	_, err := newHMACSigner(hmacSignerConfig{Keys: keys})
-	require.Error(t, err)
-	other, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: "email-confirm", Now: func() time.Time { return hxT0 }})
-	require.NoError(t, err)
-	e := hxNew(t)
-	tok, err := other.Sign(context.Background(), newClaims("u-alice", hxT0.Add(-time.Second), time.Hour))
-	require.NoError(t, err)
-	w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+tok))
-	assert.Equal(t, http.StatusUnauthorized, w.Code, "another purpose's token is no access token")
-	access, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose, Now: func() time.Time { return hxT0 }})
-	require.NoError(t, err)
-	_, err = access.Verify(context.Background(), e.token)
-	assert.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		keys := []SigningKey{{ID: testKID, Secret: testKey1}}
+		_, err := newHMACSigner(hmacSignerConfig{Keys: keys})
+		require.Error(t, err)
+		other, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: "email-confirm"})
+		require.NoError(t, err)
+		e := newEnv(t)
+		tok, err := other.Sign(context.Background(), newClaims("u-alice", t0.Add(-time.Second), time.Hour))
+		require.NoError(t, err)
+		w := e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok))
+		assert.Equal(t, http.StatusUnauthorized, w.Code, "another purpose's token is no access token")
+		access, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose})
+		require.NoError(t, err)
+		_, err = access.Verify(context.Background(), e.token)
+		assert.NoError(t, err)
+	})
 }
 
 // Hardening: IPv6 clients are keyed by /64, IPv4 per address, and a
 // garbled X-Forwarded-For hop gets a bucket of its own, never the proxy's.
 func TestSecurityClientKey(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t, func(c *testSetup[hxUser]) {
-		c.Throttle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
-	})
 	cases := []struct {
 		name, remote, xff, want string
 	}{
@@ -609,21 +631,27 @@ func TestSecurityClientKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := hxGet()
-			r.RemoteAddr = c.remote
-			if c.xff != "" {
-				r.Header.Set("X-Forwarded-For", c.xff)
-			}
-			assert.Equal(t, c.want, e.auth.clientIP(r))
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(c *testSetup[testUser]) {
+					c.Throttle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+				})
+				r := getReq()
+				r.RemoteAddr = c.remote
+				if c.xff != "" {
+					r.Header.Set("X-Forwarded-For", c.xff)
+				}
+				assert.Equal(t, c.want, e.auth.clientIP(r))
+			})
 		})
 	}
 }
 
-// secLooseStore matches logins after trimming spaces and lower-casing,
+// looseLoginStore matches logins after trimming spaces and lower-casing,
 // and says so through loginKeyer.
-type secLooseStore struct{ UserStore[hxUser] }
+type looseLoginStore struct{ UserStore[testUser] }
 
-func (s secLooseStore) LoginKey(login string) string {
+func (s looseLoginStore) LoginKey(login string) string {
 	return strings.ToLower(strings.TrimSpace(login))
 }
 
@@ -631,43 +659,49 @@ func (s secLooseStore) LoginKey(login string) string {
 // against.
 func TestSecurityLoginThrottleKeyFromStore(t *testing.T) {
 	t.Parallel()
-	plain := hxNew(t)
-	loose := hxNew(t, func(c *testSetup[hxUser]) { c.Users = secLooseStore{c.Users} })
-	cases := []struct {
-		login       string
-		plain, keys string
-	}{
-		{"Alice", "login:alice", "login:alice"},
-		{" alice ", "login: alice ", "login:alice"},
-		{"ALICE\t", "login:alice\t", "login:alice"},
-	}
-	for _, c := range cases {
-		assert.Equal(t, c.plain, plain.auth.loginThrottleKey(c.login))
-		assert.Equal(t, c.keys, loose.auth.loginThrottleKey(c.login))
-	}
-	var _ loginKeyer = NewMemoryUserStore[hxUser](nil)
-	assert.Equal(t, "alice", NewMemoryUserStore[hxUser](hxCheapHasher).LoginKey("ALICE"))
+	synctest.Test(t, func(t *testing.T) {
+		plain := newEnv(t)
+		loose := newEnv(t, func(c *testSetup[testUser]) { c.Users = looseLoginStore{c.Users} })
+		cases := []struct {
+			login       string
+			plain, keys string
+		}{
+			{"Alice", "login:alice", "login:alice"},
+			{" alice ", "login: alice ", "login:alice"},
+			{"ALICE\t", "login:alice\t", "login:alice"},
+		}
+		for _, c := range cases {
+			assert.Equal(t, c.plain, plain.auth.loginThrottleKey(c.login))
+			assert.Equal(t, c.keys, loose.auth.loginThrottleKey(c.login))
+		}
+		var _ loginKeyer = NewMemoryUserStore[testUser](nil)
+		assert.Equal(t, "alice", NewMemoryUserStore[testUser](cheapHasher).LoginKey("ALICE"))
+	})
 }
 
 // Hardening: insufficient_scope challenges name the roles needed.
 func TestSecurityInsufficientScopeNamesRoles(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
 	cases := []struct {
 		name  string
-		guard func(http.Handler) http.Handler
+		all   bool // RequireAllRoles, not RequireAnyRole
+		roles []string
 		want  string
 	}{
-		{"any", e.auth.RequireAnyRole("admin", "ops"), `Bearer realm="api", error="insufficient_scope", scope="admin ops"`},
-		{"all", e.auth.RequireAllRoles("user", "admin"), `Bearer realm="api", error="insufficient_scope", scope="user admin"`},
-		{"unnameable role left out", e.auth.RequireAnyRole("admin", "two words", `q"uote`), `Bearer realm="api", error="insufficient_scope", scope="admin"`},
-		{"no nameable role", e.auth.RequireAnyRole("rôle"), hxChScope[0]},
+		{"any", false, []string{"admin", "ops"}, `Bearer realm="api", error="insufficient_scope", scope="admin ops"`},
+		{"all", true, []string{"user", "admin"}, `Bearer realm="api", error="insufficient_scope", scope="user admin"`},
+		{"unnameable role left out", false, []string{"admin", "two words", `q"uote`}, `Bearer realm="api", error="insufficient_scope", scope="admin"`},
+		{"no nameable role", false, []string{"rôle"}, chScope[0]},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := e.serve(e.auth.Middleware(c.guard(e.next)), hxGet("Authorization", "Bearer "+e.token))
-			assert.Equal(t, http.StatusForbidden, w.Code)
-			assert.Equal(t, []string{c.want}, w.Header().Values("WWW-Authenticate"))
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				w := e.serve(behindRoles(c.all, c.roles...)(e), getReq("Authorization", "Bearer "+e.token))
+				assert.Equal(t, http.StatusForbidden, w.Code)
+				assert.Equal(t, []string{c.want}, w.Header().Values("WWW-Authenticate"))
+			})
 		})
 	}
 }
@@ -675,80 +709,86 @@ func TestSecurityInsufficientScopeNamesRoles(t *testing.T) {
 // Hardening: JSON bodies say charset=utf-8.
 func TestSecurityJSONCharset(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t)
-	w := httptest.NewRecorder()
-	WriteJSONError(w, hxGet(), http.StatusUnauthorized, ErrUnauthorized)
-	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
-	w = httptest.NewRecorder()
-	WriteJSONError(w, hxGet(), http.StatusForbidden, Forbidden("x"))
-	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
-	w = httptest.NewRecorder()
-	writeProblem(w, hxGet(), http.StatusUnauthorized, ErrUnauthorized)
-	assert.Equal(t, "application/problem+json; charset=utf-8", w.Header().Get("Content-Type"))
-	w = secMint(e, e.auth.TokenHandler())
-	require.Equal(t, http.StatusOK, w.Code)
-	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		w := httptest.NewRecorder()
+		WriteJSONError(w, getReq(), http.StatusUnauthorized, ErrUnauthorized)
+		assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+		w = httptest.NewRecorder()
+		WriteJSONError(w, getReq(), http.StatusForbidden, Forbidden("x"))
+		assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+		w = httptest.NewRecorder()
+		writeProblem(w, getReq(), http.StatusUnauthorized, ErrUnauthorized)
+		assert.Equal(t, "application/problem+json; charset=utf-8", w.Header().Get("Content-Type"))
+		w = e.mintReply(e.auth.TokenHandler(), "alice", alicePW)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	})
 }
 
-// secAbortStore panics as a handler does to abort a request.
-type secAbortStore struct{ UserStore[hxUser] }
+// abortStore panics as a handler does to abort a request.
+type abortStore struct{ UserStore[testUser] }
 
-func (secAbortStore) UserByID(context.Context, string) (*Account[hxUser], error) {
+func (abortStore) UserByID(context.Context, string) (*Account[testUser], error) {
 	panic(http.ErrAbortHandler)
 }
 
 // Hardening: http.ErrAbortHandler is panicked again, never a 500.
 func TestSecurityAbortHandlerRepanics(t *testing.T) {
 	t.Parallel()
-	e := hxNew(t, func(c *testSetup[hxUser]) { c.Users = secAbortStore{c.Users} })
-	assert.PanicsWithValue(t, http.ErrAbortHandler, func() {
-		e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+e.token))
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *testSetup[testUser]) { c.Users = abortStore{c.Users} })
+		assert.PanicsWithValue(t, http.ErrAbortHandler, func() {
+			e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+e.token))
+		})
+		assert.Empty(t, e.errs.list(), "an abort is no internal error")
 	})
-	assert.Empty(t, e.errs.list(), "an abort is no internal error")
 }
 
 // Hardening: a recovered panic is never swallowed: it is logged.
 func TestSecurityRecoveredPanicIsReported(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	e := hxNew(t, func(c *testSetup[hxUser]) {
-		c.Users = &hxFaultyStore{UserStore: c.Users, byID: "panic"}
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *testSetup[testUser]) {
+			c.Users = &faultyStore{UserStore: c.Users, byID: "panic"}
+		})
+		w := e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+e.token))
+		assert.Equal(t, http.StatusInternalServerError, w.Code)
+		assert.Contains(t, e.logs.String(), "recovered panic")
 	})
-	w := e.serve(e.auth.Middleware(e.next), hxGet("Authorization", "Bearer "+e.token))
-	assert.Equal(t, http.StatusInternalServerError, w.Code)
-	assert.Contains(t, logs.String(), "recovered panic")
 }
 
-// Issue 9 #10: Config.CheckAccount also gets the request's copy, never the
+// Config.CheckAccount also gets the request's copy, never the
 // store's account.
 func TestSecurityCheckAccountGetsACopy(t *testing.T) {
 	t.Parallel()
 	for _, how := range []string{"password", "token"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			e := hxNew(t, func(c *testSetup[hxUser]) {
-				c.CheckAccount = func(_ *http.Request, a *Account[hxUser]) error {
-					if a.ID == "u-alice" {
-						a.Roles[0] = "admin"
-						a.TokensValidAfter = time.Time{}
-						a.User.Name = "mallory"
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(c *testSetup[testUser]) {
+					c.CheckAccount = func(_ *http.Request, a *Account[testUser]) error {
+						if a.ID == "u-alice" {
+							a.Roles[0] = "admin"
+							a.TokensValidAfter = time.Time{}
+							a.User.Name = "mallory"
+						}
+						return nil
 					}
-					return nil
+				})
+				authz := basicHeader("alice", alicePW)
+				if how == "token" {
+					authz = "Bearer " + e.token
 				}
+				before, err := e.users.UserByID(context.Background(), "u-alice")
+				require.NoError(t, err)
+				want := *before
+				want.Roles = append([]string(nil), before.Roles...)
+				require.Equal(t, http.StatusOK, e.serve(e.auth.Middleware(e.next), getReq("Authorization", authz)).Code)
+				after, err := e.users.UserByID(context.Background(), "u-alice")
+				require.NoError(t, err)
+				assert.Equal(t, want, *after)
 			})
-			authz := hxBasic("alice", hxAlicePW)
-			if how == "token" {
-				authz = "Bearer " + e.token
-			}
-			before, err := e.users.UserByID(context.Background(), "u-alice")
-			require.NoError(t, err)
-			want := *before
-			want.Roles = append([]string(nil), before.Roles...)
-			require.Equal(t, http.StatusOK, e.serve(e.auth.Middleware(e.next), hxGet("Authorization", authz)).Code)
-			after, err := e.users.UserByID(context.Background(), "u-alice")
-			require.NoError(t, err)
-			assert.Equal(t, want, *after)
 		})
 	}
 }

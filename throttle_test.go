@@ -2,7 +2,6 @@ package httpauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,45 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// thCountingHasher counts Verify calls and, when gate is set, holds each
-// one until gate is closed.
-type thCountingHasher struct {
-	PasswordHasher
-	verifies atomic.Int32
-	gate     chan struct{}
-}
-
-func (h *thCountingHasher) Verify(ctx context.Context, hash, pw string) (bool, error) {
-	h.verifies.Add(1)
-	if h.gate != nil {
-		<-h.gate
-	}
-	return h.PasswordHasher.Verify(ctx, hash, pw)
-}
-
-// thLimiter wraps a Limiter, counting Reserve calls and failing on demand.
-type thLimiter struct {
-	Limiter
-	reserves          atomic.Int32
-	allowErr, resvErr error
-}
-
-func (l *thLimiter) Reserve(ctx context.Context, key string) (bool, time.Duration, error) {
-	l.reserves.Add(1)
-	if l.resvErr != nil {
-		return true, 0, l.resvErr // ok with an error must still fail closed
-	}
-	return l.Limiter.Reserve(ctx, key)
-}
-
-func (l *thLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
-	if l.allowErr != nil {
-		return true, 0, l.allowErr
-	}
-	return l.Limiter.Allow(ctx, key)
-}
-
-func thDo(f *fixture, login, pw string) *httptest.ResponseRecorder {
+func thDo(f *env, login, pw string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.RemoteAddr = "192.0.2.9:1234"
 	req.Header.Set("Authorization", basicHeader(login, pw))
@@ -68,37 +28,43 @@ func thDo(f *fixture, login, pw string) *httptest.ResponseRecorder {
 
 // Concurrent guesses for one login are reserved before any hash, so at most
 // the limit reach the hasher, whatever the number of hash slots. Every
-// Verify is held until all requests have asked the limiter, which makes the
-// old check-then-count race (limit + slots − 1 hashes) deterministic.
+// Verify is held until all requests have asked the limiter (synctest.Wait),
+// which makes the old check-then-count race (limit + slots − 1 hashes)
+// deterministic.
 func TestThrottleConcurrentGuessesHashAtMostLimit(t *testing.T) {
+	t.Parallel()
 	const guesses, slots, limit = 64, 32, 10
-	for _, login := range []string{"alice@example.com", "ghost@example.com"} {
+	for _, login := range []string{"alice", "ghost"} {
 		t.Run(login, func(t *testing.T) {
 			t.Parallel()
-			hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-			lim := &thLimiter{}
-			f := newFixture(t, func(c *testSetup[testUser]) {
-				c.Hasher = hasher
-				c.maxConcurrentHashes = slots
-				lim.Limiter = newMemoryLimiter(limit, time.Minute, c.now)
-				c.Throttle.Logins = lim
+			synctest.Test(t, func(t *testing.T) {
+				hasher := &countingHasher{inner: cheapHasher}
+				lim := &testLimiter{}
+				f := newEnv(t, func(c *testSetup[testUser]) {
+					c.Hasher = hasher
+					c.maxConcurrentHashes = slots
+					lim.Limiter = newMemoryLimiter(limit, time.Minute, nil)
+					c.Throttle.Logins = lim
+				})
+				hasher.verifies.Store(0)
+				gate := make(chan struct{})
+				hasher.hook = func(string) { <-gate }
+				codes := make([]int, guesses)
+				var wg sync.WaitGroup
+				for i := range guesses {
+					wg.Go(func() { codes[i] = thDo(f, login, fmt.Sprintf("guess-%d", i)).Code })
+				}
+				synctest.Wait() // every request has asked the limiter: it is refused, or in the hasher, or waiting for it
+				require.EqualValues(t, guesses, lim.reserves.Load())
+				close(gate)
+				wg.Wait()
+				count := map[int]int{}
+				for _, c := range codes {
+					count[c]++
+				}
+				assert.Equal(t, map[int]int{http.StatusUnauthorized: limit, http.StatusTooManyRequests: guesses - limit}, count)
+				assert.EqualValues(t, limit, hasher.verifies.Load(), "hashes for one login in one window")
 			})
-			hasher.verifies.Store(0)
-			hasher.gate = make(chan struct{})
-			codes := make([]int, guesses)
-			var wg sync.WaitGroup
-			for i := range guesses {
-				wg.Go(func() { codes[i] = thDo(f, login, fmt.Sprintf("guess-%d", i)).Code })
-			}
-			require.Eventually(t, func() bool { return lim.reserves.Load() == guesses }, 30*time.Second, time.Millisecond)
-			close(hasher.gate)
-			wg.Wait()
-			count := map[int]int{}
-			for _, c := range codes {
-				count[c]++
-			}
-			assert.Equal(t, map[int]int{http.StatusUnauthorized: limit, http.StatusTooManyRequests: guesses - limit}, count)
-			assert.EqualValues(t, limit, hasher.verifies.Load(), "hashes for one login in one window")
 		})
 	}
 }
@@ -106,47 +72,49 @@ func TestThrottleConcurrentGuessesHashAtMostLimit(t *testing.T) {
 // A limiter error is a 500 before any hash, on every path; a refusal is a
 // 429 before any hash.
 func TestThrottleLimiterErrorRunsNoHash(t *testing.T) {
-	errLimiter := errors.New("limiter down")
+	t.Parallel()
 	tests := []struct {
 		name   string
-		mutate func(c *testSetup[testUser], l *thLimiter)
+		mutate func(c *testSetup[testUser], l *testLimiter)
 		cached bool
 		pw     string
 	}{
-		{"login Reserve error, wrong password", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Logins = l }, false, "guess"},
-		{"login Reserve error, right password", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Logins = l }, false, "wonderland-42"},
-		{"client Reserve error", func(c *testSetup[testUser], l *thLimiter) { l.resvErr = errLimiter; c.Throttle.Clients = l }, false, "wonderland-42"},
-		{"login Allow error, cached", func(c *testSetup[testUser], l *thLimiter) { l.allowErr = errLimiter; c.Throttle.Logins = l }, true, "wonderland-42"},
-		{"client Allow error, cached", func(c *testSetup[testUser], l *thLimiter) { l.allowErr = errLimiter; c.Throttle.Clients = l }, true, "wonderland-42"},
+		{"login Reserve error, wrong password", func(c *testSetup[testUser], l *testLimiter) { l.reserve = "error"; c.Throttle.Logins = l }, false, "guess"},
+		{"login Reserve error, right password", func(c *testSetup[testUser], l *testLimiter) { l.reserve = "error"; c.Throttle.Logins = l }, false, alicePW},
+		{"client Reserve error", func(c *testSetup[testUser], l *testLimiter) { l.reserve = "error"; c.Throttle.Clients = l }, false, alicePW},
+		{"login Allow error, cached", func(c *testSetup[testUser], l *testLimiter) { l.allow = "error"; c.Throttle.Logins = l }, true, alicePW},
+		{"client Allow error, cached", func(c *testSetup[testUser], l *testLimiter) { l.allow = "error"; c.Throttle.Clients = l }, true, alicePW},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-			lim := &thLimiter{Limiter: newMemoryLimiter(0, 0, nil)}
-			log := newErrorLog(slog.DiscardHandler)
-			f := newFixture(t, func(c *testSetup[testUser]) {
-				c.Hasher = hasher
-				c.Logger = slog.New(log)
+			synctest.Test(t, func(t *testing.T) {
+				hasher := &countingHasher{inner: cheapHasher}
+				lim := &testLimiter{Limiter: newMemoryLimiter(0, 0, nil)}
+				log := newErrorLog(slog.DiscardHandler)
+				f := newEnv(t, func(c *testSetup[testUser]) {
+					c.Hasher = hasher
+					c.Logger = slog.New(log)
+					if tt.cached {
+						// Cache the credential first with a working limiter.
+						c.Throttle.Logins = lim
+					}
+					tt.mutate(c, lim)
+				})
 				if tt.cached {
-					// Cache the credential first with a working limiter.
-					c.Throttle.Logins = lim
+					allow, reserve := lim.allow, lim.reserve
+					lim.allow, lim.reserve = "", ""
+					require.Equal(t, 200, thDo(f, "alice", tt.pw).Code)
+					lim.allow, lim.reserve = allow, reserve
 				}
-				tt.mutate(c, lim)
+				hasher.verifies.Store(0)
+				rec := thDo(f, "alice", tt.pw)
+				assert.Equal(t, http.StatusInternalServerError, rec.Code, rec.Body.String())
+				assert.Zero(t, hasher.verifies.Load(), "no hash may run when the limiter fails")
+				reported := log.list()
+				require.NotEmpty(t, reported)
+				assert.ErrorIs(t, reported[len(reported)-1], errFault)
 			})
-			if tt.cached {
-				errA, errR := lim.allowErr, lim.resvErr
-				lim.allowErr, lim.resvErr = nil, nil
-				require.Equal(t, 200, thDo(f, "alice@example.com", tt.pw).Code)
-				lim.allowErr, lim.resvErr = errA, errR
-			}
-			hasher.verifies.Store(0)
-			rec := thDo(f, "alice@example.com", tt.pw)
-			assert.Equal(t, http.StatusInternalServerError, rec.Code, rec.Body.String())
-			assert.Zero(t, hasher.verifies.Load(), "no hash may run when the limiter fails")
-			reported := log.list()
-			require.NotEmpty(t, reported)
-			assert.ErrorIs(t, reported[len(reported)-1], errLimiter)
 		})
 	}
 }
@@ -155,22 +123,24 @@ func TestThrottleLimiterErrorRunsNoHash(t *testing.T) {
 // credential cache holds, without a hash (the "429 promise").
 func TestThrottleCachedCredentialOfLockedLogin(t *testing.T) {
 	t.Parallel()
-	hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-	f := newFixture(t, func(c *testSetup[testUser]) {
-		c.Hasher = hasher
-		c.Throttle.Logins = newMemoryLimiter(3, time.Minute, c.now)
+	synctest.Test(t, func(t *testing.T) {
+		hasher := &countingHasher{inner: cheapHasher}
+		f := newEnv(t, func(c *testSetup[testUser]) {
+			c.Hasher = hasher
+			c.Throttle.Logins = newMemoryLimiter(3, time.Minute, nil)
+		})
+		require.Equal(t, 200, thDo(f, "alice", alicePW).Code)
+		require.Equal(t, 200, thDo(f, "alice", alicePW).Code)
+		require.EqualValues(t, 1, hasher.verifies.Load(), "the second login is served from the cache")
+		for range 3 {
+			require.Equal(t, 401, thDo(f, "alice", "guess").Code)
+		}
+		hasher.verifies.Store(0)
+		rec := thDo(f, "alice", alicePW)
+		assert.Equal(t, http.StatusTooManyRequests, rec.Code)
+		assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+		assert.Zero(t, hasher.verifies.Load())
 	})
-	require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
-	require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
-	require.EqualValues(t, 1, hasher.verifies.Load(), "the second login is served from the cache")
-	for range 3 {
-		require.Equal(t, 401, thDo(f, "alice@example.com", "guess").Code)
-	}
-	hasher.verifies.Store(0)
-	rec := thDo(f, "alice@example.com", "wonderland-42")
-	assert.Equal(t, http.StatusTooManyRequests, rec.Code)
-	assert.NotEmpty(t, rec.Header().Get("Retry-After"))
-	assert.Zero(t, hasher.verifies.Load())
 }
 
 // A success resets the login's count but not the client's: one valid
@@ -179,32 +149,36 @@ func TestThrottleSuccessResetsLoginNotClient(t *testing.T) {
 	t.Parallel()
 	t.Run("login", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *testSetup[testUser]) {
-			c.Throttle.Logins = newMemoryLimiter(2, time.Minute, c.now)
-			c.cacheSize = -1
+		synctest.Test(t, func(t *testing.T) {
+			f := newEnv(t, func(c *testSetup[testUser]) {
+				c.Throttle.Logins = newMemoryLimiter(2, time.Minute, nil)
+				c.cacheSize = -1
+			})
+			for range 3 {
+				require.Equal(t, 401, thDo(f, "alice", "guess").Code)
+				require.Equal(t, 200, thDo(f, "alice", alicePW).Code, "a success resets the login's count")
+			}
 		})
-		for range 3 {
-			require.Equal(t, 401, thDo(f, "alice@example.com", "guess").Code)
-			require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code, "a success resets the login's count")
-		}
 	})
 	t.Run("client", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *testSetup[testUser]) {
-			c.disableThrottling = true
-			c.Throttle.Clients = newMemoryLimiter(3, time.Minute, c.now)
-			c.cacheSize = -1
+		synctest.Test(t, func(t *testing.T) {
+			f := newEnv(t, func(c *testSetup[testUser]) {
+				c.disableThrottling = true
+				c.Throttle.Clients = newMemoryLimiter(3, time.Minute, nil)
+				c.cacheSize = -1
+			})
+			require.Equal(t, 401, thDo(f, "bob", "guess").Code)
+			require.Equal(t, 200, thDo(f, "alice", alicePW).Code)
+			require.Equal(t, 401, thDo(f, "bob", "guess").Code)
+			assert.Equal(t, 429, thDo(f, "bob", "guess").Code, "the success did not refund the client's failures")
 		})
-		require.Equal(t, 401, thDo(f, "bob@example.com", "guess").Code)
-		require.Equal(t, 200, thDo(f, "alice@example.com", "wonderland-42").Code)
-		require.Equal(t, 401, thDo(f, "bob@example.com", "guess").Code)
-		assert.Equal(t, 429, thDo(f, "bob@example.com", "guess").Code, "the success did not refund the client's failures")
 	})
 }
 
 // The in-memory limiter holds a fixed-size hash of each key, sweeps ended
 // windows as it goes, and never holds more than its cap, while keeping its
-// semantics (issue 9, defect 12).
+// semantics.
 func TestMemoryLimiterBoundedMemory(t *testing.T) {
 	// Not parallel: it measures the heap.
 	t.Run("flood of long keys stays under the cap", func(t *testing.T) {
@@ -241,75 +215,63 @@ func TestMemoryLimiterBoundedMemory(t *testing.T) {
 	})
 	t.Run("ended windows are swept without a full shard", func(t *testing.T) {
 		t.Parallel()
-		now := time.Unix(1_700_000_000, 0)
-		l := newMemoryLimiter(3, time.Minute, func() time.Time { return now })
-		ctx := context.Background()
-		for i := range 1000 {
-			_, _, err := l.Reserve(ctx, fmt.Sprint("old-", i))
-			require.NoError(t, err)
-		}
-		require.Equal(t, 1000, l.len())
-		now = now.Add(2 * time.Minute)
-		// 2000 writes reach every one of the 64 shards (all but surely).
-		for i := range 2000 {
-			_, _, err := l.Reserve(ctx, fmt.Sprint("new-", i))
-			require.NoError(t, err)
-		}
-		assert.Equal(t, 2000, l.len(), "ended windows still held")
+		synctest.Test(t, func(t *testing.T) {
+			l := newMemoryLimiter(3, time.Minute, nil)
+			ctx := context.Background()
+			for i := range 1000 {
+				_, _, err := l.Reserve(ctx, fmt.Sprint("old-", i))
+				require.NoError(t, err)
+			}
+			require.Equal(t, 1000, l.len())
+			time.Sleep(2 * time.Minute)
+			// 2000 writes reach every one of the 64 shards (all but surely).
+			for i := range 2000 {
+				_, _, err := l.Reserve(ctx, fmt.Sprint("new-", i))
+				require.NoError(t, err)
+			}
+			assert.Equal(t, 2000, l.len(), "ended windows still held")
+		})
 	})
 	t.Run("ten attempts lock, window end and Reset free", func(t *testing.T) {
 		t.Parallel()
-		now := time.Unix(1_700_000_000, 0)
-		l := newMemoryLimiter(0, 0, func() time.Time { return now })
-		ctx := context.Background()
-		key := "login:" + strings.Repeat("a", 4096)
-		for i := range defaultMaxFailures {
-			ok, _, err := l.Reserve(ctx, key)
+		synctest.Test(t, func(t *testing.T) {
+			l := newMemoryLimiter(0, 0, nil)
+			ctx := context.Background()
+			key := "login:" + strings.Repeat("a", 4096)
+			for i := range defaultMaxFailures {
+				ok, _, err := l.Reserve(ctx, key)
+				require.NoError(t, err)
+				require.True(t, ok, "attempt %d", i+1)
+			}
+			for _, ask := range []func(context.Context, string) (bool, time.Duration, error){l.Reserve, l.Allow} {
+				ok, ra, err := ask(ctx, key)
+				require.NoError(t, err)
+				assert.False(t, ok)
+				assert.Equal(t, defaultFailureWindow, ra)
+			}
+			ok, _, err := l.Allow(ctx, key[:len(key)-1])
 			require.NoError(t, err)
-			require.True(t, ok, "attempt %d", i+1)
-		}
-		for _, ask := range []func(context.Context, string) (bool, time.Duration, error){l.Reserve, l.Allow} {
-			ok, ra, err := ask(ctx, key)
+			assert.True(t, ok, "a different key")
+			time.Sleep(defaultFailureWindow)
+			ok, _, err = l.Reserve(ctx, key)
 			require.NoError(t, err)
-			assert.False(t, ok)
-			assert.Equal(t, defaultFailureWindow, ra)
-		}
-		ok, _, err := l.Allow(ctx, key[:len(key)-1])
-		require.NoError(t, err)
-		assert.True(t, ok, "a different key")
-		now = now.Add(defaultFailureWindow)
-		ok, _, err = l.Reserve(ctx, key)
-		require.NoError(t, err)
-		assert.True(t, ok, "window ended")
-		for range defaultMaxFailures {
-			_, _, _ = l.Reserve(ctx, key)
-		}
-		require.NoError(t, l.Reset(ctx, key))
-		ok, _, err = l.Allow(ctx, key)
-		require.NoError(t, err)
-		assert.True(t, ok, "after Reset")
+			assert.True(t, ok, "window ended")
+			for range defaultMaxFailures {
+				_, _, _ = l.Reserve(ctx, key)
+			}
+			require.NoError(t, l.Reset(ctx, key))
+			ok, _, err = l.Allow(ctx, key)
+			require.NoError(t, err)
+			assert.True(t, ok, "after Reset")
+		})
 	})
-}
-
-// thGateHasher counts Verify calls in flight and holds them until release.
-type thGateHasher struct {
-	PasswordHasher
-	inflight atomic.Int32
-	release  chan struct{}
-}
-
-func (h *thGateHasher) Verify(ctx context.Context, hash, pw string) (bool, error) {
-	h.inflight.Add(1)
-	defer h.inflight.Add(-1)
-	<-h.release
-	return false, nil
 }
 
 // Hashing is bounded by memory, not only by count: a stored hash that
 // declares 256 MiB takes that much of the budget (MaxConcurrentHashes ×
-// the policy memory), so it cannot run beside other hashes past it
-// (issue 9 hardening).
+// the policy memory), so it cannot run beside other hashes past it.
 func TestHashMemoryBudget(t *testing.T) {
+	t.Parallel()
 	const slots = 4
 	policy := func(m int) string {
 		return fmt.Sprintf("$argon2id$v=19$m=%d,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", m)
@@ -318,32 +280,36 @@ func TestHashMemoryBudget(t *testing.T) {
 
 	t.Run("New wraps the hasher", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, func(c *testSetup[testUser]) { c.maxConcurrentHashes = slots })
-		mb, ok := f.auth.cfg.Hasher.(*memBoundHasher)
-		require.True(t, ok, "hasher %T", f.auth.cfg.Hasher)
-		assert.EqualValues(t, slots*cheapHasher.withDefaults().Memory, mb.sem.size, "budget of an argon2idHasher is slots × its Memory")
-		f = newFixture(t, func(c *testSetup[testUser]) {
-			c.maxConcurrentHashes = slots
-			c.Hasher = &thCountingHasher{PasswordHasher: cheapHasher}
+		synctest.Test(t, func(t *testing.T) {
+			f := newEnv(t, func(c *testSetup[testUser]) { c.maxConcurrentHashes = slots; c.Hasher = cheapHasher })
+			mb, ok := f.auth.cfg.Hasher.(*memBoundHasher)
+			require.True(t, ok, "hasher %T", f.auth.cfg.Hasher)
+			assert.EqualValues(t, slots*cheapHasher.withDefaults().Memory, mb.sem.size, "budget of an argon2idHasher is slots × its Memory")
+			f = newEnv(t, func(c *testSetup[testUser]) {
+				c.maxConcurrentHashes = slots
+				c.Hasher = &countingHasher{inner: cheapHasher}
+			})
+			mb = f.auth.cfg.Hasher.(*memBoundHasher)
+			assert.EqualValues(t, slots*defaultArgon2Memory, mb.sem.size, "budget of another hasher is slots × 19 MiB")
 		})
-		mb = f.auth.cfg.Hasher.(*memBoundHasher)
-		assert.EqualValues(t, slots*defaultArgon2Memory, mb.sem.size, "budget of another hasher is slots × 19 MiB")
 	})
 	t.Run("policy hashes run side by side", func(t *testing.T) {
 		t.Parallel()
-		inner := &thGateHasher{release: make(chan struct{})}
+		release := make(chan struct{})
+		inner := &countingHasher{hook: func(string) { <-release }}
 		h := newMemBoundHasher(inner, slots)
 		var wg sync.WaitGroup
 		for range slots {
 			wg.Go(func() { _, _ = h.Verify(context.Background(), policy(defaultArgon2Memory), "pw") })
 		}
 		require.Eventually(t, func() bool { return inner.inflight.Load() == slots }, 30*time.Second, time.Millisecond)
-		close(inner.release)
+		close(release)
 		wg.Wait()
 	})
 	t.Run("a 256 MiB hash runs alone", func(t *testing.T) {
 		t.Parallel()
-		inner := &thGateHasher{release: make(chan struct{})}
+		release := make(chan struct{})
+		inner := &countingHasher{hook: func(string) { <-release }}
 		h := newMemBoundHasher(inner, slots)
 		assert.EqualValues(t, h.sem.size, h.weight(huge), "capped at the whole budget")
 		var wg sync.WaitGroup
@@ -359,7 +325,7 @@ func TestHashMemoryBudget(t *testing.T) {
 		cancel()
 		_, err := h.Verify(ctx, policy(64), "pw")
 		assert.ErrorIs(t, err, context.Canceled)
-		close(inner.release)
+		close(release)
 		wg.Wait()
 		assert.Zero(t, h.sem.cur, "budget returned")
 	})
@@ -389,24 +355,26 @@ func TestHashMemoryBudget(t *testing.T) {
 // is never throttled by itself: the requests wait for one verification
 // instead of each reserving an attempt.
 func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
+	t.Parallel()
 	const burst, limit = 32, 10
 	synctest.Test(t, func(t *testing.T) {
-		hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-		lim := &thLimiter{}
-		f := newFixture(t, func(c *testSetup[testUser]) {
+		hasher := &countingHasher{inner: cheapHasher}
+		lim := &testLimiter{}
+		f := newEnv(t, func(c *testSetup[testUser]) {
 			c.Hasher = hasher
-			lim.Limiter = newMemoryLimiter(limit, time.Minute, c.now)
+			lim.Limiter = newMemoryLimiter(limit, time.Minute, nil)
 			c.Throttle.Logins = lim
 		})
 		hasher.verifies.Store(0)
-		hasher.gate = make(chan struct{})
+		gate := make(chan struct{})
+		hasher.hook = func(string) { <-gate }
 		codes := make([]int, burst)
 		var wg sync.WaitGroup
 		for i := range burst {
-			wg.Go(func() { codes[i] = thDo(f, "alice@example.com", "wonderland-42").Code })
+			wg.Go(func() { codes[i] = thDo(f, "alice", alicePW).Code })
 		}
 		synctest.Wait() // every request is now blocked: in the hasher, or waiting for it
-		close(hasher.gate)
+		close(gate)
 		wg.Wait()
 		for i, c := range codes {
 			assert.Equal(t, http.StatusOK, c, "request %d", i)
@@ -419,32 +387,34 @@ func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
 // A request waiting for another's verification of the same credential
 // gives up with its context: a 503, and it counts no attempt.
 func TestThrottleCoalescedWaiterHonoursContext(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		hasher := &thCountingHasher{PasswordHasher: cheapHasher}
-		lim := &thLimiter{}
-		f := newFixture(t, func(c *testSetup[testUser]) {
+		hasher := &countingHasher{inner: cheapHasher}
+		lim := &testLimiter{}
+		f := newEnv(t, func(c *testSetup[testUser]) {
 			c.Hasher = hasher
-			lim.Limiter = newMemoryLimiter(10, time.Minute, c.now)
+			lim.Limiter = newMemoryLimiter(10, time.Minute, nil)
 			c.Throttle.Logins = lim
 		})
 		hasher.verifies.Store(0)
-		hasher.gate = make(chan struct{})
+		gate := make(chan struct{})
+		hasher.hook = func(string) { <-gate }
 		var wg sync.WaitGroup
 		var leader int
-		wg.Go(func() { leader = thDo(f, "alice@example.com", "wonderland-42").Code })
+		wg.Go(func() { leader = thDo(f, "alice", alicePW).Code })
 		synctest.Wait() // the leader holds the verification in the hasher
 
 		ctx, cancel := context.WithCancel(context.Background())
 		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
 		req.RemoteAddr = "192.0.2.9:1234"
-		req.Header.Set("Authorization", basicHeader("alice@example.com", "wonderland-42"))
+		req.Header.Set("Authorization", basicHeader("alice", alicePW))
 		rec := httptest.NewRecorder()
 		wg.Go(func() { f.auth.Middleware(&spy{}).ServeHTTP(rec, req) })
 		synctest.Wait() // the follower waits for the leader
 		cancel()
 		synctest.Wait()
 		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "the waiter gave up")
-		close(hasher.gate)
+		close(gate)
 		wg.Wait()
 		assert.Equal(t, http.StatusOK, leader)
 		assert.EqualValues(t, 1, hasher.verifies.Load())

@@ -1,45 +1,19 @@
 package httpauth
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-var (
-	testKey1 = testSecret(1)
-	testKey2 = testSecret(2)
-	t0       = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-)
-
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newTestSigner(t *testing.T, clock *fakeClock, purpose string, keys ...SigningKey) *HMACSigner {
-	t.Helper()
-	if len(keys) == 0 {
-		keys = []SigningKey{{ID: "k1", Secret: testKey1}}
-	}
-	if purpose == "" {
-		purpose = defaultPurpose
-	}
-	s, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: purpose, Now: clock.Now})
-	require.NoError(t, err)
-	return s
-}
-
 func TestNewHMACSignerValidation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  hmacSignerConfig
@@ -53,11 +27,12 @@ func TestNewHMACSignerValidation(t *testing.T) {
 		{"duplicate key ID", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}, {ID: "k", Secret: testKey2}}}, "used twice"},
 		{"negative leeway", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: -1}, "leeway"},
 		{"huge leeway", hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k", Secret: testKey1}}, Leeway: time.Hour}, "leeway"},
-		// Issue 9 #14: a signer for another use must name its purpose.
+		// A signer for another use must name its purpose.
 		{"empty purpose", hmacSignerConfig{Keys: []SigningKey{{ID: "k", Secret: testKey1}}}, "explicit Purpose"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := newHMACSigner(tt.cfg)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
@@ -66,9 +41,9 @@ func TestNewHMACSignerValidation(t *testing.T) {
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
-	clock := &fakeClock{t0}
-	s := newTestSigner(t, clock, "")
-	want := newClaims("user-42", clock.Now(), time.Hour)
+	t.Parallel()
+	s := newTestSigner(t, "")
+	want := newClaims("user-42", time.Now(), time.Hour)
 	tok, err := s.Sign(context.Background(), want)
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(tok, "k1."))
@@ -85,8 +60,9 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 }
 
 func TestSignRejectsBadClaims(t *testing.T) {
-	s := newTestSigner(t, &fakeClock{t0}, "")
-	good := newClaims("u", t0, time.Hour)
+	t.Parallel()
+	s := newTestSigner(t, "")
+	good := newClaims("u", time.Now(), time.Hour)
 	tests := []struct {
 		name   string
 		mutate func(*Claims)
@@ -101,6 +77,7 @@ func TestSignRejectsBadClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			c := good
 			tt.mutate(&c)
 			_, err := s.Sign(context.Background(), c)
@@ -109,63 +86,71 @@ func TestSignRejectsBadClaims(t *testing.T) {
 	}
 }
 
-func TestVerifyExpiryWithInjectedClock(t *testing.T) {
-	clock := &fakeClock{t0}
-	s := newTestSigner(t, clock, "")
-	tok, err := s.Sign(context.Background(), newClaims("u", t0, time.Hour))
-	require.NoError(t, err)
-
+// A token is valid from its issue to the nanosecond before its expiry. Each
+// case runs in a synctest bubble, whose clock moves only by time.Sleep.
+func TestVerifyExpiry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		name string
-		at   time.Time
-		want error
+		name   string
+		issued time.Duration // from now
+		after  time.Duration // slept before Verify
+		want   error
 	}{
-		{"at issue", t0, nil},
-		{"one ns before expiry", t0.Add(time.Hour - 1), nil},
-		{"at expiry", t0.Add(time.Hour), ErrTokenExpired},
-		{"after expiry", t0.Add(2 * time.Hour), ErrTokenExpired},
-		{"issued in the future", t0.Add(-time.Second), ErrTokenInvalid},
+		{"at issue", 0, 0, nil},
+		{"one ns before expiry", 0, time.Hour - 1, nil},
+		{"at expiry", 0, time.Hour, ErrTokenExpired},
+		{"after expiry", 0, 2 * time.Hour, ErrTokenExpired},
+		{"issued in the future", time.Second, 0, ErrTokenInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock.t = tt.at
-			_, err := s.Verify(context.Background(), tok)
-			if tt.want == nil {
-				assert.NoError(t, err)
-				return
-			}
-			assert.ErrorIs(t, err, tt.want)
-			// exactly one verdict, never both (CVE-2024-51744)
-			assert.False(t, errors.Is(err, ErrTokenExpired) && errors.Is(err, ErrTokenInvalid))
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				s := newTestSigner(t, "")
+				tok, err := s.Sign(context.Background(), newClaims("u", time.Now().Add(tt.issued), time.Hour))
+				require.NoError(t, err)
+				time.Sleep(tt.after)
+				_, err = s.Verify(context.Background(), tok)
+				if tt.want == nil {
+					assert.NoError(t, err)
+					return
+				}
+				assert.ErrorIs(t, err, tt.want)
+				// exactly one verdict, never both (CVE-2024-51744)
+				assert.False(t, errors.Is(err, ErrTokenExpired) && errors.Is(err, ErrTokenInvalid))
+			})
 		})
 	}
 }
 
 func TestVerifyLeeway(t *testing.T) {
-	clock := &fakeClock{t0}
-	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second, Now: clock.Now})
-	require.NoError(t, err)
-	tok, err := s.Sign(context.Background(), newClaims("u", t0.Add(30*time.Second), time.Hour))
-	require.NoError(t, err)
-	_, err = s.Verify(context.Background(), tok)
-	assert.NoError(t, err, "iat within leeway")
-	tok, err = s.Sign(context.Background(), newClaims("u", t0.Add(31*time.Second), time.Hour))
-	require.NoError(t, err)
-	_, err = s.Verify(context.Background(), tok)
-	assert.ErrorIs(t, err, ErrTokenInvalid, "iat beyond leeway")
+	t.Parallel()
+	// In a bubble the clock stands still between Sign and Verify.
+	synctest.Test(t, func(t *testing.T) {
+		s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, Leeway: 30 * time.Second})
+		require.NoError(t, err)
+		tok, err := s.Sign(context.Background(), newClaims("u", time.Now().Add(30*time.Second), time.Hour))
+		require.NoError(t, err)
+		_, err = s.Verify(context.Background(), tok)
+		assert.NoError(t, err, "iat within leeway")
+		tok, err = s.Sign(context.Background(), newClaims("u", time.Now().Add(30*time.Second+1), time.Hour))
+		require.NoError(t, err)
+		_, err = s.Verify(context.Background(), tok)
+		assert.ErrorIs(t, err, ErrTokenInvalid, "iat beyond leeway")
+	})
 }
 
 func TestKeyRotation(t *testing.T) {
-	clock := &fakeClock{t0}
+	t.Parallel()
 	k1 := SigningKey{ID: "k1", Secret: testKey1}
 	k2 := SigningKey{ID: "k2", Secret: testKey2}
-	old := newTestSigner(t, clock, "", k1)
-	rotated := newTestSigner(t, clock, "", k2, k1) // k2 signs, k1 still verifies
-	retired := newTestSigner(t, clock, "", k2)     // k1 gone
+	old := newTestSigner(t, "", k1)
+	rotated := newTestSigner(t, "", k2, k1) // k2 signs, k1 still verifies
+	retired := newTestSigner(t, "", k2)     // k1 gone
 
-	oldTok, err := old.Sign(context.Background(), newClaims("u", t0, time.Hour))
+	oldTok, err := old.Sign(context.Background(), newClaims("u", time.Now(), time.Hour))
 	require.NoError(t, err)
-	newTok, err := rotated.Sign(context.Background(), newClaims("u", t0, time.Hour))
+	newTok, err := rotated.Sign(context.Background(), newClaims("u", time.Now(), time.Hour))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(newTok, "k2."), "first key signs")
 
@@ -186,32 +171,32 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestWrongKeyAndPurpose(t *testing.T) {
-	clock := &fakeClock{t0}
-	api := newTestSigner(t, clock, "")
-	other := newTestSigner(t, clock, "", SigningKey{ID: "k1", Secret: testKey2})
-	confirm := newTestSigner(t, clock, "email-confirmation")
+	t.Parallel()
+	api := newTestSigner(t, "")
+	other := newTestSigner(t, "", SigningKey{ID: "k1", Secret: testKey2})
+	confirm := newTestSigner(t, "email-confirmation")
 
-	tok, err := confirm.Sign(context.Background(), newClaims("u", t0, time.Hour))
+	tok, err := confirm.Sign(context.Background(), newClaims("u", time.Now(), time.Hour))
 	require.NoError(t, err)
 	_, err = api.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "a token for another purpose")
 	_, err = confirm.Verify(context.Background(), tok)
 	assert.NoError(t, err)
 
-	tok, err = other.Sign(context.Background(), newClaims("u", t0, time.Hour))
+	tok, err = other.Sign(context.Background(), newClaims("u", time.Now(), time.Hour))
 	require.NoError(t, err)
 	_, err = api.Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, ErrTokenInvalid, "another deployment's key with the same kid")
 }
 
 func TestTamperedAndMalformedTokens(t *testing.T) {
-	clock := &fakeClock{t0}
-	s := newTestSigner(t, clock, "")
+	t.Parallel()
+	s := newTestSigner(t, "")
 	// The std-alphabet case needs a token with '-' or '_' in it to differ.
 	var tok string
 	for !strings.ContainsAny(tok, "-_") {
 		var err error
-		tok, err = s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
+		tok, err = s.Sign(context.Background(), newClaims("user-1", time.Now(), time.Hour))
 		require.NoError(t, err)
 	}
 	kid, rest, _ := strings.Cut(tok, ".")
@@ -248,6 +233,7 @@ func TestTamperedAndMalformedTokens(t *testing.T) {
 	}
 	for name, bad := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			_, err := s.Verify(context.Background(), bad)
 			assert.ErrorIs(t, err, ErrTokenInvalid)
 		})
@@ -258,9 +244,9 @@ func TestTamperedAndMalformedTokens(t *testing.T) {
 // payload has exactly one accepted spelling: variants that differ only in
 // the unused low bits decode to the same bytes with a lenient decoder.
 func TestStrictDecodingPadBits(t *testing.T) {
-	clock := &fakeClock{t0}
-	s := newTestSigner(t, clock, "")
-	tok, err := s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
+	t.Parallel()
+	s := newTestSigner(t, "")
+	tok, err := s.Sign(context.Background(), newClaims("user-1", time.Now(), time.Hour))
 	require.NoError(t, err)
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	last := strings.IndexByte(alphabet, tok[len(tok)-1])
@@ -274,6 +260,7 @@ func TestStrictDecodingPadBits(t *testing.T) {
 		}
 		variants++
 		t.Run(v[len(v)-3:], func(t *testing.T) {
+			t.Parallel()
 			_, err := s.Verify(context.Background(), v)
 			assert.ErrorIs(t, err, ErrTokenInvalid)
 		})
@@ -281,47 +268,30 @@ func TestStrictDecodingPadBits(t *testing.T) {
 	assert.Equal(t, 3, variants)
 }
 
-// signRaw signs arbitrary payload bytes the way HMACSigner does, so tests
-// can build genuinely signed tokens with values Sign refuses to make.
-func signRaw(kid string, secret []byte, purpose string, payload []byte) string {
-	signed := kid + "." + tokenB64.EncodeToString(payload)
-	m := hmac.New(sha256.New, deriveKey(secret, purpose))
-	m.Write([]byte(signed))
-	return signed + "." + tokenB64.EncodeToString(m.Sum(nil))
-}
-
-func rawPayload(version byte, iat, exp int64, subject string) []byte {
-	p := make([]byte, payloadFixed, payloadFixed+len(subject))
-	p[0] = version
-	binary.BigEndian.PutUint64(p[1:], uint64(iat))
-	binary.BigEndian.PutUint64(p[9:], uint64(exp))
-	copy(p[17:], bytes.Repeat([]byte{7}, 16))
-	return append(p, subject...)
-}
-
 func TestSignedButInvalidPayloads(t *testing.T) {
-	clock := &fakeClock{t0}
-	s := newTestSigner(t, clock, "")
-	now := t0.UnixNano()
+	t.Parallel()
+	s := newTestSigner(t, "")
+	now := time.Now().UnixNano()
 	tests := []struct {
 		name    string
 		payload []byte
 		want    error
 	}{
-		{"valid control", rawPayload(1, now, now+int64(time.Hour), "u"), nil},
-		{"exp zero", rawPayload(1, now, 0, "u"), ErrTokenInvalid},
-		{"exp negative", rawPayload(1, now, -1, "u"), ErrTokenInvalid},
-		{"exp before iat", rawPayload(1, now, now-1, "u"), ErrTokenInvalid},
-		{"iat zero", rawPayload(1, 0, now+1, "u"), ErrTokenInvalid},
-		{"unknown version", rawPayload(2, now, now+int64(time.Hour), "u"), ErrTokenInvalid},
-		{"no subject", rawPayload(1, now, now+int64(time.Hour), ""), ErrTokenInvalid},
+		{"valid control", tokenPayload(1, now, now+int64(time.Hour), testJTI, "u"), nil},
+		{"exp zero", tokenPayload(1, now, 0, testJTI, "u"), ErrTokenInvalid},
+		{"exp negative", tokenPayload(1, now, -1, testJTI, "u"), ErrTokenInvalid},
+		{"exp before iat", tokenPayload(1, now, now-1, testJTI, "u"), ErrTokenInvalid},
+		{"iat zero", tokenPayload(1, 0, now+1, testJTI, "u"), ErrTokenInvalid},
+		{"unknown version", tokenPayload(2, now, now+int64(time.Hour), testJTI, "u"), ErrTokenInvalid},
+		{"no subject", tokenPayload(1, now, now+int64(time.Hour), testJTI, ""), ErrTokenInvalid},
 		{"short payload", []byte{1, 2, 3}, ErrTokenInvalid},
-		{"expired", rawPayload(1, now-2, now-1, "u"), ErrTokenExpired},
-		{"far future exp is fine", rawPayload(1, now, 1<<62, "u"), nil},
+		{"expired", tokenPayload(1, now-2, now-1, testJTI, "u"), ErrTokenExpired},
+		{"far future exp is fine", tokenPayload(1, now, 1<<62, testJTI, "u"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Verify(context.Background(), signRaw("k1", testKey1, defaultPurpose, tt.payload))
+			t.Parallel()
+			_, err := s.Verify(context.Background(), signRaw(testKID, testKey1, defaultPurpose, tt.payload))
 			if tt.want == nil {
 				assert.NoError(t, err)
 			} else {
@@ -335,9 +305,9 @@ func TestVerifyAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts; CI runs this without -race too")
 	}
-	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1, Now: (&fakeClock{t0}).Now})
+	s, err := newHMACSigner(hmacSignerConfig{Purpose: defaultPurpose, Keys: []SigningKey{{ID: "k1", Secret: testKey1}}, CacheSize: -1})
 	require.NoError(t, err)
-	tok, err := s.Sign(context.Background(), newClaims("user-1", t0, time.Hour))
+	tok, err := s.Sign(context.Background(), newClaims("user-1", time.Now(), time.Hour))
 	require.NoError(t, err)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
@@ -353,9 +323,10 @@ func TestVerifyAllocations(t *testing.T) {
 }
 
 func TestTokenIDsAreUnique(t *testing.T) {
+	t.Parallel()
 	seen := map[[16]byte]bool{}
 	for range 1000 {
-		c := newClaims("u", t0, time.Hour)
+		c := newClaims("u", time.Now(), time.Hour)
 		require.NotEqual(t, [16]byte{}, c.ID)
 		require.False(t, seen[c.ID])
 		seen[c.ID] = true
