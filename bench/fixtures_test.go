@@ -156,8 +156,8 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // answer ends every handler: a bare 200 when the middleware put the
 // benchmark user where the handler looked, a 500 otherwise. Writing only
 // the status keeps the baseline to the recorder's own cost (no header map
-// entry, no body buffer, no content sniffing), as in the peer measurements
-// of go-peers.md, while the status still proves the user was read.
+// entry, no body buffer, no content sniffing), the same for every peer,
+// while the status still proves the user was read.
 func answer(w http.ResponseWriter, id string, ok bool) {
 	if !ok || id != benchUserID {
 		http.Error(w, "no user in context", http.StatusInternalServerError)
