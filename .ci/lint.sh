@@ -9,7 +9,7 @@
 #    with the local Go (the go.mod line's oldest supported release's latest
 #    patch): reachable standard-library advisories are only warnings here.
 # 3. For the library modules (core, sqlstore, redisstore) and the shipped
-#    command (cmd/httpauth) govulncheck again under
+#    commands (the cmd module: httpauth, httpauth-users) govulncheck again under
 #    GOTOOLCHAIN=$HTTPAUTH_NEW_GO (default go1.27.3, which the module
 #    proxy serves; govulncheck is then built with that toolchain, as it must
 #    be to read that standard library): ANY reachable finding fails the
@@ -157,7 +157,7 @@ for mod in "${mods[@]}"; do
 		# The library modules under the newer toolchain: nothing reachable
 		# may remain, standard library included.
 		case "$name" in
-		core | sqlstore | redisstore | cmd/httpauth)
+		core | sqlstore | redisstore | cmd)
 			if [ -n "$new_govulncheck" ]; then
 				log "govulncheck ($name) under $NEW_GO"
 				(cd "$root/$mod" && GOTOOLCHAIN=$NEW_GO "$new_govulncheck" -db "$vulndb" ./...)

@@ -5,7 +5,8 @@
 // offers UpdatePasswordHash, so logins upgrade old hashes in place. It
 // also has the writes an application needs to manage its users
 // (CreateUser, SetPassword, SetDisabled, LogoutEverywhere, ...), and the
-// command cmd/httpauth-users wraps them for operators.
+// command httpauth-users (github.com/gohttpauth/httpauth/cmd/httpauth-users)
+// wraps them for operators.
 //
 // The package imports no driver: the host picks one, such as
 // github.com/jackc/pgx/v5/stdlib ("pgx") or modernc.org/sqlite ("sqlite").

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/cmd/internal/secret"
 )
-
-// maxPasswordLen is the default httpauth.Config.MaxPasswordLen: a longer
-// password could never log in.
-const maxPasswordLen = 1024
 
 func runHashPassword(args []string, e *env) error {
 	fs := newFlagSet("hash-password", "< password-file",
@@ -29,8 +25,8 @@ func runHashPassword(args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(pw); err != nil {
-		return err
+	if err := secret.CheckPassword(pw); err != nil {
+		return usageError{err.Error()}
 	}
 	hash, err := httpauth.DefaultHasher().Hash(context.Background(), pw)
 	if err != nil {
@@ -38,23 +34,4 @@ func runHashPassword(args []string, e *env) error {
 	}
 	_, err = fmt.Fprintln(e.stdout, hash)
 	return err
-}
-
-// checkPassword refuses passwords that HTTP Basic could never carry to
-// the authenticator, so no one stores a hash that cannot log in.
-func checkPassword(pw string) error {
-	switch {
-	case pw == "":
-		return usagef("empty password")
-	case len(pw) > maxPasswordLen:
-		return usagef("password is %d bytes; the authenticator takes at most %d", len(pw), maxPasswordLen)
-	case !utf8.ValidString(pw):
-		return usagef("password is not valid UTF-8")
-	}
-	for i := 0; i < len(pw); i++ {
-		if c := pw[i]; c < 0x20 || c == 0x7f {
-			return usagef("password has a control character, which HTTP Basic cannot carry")
-		}
-	}
-	return nil
 }

@@ -5,94 +5,32 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/cmd/internal/ptytest"
 )
 
-// openPTY returns the two ends of a new pseudo-terminal.
-func openPTY(t *testing.T) (ptm, pts *os.File) {
+// startOn starts bin with args and pty as its standard input and error.
+// A command that hangs is killed after a minute.
+func startOn(t *testing.T, pty *ptytest.PTY, stdout io.Writer, bin string, args ...string) *exec.Cmd {
 	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pty.TTY, stdout, pty.TTY
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	fd := int(ptm.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
-	}
-	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open pts: %v", err)
-	}
-	t.Cleanup(func() { ptm.Close(); pts.Close() })
-	return ptm, pts
-}
-
-// screen collects what the terminal shows.
-type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// waitFor polls until the screen shows want n times (generous deadline:
-// only a hang fails it).
-func (s *screen) waitFor(t *testing.T, want string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(s.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed %q %d times; it shows %q", want, n, s.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitEchoOff polls until terminal f has echo off. The command prints its
-// prompt before it turns echo off, so text typed at once could be echoed
-// by the terminal itself; a command that never turns echo off fails here.
-func waitEchoOff(t *testing.T, f *os.File) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tio.Lflag&unix.ECHO == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the terminal's echo never went off")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return cmd
 }
 
 // testTerminal types passwords into hash-password on a real
@@ -112,22 +50,12 @@ func testTerminal(t *testing.T, bin string) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ptm, pts := openPTY(t)
-			cmd := exec.Command(bin, "hash-password")
+			pty := ptytest.Open(t)
 			var stdout bytes.Buffer
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, &stdout, pts
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var scr screen
-			go func() { _, _ = io.Copy(&scr, ptm) }()
+			cmd := startOn(t, pty, &stdout, bin, "hash-password")
 
-			scr.waitFor(t, "Password: ", 1)
-			waitEchoOff(t, pts)
-			_, _ = ptm.WriteString(tt.first + "\n")
-			scr.waitFor(t, "Repeat password: ", 1)
-			waitEchoOff(t, pts)
-			_, _ = ptm.WriteString(tt.second + "\n")
+			pty.Answer(t, "Password: ", tt.first)
+			pty.Answer(t, "Repeat password: ", tt.second)
 			err := cmd.Wait()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -137,10 +65,10 @@ func testTerminal(t *testing.T, bin string) {
 				t.Errorf("exit status = %d, want %d", code, tt.code)
 			}
 			if tt.stderr != "" {
-				scr.waitFor(t, tt.stderr, 1)
+				pty.WaitFor(t, tt.stderr, 1)
 			}
-			if strings.Contains(scr.String(), "typed-secret") {
-				t.Errorf("the terminal echoed the password: %q", scr.String())
+			if strings.Contains(pty.Screen(), "typed-secret") {
+				t.Errorf("the terminal echoed the password: %q", pty.Screen())
 			}
 			if tt.code == 0 {
 				hash := strings.TrimSpace(stdout.String())
@@ -151,11 +79,7 @@ func testTerminal(t *testing.T, bin string) {
 			} else if stdout.Len() != 0 {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
 			}
-			tio, err := unix.IoctlGetTermios(int(pts.Fd()), unix.TCGETS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tio.Lflag&unix.ECHO == 0 {
+			if !pty.Echo(t) {
 				t.Error("echo is still off after the command exited")
 			}
 		})
@@ -177,51 +101,46 @@ func testTerminalToken(t *testing.T, bin string) {
 	}
 	for _, args := range [][]string{{"inspect-token"}, {"inspect-token", "-"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			ptm, pts := openPTY(t)
-			cmd := exec.Command(bin, args...)
-			cmd.Env = []string{"HTTPAUTH_SECRET=" + hex.EncodeToString(secret)}
+			pty := ptytest.Open(t)
+			t.Setenv("HTTPAUTH_SECRET", hex.EncodeToString(secret))
 			var stdout bytes.Buffer
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, &stdout, pts
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var scr screen
-			go func() { _, _ = io.Copy(&scr, ptm) }()
-			scr.waitFor(t, "Token: ", 1)
-			waitEchoOff(t, pts)
-			_, _ = ptm.WriteString(tok + "\n")
+			cmd := startOn(t, pty, &stdout, bin, args...)
+			pty.Answer(t, "Token: ", tok)
 			if err := cmd.Wait(); err != nil {
-				t.Fatalf("inspect-token: %v; terminal: %q", err, scr.String())
+				t.Fatalf("inspect-token: %v; terminal: %q", err, pty.Screen())
 			}
 			if !regexp.MustCompile(`(?m)^token ID: +` + hex.EncodeToString(claims.ID[:]) + `$`).MatchString(stdout.String()) {
 				t.Errorf("stdout = %q, want the claims", stdout.String())
 			}
-			if strings.Contains(scr.String(), tok[len(tok)-20:]) {
-				t.Errorf("the terminal echoed the token: %q", scr.String())
+			if strings.Contains(pty.Screen(), tok[len(tok)-20:]) {
+				t.Errorf("the terminal echoed the token: %q", pty.Screen())
 			}
-			if n := strings.Count(scr.String(), "Token: "); n != 1 {
+			if n := strings.Count(pty.Screen(), "Token: "); n != 1 {
 				t.Errorf("asked %d times for the token", n)
 			}
 		})
 	}
 }
 
-// testTerminalInterrupt stops hash-password while it waits with echo off:
-// it must put echo back and exit as an interrupted command does (130).
+// testTerminalInterrupt stops hash-password while it waits with echo off,
+// by a signal or by Ctrl-C typed (a key, not a signal, while the terminal
+// is in raw mode): it must put echo back and exit as an interrupted
+// command does (130).
 func testTerminalInterrupt(t *testing.T, bin string) {
-	for _, sig := range []os.Signal{os.Interrupt, unix.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			ptm, pts := openPTY(t)
-			cmd := exec.Command(bin, "hash-password")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, io.Discard, pts
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var scr screen
-			go func() { _, _ = io.Copy(&scr, ptm) }()
-			scr.waitFor(t, "Password: ", 1)
-			waitEchoOff(t, pts)
-			if err := cmd.Process.Signal(sig); err != nil {
+	for _, tt := range []struct {
+		name string
+		stop func(*testing.T, *ptytest.PTY, *exec.Cmd) error
+	}{
+		{"interrupt", func(_ *testing.T, _ *ptytest.PTY, cmd *exec.Cmd) error { return cmd.Process.Signal(os.Interrupt) }},
+		{"terminated", func(_ *testing.T, _ *ptytest.PTY, cmd *exec.Cmd) error { return cmd.Process.Signal(unix.SIGTERM) }},
+		{"ctrl-c typed", func(t *testing.T, pty *ptytest.PTY, _ *exec.Cmd) error { pty.Type(t, "typed\x03"); return nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pty := ptytest.Open(t)
+			cmd := startOn(t, pty, io.Discard, bin, "hash-password")
+			pty.WaitFor(t, "Password: ", 1)
+			pty.WaitEchoOff(t)
+			if err := tt.stop(t, pty, cmd); err != nil {
 				t.Fatal(err)
 			}
 			err := cmd.Wait()
@@ -229,12 +148,11 @@ func testTerminalInterrupt(t *testing.T, bin string) {
 			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 				t.Errorf("exit = %v, want status 130", err)
 			}
-			tio, err := unix.IoctlGetTermios(int(pts.Fd()), unix.TCGETS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tio.Lflag&unix.ECHO == 0 {
+			if !pty.Echo(t) {
 				t.Error("echo is still off after the interrupt")
+			}
+			if strings.Contains(pty.Screen(), "typed") {
+				t.Errorf("the terminal echoed what was typed: %q", pty.Screen())
 			}
 		})
 	}

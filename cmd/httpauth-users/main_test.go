@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -67,68 +66,6 @@ func TestRun(t *testing.T) {
 		assert.Contains(t, stdout.String(), s.out, "step %d %q", i, s.args)
 		assert.Contains(t, stderr.String(), s.errText, "step %d %q", i, s.args)
 		assert.NotContains(t, stdout.String()+stderr.String(), "$argon2id$", "step %d: never print a hash", i)
-	}
-}
-
-func TestReadLine(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{"pw\n", "pw", true},
-		{"pw\r\n", "pw", true},
-		{"pw", "pw", true},
-		{" pw \n", " pw ", true},
-		{"first\nsecond\n", "first", true},
-		{"\n", "", true}, // checkPassword refuses it
-		{"", "", false},
-	} {
-		t.Run(fmt.Sprintf("%q", c.in), func(t *testing.T) {
-			t.Parallel()
-			got, err := readLine(strings.NewReader(c.in))
-			if !c.ok {
-				assert.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, c.want, got)
-		})
-	}
-}
-
-// TestCheckPassword: only passwords the Basic parser and the default
-// MaxPasswordLen let through may be stored.
-func TestCheckPassword(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		name, pw string
-		ok       bool
-	}{
-		{"plain", "correct horse", true},
-		{"colons", "a:b::c:", true},
-		{"unicode", "pässwörd-✓", true},
-		{"1024 bytes", strings.Repeat("p", 1024), true},
-		{"1024 bytes of 2-byte runes", strings.Repeat("ä", 512), true},
-		{"empty", "", false},
-		{"1025 bytes", strings.Repeat("p", 1025), false},
-		{"invalid UTF-8", "pw\xff", false},
-		{"truncated rune", "pw\xc3", false},
-		{"NUL", "pw\x00x", false},
-		{"tab", "pw\tx", false},
-		{"escape", "\x1b[Apw", false},
-		{"DEL", "pw\x7f", false},
-		{"carriage return inside", "p\rw", false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			err := checkPassword(c.pw)
-			if c.ok {
-				assert.NoError(t, err)
-			} else {
-				assert.ErrorIs(t, err, errBadPassword)
-			}
-		})
 	}
 }
 
