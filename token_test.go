@@ -202,15 +202,7 @@ func TestTamperedAndMalformedTokens(t *testing.T) {
 	kid, rest, _ := strings.Cut(tok, ".")
 	payload, mac, _ := strings.Cut(rest, ".")
 
-	flip := func(s string, i int) string {
-		b := []byte(s)
-		if b[i] == 'A' {
-			b[i] = 'B'
-		} else {
-			b[i] = 'A'
-		}
-		return string(b)
-	}
+	flip := flipChar
 	tests := map[string]string{
 		"empty":                "",
 		"one segment":          kid,
