@@ -163,7 +163,7 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 	if k == nil || subtle.ConstantTimeCompare(k.Hash[:], sum[:]) != 1 {
 		return nil, internalFailure(errors.New("httpauth: KeyStore.KeyByHash returned another key"))
 	}
-	now := a.opt.now()
+	now := time.Now()
 	if !k.Expires.IsZero() && !now.Before(k.Expires) {
 		a.auditMethod(r, false, k.UserID, reasonAPIKeyExpired, APIKeyCredential, t)
 		return nil, failExpiredToken
@@ -214,7 +214,7 @@ func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], na
 	case name == "" || len(name) > 100 || !validCredentialText(name):
 		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", errBadRequest)
 	}
-	now := a.opt.now()
+	now := time.Now()
 	if !expires.IsZero() && !expires.After(now) {
 		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", errBadRequest)
 	}

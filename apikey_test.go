@@ -377,7 +377,7 @@ func TestAPIKeyLastUsedFlushedPeriodically(t *testing.T) {
 		time.Sleep(time.Second) // keys are used strictly after the account exists
 		a, err := New(Config[testUser]{
 			Users: users, APIKeys: keys, Realm: "t", Hasher: cheapHasher,
-			Signer: mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1}),
+			Signer: mustSigner(SigningKey{ID: "k1", Secret: testKey1}),
 			Logger: slog.New(slog.DiscardHandler),
 		})
 		require.NoError(t, err)

@@ -227,14 +227,13 @@ type Throttle struct {
 // options are the knobs whose defaults serve every host. Tests set them;
 // New uses the defaults.
 type options[U any] struct {
-	now                 func() time.Time // default time.Now
-	maxPasswordLen      int              // bytes before hashing; default 1024
-	maxHeaderLen        int              // credential header bytes; default 8192
-	maxConcurrentHashes int              // default 2×GOMAXPROCS
-	cacheSize           int              // verified credentials; default 10000, negative off
-	cacheTTL            time.Duration    // default 5 minutes
-	tokenBurst          int              // default 10
-	disableThrottling   bool             // no per-login limiter
+	maxPasswordLen      int           // bytes before hashing; default 1024
+	maxHeaderLen        int           // credential header bytes; default 8192
+	maxConcurrentHashes int           // default 2×GOMAXPROCS
+	cacheSize           int           // verified credentials; default 10000, negative off
+	cacheTTL            time.Duration // default 5 minutes
+	tokenBurst          int           // default 10
+	disableThrottling   bool          // no per-login limiter
 	accountTTL          [len(purposes) + 1]time.Duration
 	stamp               func(*Account[U]) []byte // extra account state for account tokens
 }
@@ -274,10 +273,10 @@ func build[U any](cfg Config[U], opt options[U]) (*Authenticator[U], error) {
 	// Bound hashing by memory as well as by count (see memBoundHasher).
 	a.cfg.Hasher = newMemBoundHasher(cfg.Hasher, opt.maxConcurrentHashes)
 	if opt.cacheSize > 0 {
-		a.cache = newCredCache(opt.cacheSize, opt.cacheTTL, opt.now)
+		a.cache = newCredCache(opt.cacheSize, opt.cacheTTL)
 	}
 	if cfg.Throttle.TokensPerMinute > 0 {
-		a.tokenRate = newUserRate(cfg.Throttle.TokensPerMinute, opt.tokenBurst, opt.now)
+		a.tokenRate = newUserRate(cfg.Throttle.TokensPerMinute, opt.tokenBurst)
 	}
 	// The dummy hash makes an unknown login cost one real hash.
 	var pw [16]byte
@@ -302,9 +301,6 @@ func withDefaults[U any](cfg Config[U], opt options[U]) (Config[U], options[U]) 
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
 	}
-	if opt.now == nil {
-		opt.now = time.Now
-	}
 	if cfg.Hasher == nil {
 		cfg.Hasher = defaultHasher()
 	}
@@ -315,14 +311,14 @@ func withDefaults[U any](cfg Config[U], opt options[U]) (Config[U], options[U]) 
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Revocations == nil {
-		cfg.Revocations = newMemoryRevocationStore(opt.now)
+		cfg.Revocations = newMemoryRevocationStore()
 	}
 	t := &cfg.Throttle
 	switch {
 	case opt.disableThrottling:
 		t.Logins = nil
 	case t.Logins == nil:
-		t.Logins = newMemoryLimiter(defaultMaxFailures, defaultFailureWindow, opt.now)
+		t.Logins = newMemoryLimiter(defaultMaxFailures, defaultFailureWindow)
 	}
 	t.TrustedProxies = append([]netip.Prefix(nil), t.TrustedProxies...)
 	if t.TokensPerMinute == 0 {

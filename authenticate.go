@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // A request's path through the package: Middleware (middleware.go) calls
@@ -22,7 +23,7 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	defer recoverFailure(&f)
 	// Taken before any account is read: a token minted for this request
 	// is issued at it (see Identity.authTime).
-	start := a.opt.now()
+	start := time.Now()
 	creds, err := parseCredentials(r, a.cfg.TokenHeader, a.opt.maxHeaderLen, false)
 	switch {
 	case errors.Is(err, ErrNoCredentials):

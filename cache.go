@@ -17,7 +17,6 @@ import (
 type credCache struct {
 	ttl       time.Duration
 	perShard  int
-	now       func() time.Time
 	macs      sync.Pool
 	shards    [credCacheShards]credShard
 	shardMask uint64
@@ -41,10 +40,10 @@ type credEntry struct {
 	expires   time.Time
 }
 
-func newCredCache(size int, ttl time.Duration, now func() time.Time) *credCache {
+func newCredCache(size int, ttl time.Duration) *credCache {
 	var key [32]byte
 	_, _ = rand.Read(key[:])
-	c := &credCache{ttl: ttl, now: now, perShard: max(1, size/credCacheShards), shardMask: credCacheShards - 1}
+	c := &credCache{ttl: ttl, perShard: max(1, size/credCacheShards), shardMask: credCacheShards - 1}
 	c.macs.New = func() any { return &credMAC{h: hmac.New(sha256.New, key[:])} }
 	for i := range c.shards {
 		c.shards[i].m = make(map[credKey]credEntry)
@@ -110,7 +109,7 @@ func (c *credCache) get(k credKey) (credEntry, bool) {
 	s.mu.Lock()
 	e, ok := s.m[k]
 	s.mu.Unlock()
-	if ok && !c.now().Before(e.expires) {
+	if ok && !time.Now().Before(e.expires) {
 		c.remove(k)
 		return credEntry{}, false
 	}
@@ -127,7 +126,7 @@ func (c *credCache) put(k credKey, id, hash string) {
 	s := c.shard(k)
 	s.mu.Lock()
 	if _, exists := s.m[k]; !exists && len(s.m) >= c.perShard {
-		now := c.now()
+		now := time.Now()
 		evicted := false
 		for old, e := range s.m {
 			if !now.Before(e.expires) {
@@ -142,7 +141,7 @@ func (c *credCache) put(k credKey, id, hash string) {
 			}
 		}
 	}
-	s.m[k] = credEntry{accountID: id, hash: hash, expires: c.now().Add(c.ttl)}
+	s.m[k] = credEntry{accountID: id, hash: hash, expires: time.Now().Add(c.ttl)}
 	s.mu.Unlock()
 }
 

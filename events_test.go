@@ -113,7 +113,7 @@ func TestEventThrottled(t *testing.T) {
 		var events eventLog
 		f := newEnv(t, func(c *testSetup[testUser]) {
 			c.OnEvent = events.add
-			c.Throttle.Logins = newMemoryLimiter(2, time.Hour, nil)
+			c.Throttle.Logins = newMemoryLimiter(2, time.Hour)
 		})
 		var code int
 		for range 5 {

@@ -80,21 +80,6 @@ var (
 	chScope   = []string{`Bearer realm="api", error="insufficient_scope"`}
 )
 
-// fakeClock is a clock that moves only when told, for the few tests whose
-// clock must go back, which a synctest bubble's cannot. It is safe for
-// concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.Set(t)
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-func (c *fakeClock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-
 // countingHasher wraps a PasswordHasher, counting calls and the peak number
 // of hashes (Verify and Hash) running at once. hook, if set, runs inside
 // each call while it is counted as in flight. Without inner, Verify
@@ -246,7 +231,6 @@ var untrustedHashes = sync.OnceValue(func() map[string]string {
 type env struct {
 	auth   *Authenticator[testUser]
 	users  *MemoryUserStore[testUser]
-	clock  *fakeClock // nil in a synctest bubble
 	hasher *countingHasher
 	logs   *logBuffer
 	errs   *errorLog
@@ -296,39 +280,20 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	if time.Now().Year() >= 2020 {
 		t.Fatal("newEnv must run in a synctest bubble")
 	}
-	return buildEnv(t, nil, opts)
-}
-
-// newClockEnv builds an environment on a fake clock instead, for the tests
-// that cannot run in a bubble; it is ready at t0 too.
-func newClockEnv(t testing.TB, opts ...envOpt) *env {
-	t.Helper()
-	return buildEnv(t, newFakeClock(t0.Add(-24*time.Hour)), opts)
-}
-
-func buildEnv(t testing.TB, clock *fakeClock, opts []envOpt) *env {
-	t.Helper()
 	ctx := context.Background()
 	e := &env{
 		users:  NewMemoryUserStore[testUser](cheapHasher),
-		clock:  clock,
 		hasher: &countingHasher{inner: cheapHasher},
 		logs:   &logBuffer{},
 		next:   &spy{},
 	}
-	now, sleep := time.Now, time.Sleep
-	var inject func() time.Time // nil: the bubble's clock
-	if clock != nil {
-		now, sleep, inject = clock.Now, clock.Advance, clock.Now
-		e.users.setClock(clock.Now)
-	}
 	seedAccounts(t, e.users)
-	sleep(24*time.Hour - time.Minute)
+	time.Sleep(24*time.Hour - time.Minute)
 
 	e.errs = newErrorLog(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := testSetup[testUser]{Config: Config[testUser]{
 		Users:       e.users,
-		Signer:      mustSigner(inject, SigningKey{ID: testKID, Secret: testKey1}),
+		Signer:      mustSigner(SigningKey{ID: testKID, Secret: testKey1}),
 		Realm:       "api",
 		TokenHeader: "X-API-Key",
 		Hasher:      e.hasher,
@@ -339,7 +304,7 @@ func buildEnv(t testing.TB, clock *fakeClock, opts []envOpt) *env {
 			}
 			return nil
 		},
-	}, options: options[testUser]{now: inject}}
+	}}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -350,14 +315,14 @@ func buildEnv(t testing.TB, clock *fakeClock, opts []envOpt) *env {
 	// cannot mint, so craft them then.
 	var err error
 	if e.token, _, err = a.IssueToken(ctx, "u-alice"); err != nil {
-		e.token = craftToken(now(), now().Add(time.Hour), "u-alice")
+		e.token = craftToken(time.Now(), time.Now().Add(time.Hour), "u-alice")
 	}
 	if e.bobTok, _, err = a.IssueToken(ctx, "u-bob"); err != nil {
-		e.bobTok = craftToken(now(), now().Add(time.Hour), "u-bob")
+		e.bobTok = craftToken(time.Now(), time.Now().Add(time.Hour), "u-bob")
 	}
 	e.hasher.verifies.Store(0)
 	e.hasher.hashes.Store(0)
-	sleep(time.Minute)
+	time.Sleep(time.Minute)
 	return e
 }
 

@@ -65,7 +65,7 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 		}
 		iat := id.authTime
 		if iat.IsZero() {
-			iat = a.opt.now()
+			iat = time.Now()
 		}
 		token, c, err := a.issueToken(r.Context(), id.Account.ID, iat)
 		if err != nil {

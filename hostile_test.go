@@ -137,7 +137,7 @@ func hostileCases() []hostileCase {
 	}
 	iat, exp := now.Add(-time.Minute).UnixNano(), now.Add(time.Hour).UnixNano()
 	bothKeys := func(c *testSetup[testUser]) {
-		c.Signer = mustSigner(nil, SigningKey{ID: testKID, Secret: testKey1}, SigningKey{ID: "k0", Secret: testKey2})
+		c.Signer = mustSigner(SigningKey{ID: testKID, Secret: testKey1}, SigningKey{ID: "k0", Secret: testKey2})
 	}
 	aliceAccount := func(change func(a *Account[testUser], e *env)) func(*testing.T, *env) {
 		return func(t *testing.T, e *env) {
@@ -897,7 +897,7 @@ func TestServerRefusesHeadersOverOneMiB(t *testing.T) {
 	t.Parallel()
 	// A real server cannot run in a synctest bubble; no clock is needed.
 	next := &spy{}
-	a, err := New(Config[testUser]{Users: NewMemoryUserStore[testUser](cheapHasher), Signer: mustSigner(nil, SigningKey{ID: testKID, Secret: testKey1}), Realm: "api", Hasher: cheapHasher})
+	a, err := New(Config[testUser]{Users: NewMemoryUserStore[testUser](cheapHasher), Signer: mustSigner(SigningKey{ID: testKID, Secret: testKey1}), Realm: "api", Hasher: cheapHasher})
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.Middleware(next))
 	defer srv.Close()
@@ -934,11 +934,11 @@ func TestRealmAndSchemeInChallenges(t *testing.T) {
 		w = e.serve(e.auth.Middleware(e.next), getReq("Authorization", basicHeader("alice", alicePW)))
 		assert.Equal(t, http.StatusOK, w.Code)
 		for _, realm := range []string{"a\r\nSet-Cookie: x=1", "a\x00", "a\x7f", "\xff", strings.Repeat("r", 257)} {
-			_, err := New(Config[testUser]{Users: e.users, Signer: mustSigner(nil, SigningKey{ID: testKID, Secret: testKey1}), Realm: realm, Hasher: cheapHasher})
+			_, err := New(Config[testUser]{Users: e.users, Signer: mustSigner(SigningKey{ID: testKID, Secret: testKey1}), Realm: realm, Hasher: cheapHasher})
 			assert.Error(t, err, "realm %q", realm)
 		}
 		for _, scheme := range []string{"x Basic", "Basic\r\n", "a\"b", "B,c"} {
-			_, err := New(Config[testUser]{Users: e.users, Signer: mustSigner(nil, SigningKey{ID: testKID, Secret: testKey1}), Realm: "r", BasicScheme: scheme, Hasher: cheapHasher})
+			_, err := New(Config[testUser]{Users: e.users, Signer: mustSigner(SigningKey{ID: testKID, Secret: testKey1}), Realm: "r", BasicScheme: scheme, Hasher: cheapHasher})
 			assert.Error(t, err, "scheme %q", scheme)
 		}
 	})
@@ -960,7 +960,7 @@ func TestHasherCallsPerOutcome(t *testing.T) {
 		verifies int64
 	}
 	tight := func(c *testSetup[testUser]) {
-		c.Throttle.Logins = newMemoryLimiter(3, time.Minute, nil)
+		c.Throttle.Logins = newMemoryLimiter(3, time.Minute)
 	}
 	cases := []outcome{
 		{name: "unknown user", login: "nobody", pw: "pw-guess", status: 401, verifies: 1},
@@ -1267,17 +1267,17 @@ func TestFailClosed(t *testing.T) {
 	}
 	revs := func(revoke, check string) envOpt {
 		return func(c *testSetup[testUser]) {
-			c.Revocations = &faultyRevocations{RevocationStore: newMemoryRevocationStore(nil), revoke: revoke, check: check}
+			c.Revocations = &faultyRevocations{RevocationStore: newMemoryRevocationStore(), revoke: revoke, check: check}
 		}
 	}
 	lim := func(allow, fail, reset string) envOpt {
 		return func(c *testSetup[testUser]) {
-			c.Throttle.Logins = &testLimiter{Limiter: newMemoryLimiter(0, 0, nil), allow: allow, reserve: fail, reset: reset}
+			c.Throttle.Logins = &testLimiter{Limiter: newMemoryLimiter(0, 0), allow: allow, reserve: fail, reset: reset}
 		}
 	}
 	clientLim := func(allow, fail string) envOpt {
 		return func(c *testSetup[testUser]) {
-			c.Throttle.Clients = &testLimiter{Limiter: newMemoryLimiter(0, 0, nil), allow: allow, reserve: fail}
+			c.Throttle.Clients = &testLimiter{Limiter: newMemoryLimiter(0, 0), allow: allow, reserve: fail}
 		}
 	}
 	check := func(mode string) envOpt {

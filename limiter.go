@@ -59,7 +59,6 @@ const (
 type memoryLimiter struct {
 	max    int
 	window time.Duration
-	now    func() time.Time
 	seeds  [2]maphash.Seed
 	shards [limiterShards]limiterShard
 }
@@ -90,9 +89,6 @@ type limiterEntry struct {
 	ends  int64 // unix nanos
 }
 
-// NewMemoryLimiter returns a limiter that refuses a key after maxFailures
-// attempts inside window. Zero values take defaultMaxFailures and
-// defaultFailureWindow; now nil means time.Now.
 // NewMemoryLimiter returns a Limiter that keeps its counts in this process:
 // maxFailures attempts per key in a fixed window that starts at the key's
 // first attempt. Zero or negative arguments take the defaults, 10 attempts
@@ -100,20 +96,17 @@ type limiterEntry struct {
 // keyed hashes, sweeping expired windows as it goes. Several instances
 // need a shared Limiter instead (redisstore).
 func NewMemoryLimiter(maxFailures int, window time.Duration) Limiter {
-	return newMemoryLimiter(maxFailures, window, nil)
+	return newMemoryLimiter(maxFailures, window)
 }
 
-func newMemoryLimiter(maxFailures int, window time.Duration, now func() time.Time) *memoryLimiter {
+func newMemoryLimiter(maxFailures int, window time.Duration) *memoryLimiter {
 	if maxFailures <= 0 {
 		maxFailures = defaultMaxFailures
 	}
 	if window <= 0 {
 		window = defaultFailureWindow
 	}
-	if now == nil {
-		now = time.Now
-	}
-	l := &memoryLimiter{max: maxFailures, window: window, now: now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	l := &memoryLimiter{max: maxFailures, window: window, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range l.shards {
 		l.shards[i].entries = map[limiterKey]limiterEntry{}
 	}
@@ -134,7 +127,7 @@ func (l *memoryLimiter) Reserve(ctx context.Context, key string) (bool, time.Dur
 		return false, 0, err
 	}
 	k, s := l.hashKey(key)
-	now := l.now().UnixNano()
+	now := time.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maybeSweepLocked(now, l.window)
@@ -159,7 +152,7 @@ func (l *memoryLimiter) Allow(ctx context.Context, key string) (bool, time.Durat
 		return false, 0, err
 	}
 	k, s := l.hashKey(key)
-	now := l.now().UnixNano()
+	now := time.Now().UnixNano()
 	s.mu.Lock()
 	e, ok := s.entries[k]
 	s.mu.Unlock()
@@ -274,7 +267,6 @@ const (
 type userRate struct {
 	interval time.Duration
 	burst    int
-	now      func() time.Time
 	seed     maphash.Seed
 	shards   [rateShards]rateShard
 }
@@ -284,8 +276,8 @@ type rateShard struct {
 	tat map[uint64]int64 // unix ns; an entry at or before now is a full budget
 }
 
-func newUserRate(perMinute, burst int, now func() time.Time) *userRate {
-	u := &userRate{interval: time.Minute / time.Duration(perMinute), burst: burst, now: now, seed: maphash.MakeSeed()}
+func newUserRate(perMinute, burst int) *userRate {
+	u := &userRate{interval: time.Minute / time.Duration(perMinute), burst: burst, seed: maphash.MakeSeed()}
 	for i := range u.shards {
 		u.shards[i].tat = map[uint64]int64{}
 	}
@@ -297,7 +289,7 @@ func newUserRate(perMinute, burst int, now func() time.Time) *userRate {
 func (u *userRate) take(user string) (ok bool, wait time.Duration) {
 	k := maphash.String(u.seed, user)
 	s := &u.shards[k%rateShards]
-	now := u.now().UnixNano()
+	now := time.Now().UnixNano()
 	iv := int64(u.interval)
 	s.mu.Lock()
 	defer s.mu.Unlock()

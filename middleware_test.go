@@ -263,7 +263,7 @@ func TestRoles(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
 	users := NewMemoryUserStore[testUser](cheapHasher)
-	signer := mustSigner(nil, SigningKey{ID: "k1", Secret: testKey1})
+	signer := mustSigner(SigningKey{ID: "k1", Secret: testKey1})
 	tests := []struct {
 		name  string
 		setup testSetup[testUser]
@@ -369,7 +369,7 @@ func TestCredentialCache(t *testing.T) {
 
 	t.Run("bounded", func(t *testing.T) {
 		t.Parallel()
-		c := newCredCache(32, time.Minute, time.Now)
+		c := newCredCache(32, time.Minute)
 		for i := range 1000 {
 			c.put(c.key("u", strings.Repeat("p", i)), "id", "hash")
 		}
@@ -377,7 +377,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 	t.Run("keys separate login and password", func(t *testing.T) {
 		t.Parallel()
-		c := newCredCache(32, time.Minute, time.Now)
+		c := newCredCache(32, time.Minute)
 		assert.NotEqual(t, c.key("ab", "c"), c.key("a", "bc"))
 	})
 	t.Run("off", func(t *testing.T) {
@@ -404,7 +404,7 @@ func TestThrottling(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				f := newEnv(t, func(c *testSetup[testUser]) {
-					c.Throttle.Logins = newMemoryLimiter(3, time.Minute, nil)
+					c.Throttle.Logins = newMemoryLimiter(3, time.Minute)
 				})
 				do := func(authz string) *httptest.ResponseRecorder {
 					return f.serve(f.auth.Middleware(&spy{}), getReq("Authorization", authz))
@@ -462,7 +462,7 @@ func TestClientLimiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newEnv(t, func(c *testSetup[testUser]) {
-			c.Throttle.Clients = newMemoryLimiter(2, time.Minute, nil)
+			c.Throttle.Clients = newMemoryLimiter(2, time.Minute)
 			c.disableThrottling = true
 		})
 		do := func(remote, login, pw string) int {

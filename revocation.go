@@ -26,19 +26,14 @@ type RevocationStore interface {
 // lock, so checking a token costs one atomic load when nothing is revoked.
 // Entries are dropped once their token would have expired.
 type memoryRevocationStore struct {
-	now       func() time.Time
 	entries   sync.Map // [16]byte -> time.Time (expiry)
 	size      atomic.Int64
 	lastSweep atomic.Int64 // unix nanos
 }
 
-// newMemoryRevocationStore returns an empty store. now is the clock; nil
-// means time.Now.
-func newMemoryRevocationStore(now func() time.Time) *memoryRevocationStore {
-	if now == nil {
-		now = time.Now
-	}
-	return &memoryRevocationStore{now: now}
+// newMemoryRevocationStore returns an empty store.
+func newMemoryRevocationStore() *memoryRevocationStore {
+	return &memoryRevocationStore{}
 }
 
 const revocationSweepEvery = time.Minute
@@ -48,7 +43,7 @@ func (s *memoryRevocationStore) Revoke(ctx context.Context, id [16]byte, expires
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.now()
+	now := time.Now()
 	if !expiresAt.After(now) {
 		return nil // already dead: nothing to remember
 	}
@@ -74,7 +69,7 @@ func (s *memoryRevocationStore) IsRevoked(ctx context.Context, id [16]byte) (boo
 	if !ok {
 		return false, nil
 	}
-	if !s.now().Before(v.(time.Time)) {
+	if !time.Now().Before(v.(time.Time)) {
 		if s.entries.CompareAndDelete(id, v) {
 			s.size.Add(-1)
 		}

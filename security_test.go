@@ -561,7 +561,7 @@ func TestSecurityTokenRateConfig(t *testing.T) {
 func TestSecurityTokenRateMemoryBound(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		u := newUserRate(60, 10, time.Now)
+		u := newUserRate(60, 10)
 		const limit = rateShards * rateShardMax
 		for i := range limit + limit/2 {
 			u.take("user-" + strconv.Itoa(i))
@@ -574,7 +574,7 @@ func TestSecurityTokenRateMemoryBound(t *testing.T) {
 		}
 		assert.LessOrEqual(t, u.len(), limit)
 		// A limited user stays limited while the store is not full.
-		v := newUserRate(60, 2, time.Now)
+		v := newUserRate(60, 2)
 		ok1, _ := v.take("x")
 		ok2, _ := v.take("x")
 		ok3, wait := v.take("x")

@@ -5,13 +5,12 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
 // testSetup is what a test builds an Authenticator from: the public Config
-// and the internal options (clock, cache sizes, …) that New leaves at their
+// and the internal options (cache sizes, limits, …) that New leaves at their
 // defaults.
 type testSetup[U any] struct {
 	Config[U]
@@ -26,10 +25,10 @@ func (s *testSetup[U]) build(t testing.TB) *Authenticator[U] {
 	return a
 }
 
-// mustSigner returns the default signer for keys, with a clock (nil for
-// time.Now). It panics on bad keys, so tables can call it.
-func mustSigner(now func() time.Time, keys ...SigningKey) *HMACSigner {
-	s, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose, Now: now})
+// mustSigner returns the default signer for keys. It panics on bad keys,
+// so tables can call it.
+func mustSigner(keys ...SigningKey) *HMACSigner {
+	s, err := newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose})
 	if err != nil {
 		panic(err)
 	}

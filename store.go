@@ -120,8 +120,7 @@ type passwordRehasher interface {
 // the store publishes an immutable snapshot that writers replace.
 type MemoryUserStore[U any] struct {
 	hasher PasswordHasher
-	now    atomic.Pointer[func() time.Time] // nil means time.Now
-	mu     sync.Mutex                       // serializes writers
+	mu     sync.Mutex // serializes writers
 	snap   atomic.Pointer[memorySnapshot[U]]
 
 	confirmed sync.Map // id -> struct{}; see MarkConfirmed
@@ -149,24 +148,6 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 }
 
 func normalizeLogin(login string) string { return strings.ToLower(login) }
-
-// setClock sets the clock that stamps TokensValidAfter (at creation and in
-// SetPassword); nil means time.Now, the default. Tests with a fake clock
-// for the Authenticator give the store the same one.
-func (s *MemoryUserStore[U]) setClock(now func() time.Time) {
-	if now == nil {
-		s.now.Store(nil)
-		return
-	}
-	s.now.Store(&now)
-}
-
-func (s *MemoryUserStore[U]) clock() time.Time {
-	if f := s.now.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
-}
 
 // LoginKey implements loginKeyer: logins match after strings.ToLower.
 func (s *MemoryUserStore[U]) LoginKey(login string) string { return normalizeLogin(login) }
@@ -220,7 +201,7 @@ func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account
 		}
 	case acct.TokensValidAfter.IsZero():
 		// No token minted before now may name the new account.
-		acct.TokensValidAfter = s.clock()
+		acct.TokensValidAfter = time.Now()
 	}
 	next := old.clone()
 	if prev, ok := next.loginOf[acct.ID]; ok {
@@ -272,7 +253,7 @@ func (s *MemoryUserStore[U]) SetPassword(ctx context.Context, id, password strin
 	}
 	return s.Update(ctx, id, func(a *Account[U]) {
 		a.PasswordHash = hash
-		a.TokensValidAfter = s.clock()
+		a.TokensValidAfter = time.Now()
 	})
 }
 
@@ -414,7 +395,7 @@ func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error
 func (s *MemoryUserStore[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return s.Update(ctx, id, func(a *Account[U]) {
 		a.PasswordHash = hash
-		a.TokensValidAfter = s.clock()
+		a.TokensValidAfter = time.Now()
 	})
 }
 
