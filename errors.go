@@ -398,23 +398,24 @@ func newProblem(status int, err error) problem {
 	}
 }
 
-// writeProblem is an ErrorWriter that answers RFC 9457 problem details:
-//
-//	{"type":"about:blank","title":"Unauthorized","status":401,
-//	 "detail":"Invalid credentials","code":"unauthorized"}
-//
-// with Content-Type application/problem+json; charset=utf-8. Set it as Config.ErrorWriter
-// instead of the default WriteJSONError. The detail is errorMessage's
-// client-safe text, so no internal error ever reaches the client.
+// writeProblem is ProblemWriter("").
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, err error) {
 	writeProblemBody(w, newProblem(status, err))
 }
 
-// ProblemWriter returns an ErrorWriter like writeProblem whose type member
-// is typeBase followed by the error code, so each kind of failure has a
-// stable URI: with typeBase "https://example.com/problems/", a 401 has the
-// type "https://example.com/problems/unauthorized". An empty typeBase
-// gives writeProblem's "about:blank".
+// ProblemWriter returns an ErrorWriter that answers RFC 9457 problem
+// details instead of the default JSON, with Content-Type
+// application/problem+json; charset=utf-8:
+//
+//	{"type":"about:blank","title":"Unauthorized","status":401,
+//	 "detail":"Invalid credentials","code":"unauthorized"}
+//
+// The type member is typeBase followed by the error code, so each kind of
+// failure has a stable URI: with typeBase "https://example.com/problems/",
+// a 401 has the type "https://example.com/problems/unauthorized". An empty
+// typeBase gives "about:blank". The detail is a fixed client-safe text (a
+// 403's is its Forbidden message), so no internal error reaches the
+// client.
 func ProblemWriter(typeBase string) ErrorWriter {
 	if typeBase == "" {
 		return writeProblem
