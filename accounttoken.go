@@ -327,7 +327,7 @@ func (a *Authenticator[U]) accountStore() (AccountStore[U], error) {
 	return s, nil
 }
 
-// Confirm verifies a purposeConfirmation token and marks its account
+// Confirm verifies a ConfirmationToken and marks its account
 // confirmed through the store's AccountStore.MarkConfirmed; the token dies
 // with it. It returns the account as it was before. Errors are those of
 // VerifyAccountToken, a store failure, or errors.ErrUnsupported when the
@@ -344,12 +344,12 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 	return acct, s.MarkConfirmed(ctx, acct.ID)
 }
 
-// ResetPassword verifies a purposePasswordReset token, then hashes
+// ResetPassword verifies a PasswordResetToken, then hashes
 // password with Config.Hasher and stores it through
 // AccountStore.SetPasswordHash, which also ends every token issued before
 // (access tokens included) and this reset token. Apply your password
-// policy first: an empty password is an error, and one longer than 1024
-// bytes wraps ErrPasswordTooLong. Two requests racing with the same token within
+// policy first: an empty password wraps ErrBadRequest, and one longer
+// than 1024 bytes ErrPasswordTooLong. Two requests racing with the same token within
 // one hash's time can both succeed; the later password stands.
 func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
 	s, err := a.accountStore()
@@ -362,7 +362,7 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 	}
 	switch {
 	case password == "":
-		return nil, fmt.Errorf("%w: empty password", errBadRequest)
+		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
 	case len(password) > a.opt.maxPasswordLen:
 		return nil, ErrPasswordTooLong
 	}
@@ -385,7 +385,7 @@ func (a *Authenticator[U]) hashWithSlot(ctx context.Context, password string) (s
 	return a.cfg.Hasher.Hash(ctx, password)
 }
 
-// ChangeLogin verifies a purposeEmailChange token and moves its account to
+// ChangeLogin verifies an EmailChangeToken and moves its account to
 // the login the token carries (AccountStore.SetLogin); the token dies with
 // the old login. A login taken meanwhile is an error wrapping
 // ErrAccountExists. It returns the account as it was before.

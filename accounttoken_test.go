@@ -308,7 +308,7 @@ func TestAccountTokenErrors(t *testing.T) {
 		tok, err := f.auth.accountToken(ctx, purposePasswordReset, "u-alice", "")
 		require.NoError(t, err)
 		_, err = f.auth.ResetPassword(ctx, tok, "")
-		assert.ErrorIs(t, err, errBadRequest)
+		assert.ErrorIs(t, err, ErrBadRequest)
 		_, err = f.auth.ResetPassword(ctx, tok, strings.Repeat("x", 2000))
 		assert.ErrorIs(t, err, ErrPasswordTooLong)
 

@@ -199,9 +199,9 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 // record.
 //
 // Errors: a caller that authenticated with an API key, or roles beyond the
-// caller's own, is a *forbiddenError (errors.Is(err, ErrForbidden): a 403);
+// caller's own, is a Forbidden error (errors.Is(err, ErrForbidden): a 403);
 // an empty or overlong name (1 to 100 bytes of printable UTF-8), an empty
-// role, or an expiry in the past wraps errBadRequest; anything else is a
+// role, or an expiry in the past wraps ErrBadRequest; anything else is a
 // store failure. Without Config.APIKeys it is an error.
 func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], name string, roles []string, expires time.Time) (string, APIKey, error) {
 	switch {
@@ -212,17 +212,17 @@ func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], na
 	case id.Credential == APIKeyCredential:
 		return "", APIKey{}, Forbidden("An API key cannot create API keys")
 	case name == "" || len(name) > 100 || !validCredentialText(name):
-		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", errBadRequest)
+		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", ErrBadRequest)
 	}
 	now := time.Now()
 	if !expires.IsZero() && !expires.After(now) {
-		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", errBadRequest)
+		return "", APIKey{}, fmt.Errorf("%w: an API key must expire in the future", ErrBadRequest)
 	}
 	var own []string
 	for _, role := range roles {
 		switch {
 		case role == "" || !utf8.ValidString(role):
-			return "", APIKey{}, fmt.Errorf("%w: empty or invalid role", errBadRequest)
+			return "", APIKey{}, fmt.Errorf("%w: empty or invalid role", ErrBadRequest)
 		case !id.Account.HasRole(role):
 			return "", APIKey{}, Forbidden("Roles exceed your own")
 		case !slices.Contains(own, role):

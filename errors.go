@@ -45,6 +45,11 @@ var (
 	// PasswordHasher returns it so that such a hash is never verified
 	// with a weaker fallback.
 	ErrUntrustedHash = errors.New("httpauth: untrusted password hash")
+	// ErrBadRequest matches errors caused by the client's input: the 400
+	// for a request with two sets of credentials, a revoke request that
+	// did not use a token, and the input errors of CreateAPIKey and
+	// ResetPassword, which a handler answers with a 400.
+	ErrBadRequest = errors.New("httpauth: bad request")
 	// ErrPasswordTooLong means a password is longer than the hashing scheme
 	// takes without truncating it (72 bytes for bcrypt) or than the 1024
 	// bytes the library hashes at most.
@@ -54,7 +59,6 @@ var (
 // Errors given to an ErrorWriter for the statuses that say it all.
 var (
 	errTooManyRequests  = errors.New("httpauth: too many failed attempts")
-	errBadRequest       = errors.New("httpauth: bad request")
 	errMethodNotAllowed = errors.New("httpauth: method not allowed")
 	errInternal         = errors.New("httpauth: internal error")
 	errUnavailable      = errors.New("httpauth: busy") // no hashing slot in time
@@ -218,7 +222,7 @@ var (
 	failUnauthorized  = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized}
 	failInvalidToken  = &failure{status: http.StatusUnauthorized, err: errInvalidToken401, bearerError: "invalid_token"}
 	failExpiredToken  = &failure{status: http.StatusUnauthorized, err: errExpiredToken401, bearerError: "invalid_token"}
-	failBadRequest    = &failure{status: http.StatusBadRequest, err: errBadRequest, bearerError: "invalid_request"}
+	failBadRequest    = &failure{status: http.StatusBadRequest, err: ErrBadRequest, bearerError: "invalid_request"}
 	failBusy          = &failure{status: http.StatusServiceUnavailable, err: errUnavailable}
 )
 

@@ -109,7 +109,7 @@ func (a *Authenticator[U]) recheckMinted(r *http.Request, id *Identity[U], c Cla
 
 // errNoToken is the error given to an ErrorWriter when RevokeHandler gets
 // a request that did not authenticate with a token (a 400).
-var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", errBadRequest)
+var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", ErrBadRequest)
 
 // RevokeHandler returns the handler that revokes the token a DELETE
 // request authenticated with, answering 204. Only that token is revoked;

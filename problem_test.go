@@ -27,7 +27,7 @@ func TestWriteProblem(t *testing.T) {
 		detail string
 		code   string
 	}{
-		{"bad request", 400, errBadRequest, "Bad Request", "Malformed authentication request", "bad_request"},
+		{"bad request", 400, ErrBadRequest, "Bad Request", "Malformed authentication request", "bad_request"},
 		{"bad request no token", 400, errNoToken, "Bad Request", "Request did not authenticate with a token", "bad_request"},
 		{"unauthorized", 401, ErrUnauthorized, "Unauthorized", "Invalid credentials", "unauthorized"},
 		{"unauthorized hides cause", 401, fmt.Errorf("%w: %s", ErrUnauthorized, secretCause), "Unauthorized", "Invalid credentials", "unauthorized"},

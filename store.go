@@ -149,7 +149,8 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 
 func normalizeLogin(login string) string { return strings.ToLower(login) }
 
-// LoginKey implements loginKeyer: logins match after strings.ToLower.
+// LoginKey is the throttling key of login (see UserStore): logins match
+// after strings.ToLower.
 func (s *MemoryUserStore[U]) LoginKey(login string) string { return normalizeLogin(login) }
 
 // Add hashes password and stores a new account acct under login. It fails
@@ -299,7 +300,8 @@ func (s *MemoryUserStore[U]) UserByID(ctx context.Context, id string) (*Account[
 	return nil, ErrUserNotFound
 }
 
-// UpdatePasswordHash implements passwordRehasher.
+// UpdatePasswordHash is the rehash-on-login method of UserStore: it
+// replaces id's hash only if it is still oldHash.
 func (s *MemoryUserStore[U]) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error {
 	err := s.Update(ctx, id, func(a *Account[U]) {
 		if a.PasswordHash == oldHash {
