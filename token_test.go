@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -323,4 +324,67 @@ func TestTokenIDsAreUnique(t *testing.T) {
 		require.False(t, seen[c.ID])
 		seen[c.ID] = true
 	}
+}
+
+// TestKeyChecks runs one table of secrets through both ways a key comes
+// in: KeyFromHex (hex from the environment) and NewHMACSigner (bytes).
+func TestKeyChecks(t *testing.T) {
+	t.Parallel()
+	distinct := func(n int) []byte { // 32 bytes with exactly n distinct values
+		b := make([]byte, 32)
+		for i := range b {
+			b[i] = byte(i%n) * 7
+		}
+		return b
+	}
+	tests := []struct {
+		name   string
+		secret []byte
+		want   string // "" accepts
+	}{
+		{"random-looking key", testKey1, ""},
+		{"16 distinct bytes are enough", distinct(16), ""},
+		{"15 distinct bytes are refused", distinct(15), "15 distinct byte values"},
+		{"all-zero key is refused", make([]byte, 32), "1 distinct byte values"},
+		{"31 bytes are refused", testKey1[:31], "at least 32"},
+		{"a longer key is fine", append(append([]byte(nil), testKey1...), testKey2...), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			check := func(entry string, err error) {
+				if tt.want == "" {
+					assert.NoError(t, err, entry)
+				} else {
+					assert.ErrorContains(t, err, tt.want, entry)
+				}
+			}
+			key, err := KeyFromHex("k1", hex.EncodeToString(tt.secret))
+			check("KeyFromHex", err)
+			if err == nil {
+				assert.Equal(t, tt.secret, key.Secret)
+			}
+			_, err = NewHMACSigner(SigningKey{ID: "k1", Secret: tt.secret})
+			check("NewHMACSigner", err)
+		})
+	}
+	t.Run("hex spelling", func(t *testing.T) {
+		t.Parallel()
+		h := hex.EncodeToString(testKey1)
+		for _, s := range []string{strings.ToUpper(h), " " + h + "\n"} {
+			key, err := KeyFromHex("k1", s)
+			require.NoError(t, err, "%q", s)
+			assert.Equal(t, testKey1, key.Secret)
+		}
+		_, err := KeyFromHex("k1", h[:len(h)-1]) // odd length
+		assert.ErrorContains(t, err, "not valid hex")
+	})
+	t.Run("key ID", func(t *testing.T) {
+		t.Parallel()
+		h := hex.EncodeToString(testKey1)
+		for _, id := range []string{"", "k.1", strings.Repeat("k", 17)} {
+			_, err := KeyFromHex(id, h)
+			assert.ErrorContains(t, err, "key ID", "%q", id)
+		}
+	})
 }
