@@ -196,6 +196,18 @@ func (a *accounts) internal(w http.ResponseWriter, r *http.Request, what string,
 	writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
 }
 
+// sendLink mints an account token and mails the link to path carrying it.
+// A minting failure is answered with a 500, and sendLink returns false.
+func (a *accounts) sendLink(w http.ResponseWriter, r *http.Request, kind, to, path string, mint func() (string, error)) bool {
+	token, err := mint()
+	if err != nil {
+		a.internal(w, r, kind+": token", err)
+		return false
+	}
+	a.mail.send(kind, to, path, token)
+	return true
+}
+
 // handleRegister creates an unconfirmed user and logs a confirmation link.
 // A taken email gets the same answer, after the same work (a hash), and
 // no link: registration reveals nothing.
@@ -238,12 +250,9 @@ func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, "register: create user", err)
 		return
 	default:
-		token, err := a.auth.ConfirmationToken(ctx, id)
-		if err != nil {
-			a.internal(w, r, "register: confirmation token", err)
+		if !a.sendLink(w, r, "confirmation", req.Email, "/confirm", func() (string, error) { return a.auth.ConfirmationToken(ctx, id) }) {
 			return
 		}
-		a.mail.send("confirmation", req.Email, "/confirm", token)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
 }
@@ -258,12 +267,9 @@ func (a *accounts) handleResendConfirmation(w http.ResponseWriter, r *http.Reque
 		writeError(w, http.StatusConflict, "already_confirmed", "The account is already confirmed")
 		return
 	}
-	token, err := a.auth.ConfirmationToken(r.Context(), id.Account.ID)
-	if err != nil {
-		a.internal(w, r, "resend confirmation: token", err)
+	if !a.sendLink(w, r, "confirmation", u.Login, "/confirm", func() (string, error) { return a.auth.ConfirmationToken(r.Context(), id.Account.ID) }) {
 		return
 	}
-	a.mail.send("confirmation", u.Login, "/confirm", token)
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
 }
 
@@ -274,6 +280,8 @@ func (a *accounts) tokenError(w http.ResponseWriter, r *http.Request, what strin
 		writeError(w, http.StatusBadRequest, "invalid_token", "The link is invalid, expired or already used")
 	case errors.Is(err, httpauth.ErrPasswordTooLong):
 		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
+	case errors.Is(err, httpauth.ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
 	case r.Context().Err() != nil:
 		// The request ended (the client left, or the server is shutting
 		// down) while waiting for a hashing slot: nothing was changed.
@@ -320,12 +328,9 @@ func (a *accounts) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	case acct.Disabled:
 		// A reset would not enable it: send nothing.
 	default:
-		token, err := a.auth.PasswordResetToken(ctx, acct.ID)
-		if err != nil {
-			a.internal(w, r, "password reset: token", err)
+		if !a.sendLink(w, r, "password reset", req.Email, "/password-reset", func() (string, error) { return a.auth.PasswordResetToken(ctx, acct.ID) }) {
 			return
 		}
-		a.mail.send("password reset", req.Email, "/password-reset", token)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
 }
@@ -338,14 +343,8 @@ func (a *accounts) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	switch {
-	case req.Password == "":
-		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
-		return
-	case len(req.Password) > maxPasswordLen:
-		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
-		return
-	}
+	// ResetPassword checks the token, then the password (empty or too
+	// long); tokenError answers each.
 	if _, err := a.auth.ResetPassword(r.Context(), req.Token, req.Password); err != nil {
 		a.tokenError(w, r, "password reset", err)
 		return

@@ -317,8 +317,15 @@ func TestAccountFlowsHTTP(t *testing.T) {
 
 				invalid(t, "/password-reset/confirm", map[string]string{"token": early[0], "password": "x-new-1"})
 				invalid(t, "/password-reset/confirm", map[string]string{"token": confirm[0], "password": "x-new-1"})
-				r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": ""}})
-				assert.Equal(t, 400, r.status, "empty password")
+				for _, tc := range []struct{ name, password, message string }{
+					{"empty password", "", "A password is required"},
+					{"password over 1 KiB", strings.Repeat("p", 1025), "The password is too long"},
+				} {
+					r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": tc.password}})
+					assert.Equal(t, 400, r.status, tc.name)
+					assert.Contains(t, r.raw, `"error":"bad_request"`, tc.name)
+					assert.Contains(t, r.raw, tc.message, tc.name)
+				}
 
 				const newPW = "looking-glass-7"
 				r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": newPW}})
