@@ -26,6 +26,35 @@ func thDo(f *env, login, pw string) *httptest.ResponseRecorder {
 	return rec
 }
 
+// gatedEnv is an env whose hasher counts every Verify and holds it until
+// open is called, and whose login limiter (limit per minute) counts
+// reservations, so a test can line up concurrent requests exactly.
+type gatedEnv struct {
+	*env
+	hasher  *countingHasher
+	limiter *testLimiter
+	open    func()
+}
+
+// newGatedEnv builds a gatedEnv; slots 0 keeps the default hashing slots.
+// It must run in a synctest bubble, like newEnv.
+func newGatedEnv(t *testing.T, limit, slots int) *gatedEnv {
+	t.Helper()
+	hasher := &countingHasher{inner: cheapHasher}
+	lim := &testLimiter{Limiter: newMemoryLimiter(limit, time.Minute)}
+	f := newEnv(t, func(c *testSetup[testUser]) {
+		c.Hasher = hasher
+		if slots > 0 {
+			c.maxConcurrentHashes = slots
+		}
+		c.Throttle.Logins = lim
+	})
+	hasher.verifies.Store(0)
+	gate := make(chan struct{})
+	hasher.hook = func(string) { <-gate }
+	return &gatedEnv{env: f, hasher: hasher, limiter: lim, open: sync.OnceFunc(func() { close(gate) })}
+}
+
 // Concurrent guesses for one login are reserved before any hash, so at most
 // the limit reach the hasher, whatever the number of hash slots. Every
 // Verify is held until all requests have asked the limiter (synctest.Wait),
@@ -38,25 +67,16 @@ func TestThrottleConcurrentGuessesHashAtMostLimit(t *testing.T) {
 		t.Run(login, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				hasher := &countingHasher{inner: cheapHasher}
-				lim := &testLimiter{}
-				f := newEnv(t, func(c *testSetup[testUser]) {
-					c.Hasher = hasher
-					c.maxConcurrentHashes = slots
-					lim.Limiter = newMemoryLimiter(limit, time.Minute)
-					c.Throttle.Logins = lim
-				})
-				hasher.verifies.Store(0)
-				gate := make(chan struct{})
-				hasher.hook = func(string) { <-gate }
+				g := newGatedEnv(t, limit, slots)
+				hasher := g.hasher
 				codes := make([]int, guesses)
 				var wg sync.WaitGroup
 				for i := range guesses {
-					wg.Go(func() { codes[i] = thDo(f, login, fmt.Sprintf("guess-%d", i)).Code })
+					wg.Go(func() { codes[i] = thDo(g.env, login, fmt.Sprintf("guess-%d", i)).Code })
 				}
 				synctest.Wait() // every request has asked the limiter: it is refused, or in the hasher, or waiting for it
-				require.EqualValues(t, guesses, lim.reserves.Load())
-				close(gate)
+				require.EqualValues(t, guesses, g.limiter.reserves.Load())
+				g.open()
 				wg.Wait()
 				count := map[int]int{}
 				for _, c := range codes {
@@ -360,29 +380,20 @@ func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
 	t.Parallel()
 	const burst, limit = 32, 10
 	synctest.Test(t, func(t *testing.T) {
-		hasher := &countingHasher{inner: cheapHasher}
-		lim := &testLimiter{}
-		f := newEnv(t, func(c *testSetup[testUser]) {
-			c.Hasher = hasher
-			lim.Limiter = newMemoryLimiter(limit, time.Minute)
-			c.Throttle.Logins = lim
-		})
-		hasher.verifies.Store(0)
-		gate := make(chan struct{})
-		hasher.hook = func(string) { <-gate }
+		g := newGatedEnv(t, limit, 0)
 		codes := make([]int, burst)
 		var wg sync.WaitGroup
 		for i := range burst {
-			wg.Go(func() { codes[i] = thDo(f, "alice", alicePW).Code })
+			wg.Go(func() { codes[i] = thDo(g.env, "alice", alicePW).Code })
 		}
 		synctest.Wait() // every request is now blocked: in the hasher, or waiting for it
-		close(gate)
+		g.open()
 		wg.Wait()
 		for i, c := range codes {
 			assert.Equal(t, http.StatusOK, c, "request %d", i)
 		}
-		assert.EqualValues(t, 1, hasher.verifies.Load(), "one hash for one credential")
-		assert.EqualValues(t, 1, lim.reserves.Load(), "one attempt counted")
+		assert.EqualValues(t, 1, g.hasher.verifies.Load(), "one hash for one credential")
+		assert.EqualValues(t, 1, g.limiter.reserves.Load(), "one attempt counted")
 	})
 }
 
@@ -391,19 +402,10 @@ func TestThrottleRightPasswordBurstIsNotThrottled(t *testing.T) {
 func TestThrottleCoalescedWaiterHonoursContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		hasher := &countingHasher{inner: cheapHasher}
-		lim := &testLimiter{}
-		f := newEnv(t, func(c *testSetup[testUser]) {
-			c.Hasher = hasher
-			lim.Limiter = newMemoryLimiter(10, time.Minute)
-			c.Throttle.Logins = lim
-		})
-		hasher.verifies.Store(0)
-		gate := make(chan struct{})
-		hasher.hook = func(string) { <-gate }
+		g := newGatedEnv(t, 10, 0)
 		var wg sync.WaitGroup
 		var leader int
-		wg.Go(func() { leader = thDo(f, "alice", alicePW).Code })
+		wg.Go(func() { leader = thDo(g.env, "alice", alicePW).Code })
 		synctest.Wait() // the leader holds the verification in the hasher
 
 		ctx, cancel := context.WithCancel(context.Background())
@@ -411,15 +413,15 @@ func TestThrottleCoalescedWaiterHonoursContext(t *testing.T) {
 		req.RemoteAddr = "192.0.2.9:1234"
 		req.Header.Set("Authorization", basicHeader("alice", alicePW))
 		rec := httptest.NewRecorder()
-		wg.Go(func() { f.auth.Middleware(&spy{}).ServeHTTP(rec, req) })
+		wg.Go(func() { g.auth.Middleware(&spy{}).ServeHTTP(rec, req) })
 		synctest.Wait() // the follower waits for the leader
 		cancel()
 		synctest.Wait()
 		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "the waiter gave up")
-		close(gate)
+		g.open()
 		wg.Wait()
 		assert.Equal(t, http.StatusOK, leader)
-		assert.EqualValues(t, 1, hasher.verifies.Load())
-		assert.EqualValues(t, 1, lim.reserves.Load(), "the waiter counted no attempt")
+		assert.EqualValues(t, 1, g.hasher.verifies.Load())
+		assert.EqualValues(t, 1, g.limiter.reserves.Load(), "the waiter counted no attempt")
 	})
 }
