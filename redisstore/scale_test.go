@@ -313,17 +313,7 @@ func TestLimiterLocalLocks(t *testing.T) {
 	})
 
 	// Hold B disconnected, lock on A, and B must read through.
-	held, release := make(chan struct{}, 1), make(chan struct{})
-	redisstore.SetLostHook(b, func() {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		<-release
-	})
-	killPubSub(t, cb)
-	<-held
-	redisstore.SetLostHook(b, nil)
+	release := holdDisconnected(t, b, cb)
 	assert.False(t, b.Live(), "B live after losing its subscription")
 	for range 2 {
 		ok, _, err := a.Reserve(ctx, "login:bob")
@@ -336,7 +326,7 @@ func TestLimiterLocalLocks(t *testing.T) {
 	assert.False(t, ok, "B allowed a key locked while it was disconnected")
 	assert.Positive(t, ra)
 	assert.Greater(t, hb.total(), before, "B answered without Redis while not live")
-	close(release)
+	release()
 
 	pollUntil(t, "B live again", b.Live)
 	ok, _, err = b.Allow(ctx, "login:bob")
@@ -382,21 +372,11 @@ func TestRevocationAcrossInstances(t *testing.T) {
 
 	// B's subscription lost: B must not answer from its cache.
 	assert.False(t, revoked(b, id(2))) // cached "not revoked"
-	held, release := make(chan struct{}, 1), make(chan struct{})
-	redisstore.SetLostHook(b, func() {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		<-release
-	})
-	killPubSub(t, cb)
-	<-held
-	redisstore.SetLostHook(b, nil)
+	release := holdDisconnected(t, b, cb)
 	require.False(t, b.Live())
 	require.NoError(t, a.Revoke(ctx, id(2), time.Now().Add(time.Hour)))
 	assert.True(t, revoked(b, id(2)), "B answered a stale \"not revoked\" after losing its subscription")
-	close(release)
+	release()
 
 	pollUntil(t, "B live again", b.Live)
 	assert.True(t, revoked(b, id(2)), "after resubscribing")
@@ -471,4 +451,22 @@ func TestReadmeManualUnlock(t *testing.T) {
 		return err == nil && ok
 	})
 	assert.Equal(t, http.StatusOK, do("alice@example.com", "right-password"), "after the documented unlock")
+}
+
+// holdDisconnected kills store's pub/sub connection (on client) and holds
+// the store in its lost state, not yet resubscribed, until release.
+func holdDisconnected(t *testing.T, store any, client *redis.Client) (release func()) {
+	t.Helper()
+	held, gate := make(chan struct{}, 1), make(chan struct{})
+	redisstore.SetLostHook(store, func() {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-gate
+	})
+	killPubSub(t, client)
+	<-held
+	redisstore.SetLostHook(store, nil)
+	return sync.OnceFunc(func() { close(gate) })
 }
