@@ -93,7 +93,7 @@ func deriveAccountKeys(keys []SigningKey) []acctKey {
 	return out
 }
 
-func newLifecycle[U any](cfg Config[U], opt options[U]) *lifecycle {
+func newLifecycle[U any](cfg Config[U]) *lifecycle {
 	l := &lifecycle{}
 	if s, ok := cfg.Signer.(*HMACSigner); ok {
 		l.keys = s.accountKeys
@@ -220,11 +220,6 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 	field(cutoff[:])
 	if s, ok := a.cfg.Users.(AccountStore[U]); ok {
 		field(s.AccountStamp(acct))
-	} else {
-		field(nil)
-	}
-	if a.opt.stamp != nil {
-		field(a.opt.stamp(acct))
 	} else {
 		field(nil)
 	}

@@ -127,12 +127,7 @@ func TestAccountTokenSingleUse(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			f := newEnv(t, func(c *testSetup[testUser]) {
-				c.stamp = func(a *Account[testUser]) []byte {
-					if !a.User.Unconfirmed {
-						return []byte{1}
-					}
-					return []byte{0}
-				}
+				c.Users = hostStampedStore{c.Users.(*MemoryUserStore[testUser])}
 			})
 			tok, err := f.auth.accountToken(ctx, purposeConfirmation, "u-unconfirmed", "")
 			require.NoError(t, err)
@@ -355,4 +350,15 @@ func TestAccountTokenKeyRotation(t *testing.T) {
 		_, _, err = h.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
 		assert.ErrorIs(t, err, ErrTokenInvalid, "same key ID, other secret")
 	})
+}
+
+// hostStampedStore is a store whose AccountStamp covers state that only
+// the host's user value holds.
+type hostStampedStore struct{ *MemoryUserStore[testUser] }
+
+func (s hostStampedStore) AccountStamp(a *Account[testUser]) []byte {
+	if a.User.Unconfirmed {
+		return []byte{0}
+	}
+	return []byte{1}
 }

@@ -226,7 +226,7 @@ type Throttle struct {
 
 // options are the knobs whose defaults serve every host. Tests set them;
 // New uses the defaults.
-type options[U any] struct {
+type options struct {
 	maxPasswordLen      int           // bytes before hashing; default 1024
 	maxHeaderLen        int           // credential header bytes; default 8192
 	maxConcurrentHashes int           // default 2×GOMAXPROCS
@@ -235,14 +235,13 @@ type options[U any] struct {
 	tokenBurst          int           // default 10
 	disableThrottling   bool          // no per-login limiter
 	accountTTL          [len(purposes) + 1]time.Duration
-	stamp               func(*Account[U]) []byte // extra account state for account tokens
 }
 
 // Authenticator authenticates requests. It is safe for concurrent use and
 // immutable after New.
 type Authenticator[U any] struct {
-	cfg Config[U]  // defaults applied, validated
-	opt options[U] // defaults applied, validated
+	cfg Config[U] // defaults applied, validated
+	opt options   // defaults applied, validated
 
 	hashSlots  chan struct{}
 	dummyHash  string
@@ -255,11 +254,11 @@ type Authenticator[U any] struct {
 // New validates cfg and returns an Authenticator. A missing store, signer
 // or realm is an error.
 func New[U any](cfg Config[U]) (*Authenticator[U], error) {
-	return build(cfg, options[U]{})
+	return build(cfg, options{})
 }
 
 // build is New with options: defaults, then validation, then construction.
-func build[U any](cfg Config[U], opt options[U]) (*Authenticator[U], error) {
+func build[U any](cfg Config[U], opt options) (*Authenticator[U], error) {
 	cfg, opt = withDefaults(cfg, opt)
 	if err := validate(cfg, opt); err != nil {
 		return nil, err
@@ -287,13 +286,13 @@ func build[U any](cfg Config[U], opt options[U]) (*Authenticator[U], error) {
 	}
 	a.dummyHash = dummy
 	// Last: it may start the API keys' last-used writer.
-	a.life = newLifecycle(cfg, opt)
+	a.life = newLifecycle(cfg)
 	return a, nil
 }
 
 // withDefaults fills every zero field with its default. It copies what
 // the caller could change later.
-func withDefaults[U any](cfg Config[U], opt options[U]) (Config[U], options[U]) {
+func withDefaults[U any](cfg Config[U], opt options) (Config[U], options) {
 	if cfg.BasicScheme == "" {
 		cfg.BasicScheme = "Basic"
 	}
@@ -351,7 +350,7 @@ func withDefaults[U any](cfg Config[U], opt options[U]) (Config[U], options[U]) 
 }
 
 // validate reports the first setting New cannot work with.
-func validate[U any](cfg Config[U], opt options[U]) error {
+func validate[U any](cfg Config[U], opt options) error {
 	switch {
 	case cfg.Users == nil:
 		return errors.New("httpauth: Config.Users is required")

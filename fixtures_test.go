@@ -620,7 +620,7 @@ func (h *faultyHasher) Verify(ctx context.Context, hash, pw string) (bool, error
 // defaults.
 type testSetup[U any] struct {
 	Config[U]
-	options[U]
+	options
 }
 
 // build is New with the options.

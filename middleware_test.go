@@ -277,8 +277,8 @@ func TestConfigValidation(t *testing.T) {
 		{"bad token header", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenHeader: "X:Key"}}, "TokenHeader"},
 		{"token header is Authorization", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenHeader: "authorization"}}, "TokenHeader"},
 		{"negative TTL", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r", TokenTTL: -1}}, "TokenTTL"},
-		{"negative cache TTL", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options[testUser]{cacheTTL: -1}}, "negative"},
-		{"negative hashes", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options[testUser]{maxConcurrentHashes: -1}}, "negative"},
+		{"negative cache TTL", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options{cacheTTL: -1}}, "negative"},
+		{"negative hashes", testSetup[testUser]{Config: Config[testUser]{Users: users, Signer: signer, Realm: "r"}, options: options{maxConcurrentHashes: -1}}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
