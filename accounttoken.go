@@ -66,8 +66,9 @@ func purposeCode(p purpose) int {
 
 // lifecycle holds what New derives for account tokens and API keys.
 type lifecycle struct {
-	keys  []acctKey   // keys[0] signs; nil when Config.Signer is not an *HMACSigner
-	touch *keyToucher // nil without Config.APIKeys
+	keys     []acctKey   // keys[0] signs; nil when Config.Signer is not an *HMACSigner
+	touch    *keyToucher // nil without Config.APIKeys
+	keyLocks stripedLocks
 }
 
 type acctKey struct {
@@ -341,11 +342,13 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 
 // ResetPassword verifies a PasswordResetToken, then hashes
 // password with Config.Hasher and stores it through
-// AccountStore.SetPasswordHash, which also ends every token issued before
-// (access tokens included) and this reset token. Apply your password
-// policy first: an empty password wraps ErrBadRequest, and one longer
-// than 1024 bytes ErrPasswordTooLong. Two requests racing with the same token within
-// one hash's time can both succeed; the later password stands.
+// AccountStore.SwapPasswordHash, which also ends every token and API key
+// issued before (access tokens included) and this reset token. Apply your
+// password policy first: an empty password wraps ErrBadRequest, and one
+// longer than 1024 bytes ErrPasswordTooLong. The write is a compare-and-set
+// on the hash the token was bound to, so of two requests racing with one
+// token, one sets the password and the other gets the error of a used
+// token (wrapping ErrTokenInvalid).
 func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
 	s, err := a.accountStore()
 	if err != nil {
@@ -365,7 +368,14 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 	if err != nil {
 		return nil, err
 	}
-	return acct, s.SetPasswordHash(ctx, acct.ID, h)
+	swapped, err := s.SwapPasswordHash(ctx, acct.ID, acct.PasswordHash, h)
+	switch {
+	case err != nil:
+		return nil, err
+	case !swapped:
+		return nil, errAcctState
+	}
+	return acct, nil
 }
 
 // hashWithSlot hashes a new password within the hash-slot bound, like a

@@ -172,7 +172,7 @@ func TestOptionalAnonymousIsNotAFailure(t *testing.T) {
 		reason  string
 	}{
 		{"anonymous on an Optional route", auth.Optional(next), "", false, "anonymous"},
-		{"bad password on an Optional route", auth.Optional(next), "alice", true, "wrong_password"},
+		{"bad password on an Optional route", auth.Optional(next), "alice", true, "bad_credentials"},
 		{"anonymous on a protected route", auth.Middleware(next), "", true, "no_credentials"},
 	}
 	for _, tt := range tests {

@@ -176,6 +176,13 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 		a.auditMethod(r, false, k.UserID, reasonAPIKeyUserGone, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
+	// A key dies with the account's cutoff, as a token does: a password
+	// change or reset, "log out everywhere", a disable, and an ID reused
+	// by a new account (whose cutoff is its creation) all end it.
+	if !issuedAfter(k.Created, acct.TokensValidAfter) {
+		a.auditMethod(r, false, k.UserID, reasonAPIKeyCutoff, APIKeyCredential, t)
+		return nil, failInvalidToken
+	}
 	eff := *acct
 	eff.Roles = nil
 	for _, role := range k.Roles {
@@ -193,24 +200,45 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 	return ac, nil
 }
 
+// maxAPIKeysPerUser bounds the keys one user may hold, so that one
+// token cannot fill the KeyStore. CreateAPIKey counts the user's keys
+// first; on one instance the check and the write are serialized per user,
+// so several instances can overshoot by at most one key each.
+const maxAPIKeysPerUser = 100
+
+// keyManager checks that id may manage its user's API keys: a password
+// or an access token, never an API key, whatever the key's roles (a key
+// could otherwise delete its owner's admin key, or mint itself a twin).
+func (a *Authenticator[U]) keyManager(id *Identity[U], what string) error {
+	switch {
+	case a.cfg.APIKeys == nil:
+		return errors.New("httpauth: Config.APIKeys is not set")
+	case id == nil || id.Account == nil:
+		return ErrUnauthorized
+	case id.Credential == APIKeyCredential:
+		return Forbidden("An API key cannot " + what + " API keys")
+	}
+	return nil
+}
+
 // CreateAPIKey makes a key for the user of id, named name, with roles (a
 // subset of the user's own) and an optional expiry (zero: never). It
 // returns the key, which is shown once and stored only as a hash, and its
-// record.
+// record. A key dies with its account's cutoff (Account.TokensValidAfter),
+// as the user's tokens do: a password change or reset, "log out
+// everywhere" and a disable end it. A user holds at most 100 keys.
 //
-// Errors: a caller that authenticated with an API key, or roles beyond the
-// caller's own, is a Forbidden error (errors.Is(err, ErrForbidden): a 403);
-// an empty or overlong name (1 to 100 bytes of printable UTF-8), an empty
-// role, or an expiry in the past wraps ErrBadRequest; anything else is a
-// store failure. Without Config.APIKeys it is an error.
+// Errors: a caller that authenticated with an API key, roles beyond the
+// caller's own, or a user who already holds 100 keys is a Forbidden error
+// (errors.Is(err, ErrForbidden): a 403); an empty or overlong name (1 to
+// 100 bytes of printable UTF-8), an empty role, or an expiry in the past
+// wraps ErrBadRequest; anything else is a store failure. Without
+// Config.APIKeys it is an error.
 func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], name string, roles []string, expires time.Time) (string, APIKey, error) {
+	if err := a.keyManager(id, "create"); err != nil {
+		return "", APIKey{}, err
+	}
 	switch {
-	case a.cfg.APIKeys == nil:
-		return "", APIKey{}, errors.New("httpauth: Config.APIKeys is not set")
-	case id == nil || id.Account == nil:
-		return "", APIKey{}, ErrUnauthorized
-	case id.Credential == APIKeyCredential:
-		return "", APIKey{}, Forbidden("An API key cannot create API keys")
 	case name == "" || len(name) > 100 || !validCredentialText(name):
 		return "", APIKey{}, fmt.Errorf("%w: an API key name is 1 to 100 bytes of printable UTF-8", ErrBadRequest)
 	}
@@ -228,6 +256,15 @@ func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], na
 		case !slices.Contains(own, role):
 			own = append(own, role)
 		}
+	}
+	unlock := a.life.keyLocks.lock(id.Account.ID)
+	defer unlock()
+	held, err := a.cfg.APIKeys.KeysByUser(ctx, id.Account.ID)
+	if err != nil {
+		return "", APIKey{}, err
+	}
+	if len(held) >= maxAPIKeysPerUser {
+		return "", APIKey{}, Forbidden(fmt.Sprintf("Too many API keys (at most %d); delete one first", maxAPIKeysPerUser))
 	}
 	var rid [12]byte
 	_, _ = rand.Read(rid[:])
@@ -248,27 +285,41 @@ func (a *Authenticator[U]) CreateAPIKey(ctx context.Context, id *Identity[U], na
 	return key, k, nil
 }
 
-// APIKeys lists the keys of user userID, oldest first, with no secret (and
-// no hash). LastUsed lags by up to the write-behind interval (30 seconds).
-func (a *Authenticator[U]) APIKeys(ctx context.Context, userID string) ([]APIKey, error) {
-	if a.cfg.APIKeys == nil {
-		return nil, errors.New("httpauth: Config.APIKeys is not set")
+// APIKeys lists the keys of the user of id, oldest first, with no secret
+// (and no hash). LastUsed lags by up to the write-behind interval (30
+// seconds). Keys that died with the account's cutoff are listed too, so the
+// user can see and delete them. A caller that authenticated with an API key
+// gets a Forbidden error: managing keys takes the password or a token.
+func (a *Authenticator[U]) APIKeys(ctx context.Context, id *Identity[U]) ([]APIKey, error) {
+	if err := a.keyManager(id, "list"); err != nil {
+		return nil, err
 	}
-	keys, err := a.cfg.APIKeys.KeysByUser(ctx, userID)
+	keys, err := a.cfg.APIKeys.KeysByUser(ctx, id.Account.ID)
 	for i := range keys {
 		keys[i].Hash = [sha256.Size]byte{}
 	}
 	return keys, err
 }
 
-// DeleteAPIKey deletes key id of user userID; the next request with it is
-// a 401 on every instance sharing the KeyStore. Another user's key, or an
-// unknown id, is ErrKeyNotFound.
-func (a *Authenticator[U]) DeleteAPIKey(ctx context.Context, userID, id string) error {
-	if a.cfg.APIKeys == nil {
-		return errors.New("httpauth: Config.APIKeys is not set")
+// DeleteAPIKey deletes the key keyID of the user of id; the next request
+// with it is a 401 on every instance sharing the KeyStore. Another user's
+// key, or an unknown keyID, is ErrKeyNotFound. A caller that authenticated
+// with an API key gets a Forbidden error, as with APIKeys.
+func (a *Authenticator[U]) DeleteAPIKey(ctx context.Context, id *Identity[U], keyID string) error {
+	if err := a.keyManager(id, "delete"); err != nil {
+		return err
 	}
-	return a.cfg.APIKeys.DeleteKey(ctx, userID, id)
+	return a.cfg.APIKeys.DeleteKey(ctx, id.Account.ID, keyID)
+}
+
+// stripedLocks serializes work per key (a user ID) with a fixed number of
+// mutexes: no map to grow, and two users rarely share one.
+type stripedLocks [64]sync.Mutex
+
+func (s *stripedLocks) lock(key string) (unlock func()) {
+	m := &s[crc32.ChecksumIEEE([]byte(key))%uint32(len(s))]
+	m.Lock()
+	return m.Unlock
 }
 
 // keyTouchInterval is how often last-used times are written.
@@ -377,6 +428,7 @@ type memoryKeyStore struct {
 	mu     sync.RWMutex
 	byHash map[[sha256.Size]byte]*APIKey
 	byID   map[string]*APIKey
+	byUser map[string]map[string]*APIKey // user ID -> key ID -> key
 }
 
 // NewMemoryKeyStore returns an empty in-memory KeyStore, safe for
@@ -384,7 +436,11 @@ type memoryKeyStore struct {
 func NewMemoryKeyStore() KeyStore { return newMemoryKeyStore() }
 
 func newMemoryKeyStore() *memoryKeyStore {
-	return &memoryKeyStore{byHash: map[[sha256.Size]byte]*APIKey{}, byID: map[string]*APIKey{}}
+	return &memoryKeyStore{
+		byHash: map[[sha256.Size]byte]*APIKey{},
+		byID:   map[string]*APIKey{},
+		byUser: map[string]map[string]*APIKey{},
+	}
 }
 
 func copyKey(k *APIKey) *APIKey {
@@ -411,6 +467,10 @@ func (s *memoryKeyStore) CreateKey(ctx context.Context, k APIKey) error {
 	}
 	c := copyKey(&k)
 	s.byID[k.ID], s.byHash[k.Hash] = c, c
+	if s.byUser[k.UserID] == nil {
+		s.byUser[k.UserID] = map[string]*APIKey{}
+	}
+	s.byUser[k.UserID][k.ID] = c
 	return nil
 }
 
@@ -434,11 +494,9 @@ func (s *memoryKeyStore) KeysByUser(ctx context.Context, userID string) ([]APIKe
 		return nil, err
 	}
 	s.mu.RLock()
-	keys := []APIKey{}
-	for _, k := range s.byID {
-		if k.UserID == userID {
-			keys = append(keys, *copyKey(k))
-		}
+	keys := make([]APIKey, 0, len(s.byUser[userID]))
+	for _, k := range s.byUser[userID] {
+		keys = append(keys, *copyKey(k))
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(keys, func(a, b APIKey) int {
@@ -463,6 +521,10 @@ func (s *memoryKeyStore) DeleteKey(ctx context.Context, userID, id string) error
 	}
 	delete(s.byID, id)
 	delete(s.byHash, k.Hash)
+	delete(s.byUser[userID], id)
+	if len(s.byUser[userID]) == 0 {
+		delete(s.byUser, userID)
+	}
 	return nil
 }
 
@@ -478,7 +540,7 @@ func (s *memoryKeyStore) TouchKeys(ctx context.Context, used map[string]time.Tim
 			// Replace, not mutate: KeyByHash's copies are the callers'.
 			c := copyKey(k)
 			c.LastUsed = at
-			s.byID[id], s.byHash[k.Hash] = c, c
+			s.byID[id], s.byHash[k.Hash], s.byUser[k.UserID][id] = c, c, c
 		}
 	}
 	return nil

@@ -248,6 +248,7 @@ type Authenticator[U any] struct {
 	cache      *credCache // nil when off
 	challenges challenges
 	tokenRate  *userRate // nil when off
+	logKey     [32]byte  // keys loginRef's hashes
 	life       *lifecycle
 }
 
@@ -285,6 +286,7 @@ func build[U any](cfg Config[U], opt options) (*Authenticator[U], error) {
 		return nil, fmt.Errorf("httpauth: hasher failed to make the dummy hash: %w", err)
 	}
 	a.dummyHash = dummy
+	_, _ = rand.Read(a.logKey[:])
 	// Last: it may start the API keys' last-used writer.
 	a.life = newLifecycle(cfg)
 	return a, nil
@@ -309,6 +311,9 @@ func withDefaults[U any](cfg Config[U], opt options) (Config[U], options) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// A panicking log handler must not take a request down (nor turn a
+	// 401 into a dropped connection): its records are lost instead.
+	cfg.Logger = slog.New(recoveringHandler{cfg.Logger.Handler()})
 	if cfg.Revocations == nil {
 		cfg.Revocations = newMemoryRevocationStore()
 	}

@@ -61,7 +61,7 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 		return nil, failUnauthorized
 	}
 	if len(creds.Password) > a.opt.maxPasswordLen || len(login) > 512 {
-		a.audit(r, false, login, reasonTooLong, transportBasic)
+		a.audit(r, false, a.loginRef(login), reasonTooLong, transportBasic)
 		return nil, failUnauthorized
 	}
 	loginKey := a.loginThrottleKey(login)
@@ -76,7 +76,9 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 	// attempt, so a right password is never throttled by its own burst.
 	var cacheKey credKey
 	if a.cache != nil {
-		cacheKey = a.cache.key(login, creds.Password)
+		// The canonical login: every spelling the store matches to one
+		// account shares one entry, as it shares one throttle budget.
+		cacheKey = a.cache.key(loginKey, creds.Password)
 		if ctx, f, hit := a.cachedPassword(r, login, loginKey, clientKey, cacheKey); hit {
 			return ctx, f
 		}
@@ -179,7 +181,7 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 		if err != nil {
 			return nil, false, internalFailure(err)
 		}
-		a.audit(r, false, login, reasonUnknownLogin, transportBasic)
+		a.badCredentials(r, login)
 		return nil, false, nil
 	}
 	hashStart := time.Now()
@@ -188,12 +190,12 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 	switch {
 	case errors.Is(err, ErrUntrustedHash):
 		a.reportError(r, err)
-		a.audit(r, false, login, reasonUntrustedHash, transportBasic)
+		a.badCredentials(r, login)
 		return nil, false, nil
 	case err != nil:
 		return nil, false, internalFailure(err)
 	case !match:
-		a.audit(r, false, login, reasonWrongPassword, transportBasic)
+		a.badCredentials(r, login)
 		return nil, false, nil
 	case acct.Disabled:
 		a.audit(r, false, login, reasonDisabled, transportBasic)
@@ -239,7 +241,7 @@ func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask fu
 		return internalFailure(err)
 	}
 	if !ok {
-		a.audit(r, false, login, reasonThrottled, transportBasic)
+		a.audit(r, false, a.loginRef(login), reasonThrottled, transportBasic)
 		return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 	}
 	return nil

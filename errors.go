@@ -82,10 +82,15 @@ func (e *forbiddenError) Is(target error) bool { return target == ErrForbidden }
 // ThrottledError is a 429 carrying how long the client should wait.
 type ThrottledError struct {
 	RetryAfter time.Duration
+
+	tokenRate bool // the user's token rate, not failed logins
 }
 
-// Error says how long to wait.
+// Error says what was refused and how long to wait.
 func (e *ThrottledError) Error() string {
+	if e.tokenRate {
+		return "httpauth: too many tokens requested; retry after " + e.RetryAfter.String()
+	}
 	return "httpauth: too many failed attempts; retry after " + e.RetryAfter.String()
 }
 
@@ -157,6 +162,10 @@ func errorMessage(status int, err error) string {
 	case http.StatusMethodNotAllowed:
 		return "Method not allowed"
 	case http.StatusTooManyRequests:
+		var te *ThrottledError
+		if errors.As(err, &te) && te.tokenRate {
+			return "Too many tokens requested; try again later"
+		}
 		return "Too many failed attempts; try again later"
 	case http.StatusServiceUnavailable:
 		return "Service busy; try again later"
@@ -186,6 +195,9 @@ const jsonContentType = "application/json; charset=utf-8"
 // application/json; charset=utf-8.
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	body, ok := fixedBodies[status]
+	if te := (*ThrottledError)(nil); errors.As(err, &te) && te.tokenRate {
+		ok = false // not the fixed "failed attempts" body
+	}
 	if !ok {
 		b, _ := json.Marshal(errorBody{errorCode(status), errorMessage(status, err)})
 		body = append(b, '\n')

@@ -1,6 +1,10 @@
 package httpauth
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,10 +20,11 @@ import (
 
 // Success reasons.
 const (
-	reasonPassword       = "password"               // a login and password verified
-	reasonToken          = "token"                  // an access token verified
-	reasonAPIKey         = "api_key"                // an API key verified
-	reasonTokenRevokedBy = "token_revoked_by_owner" // RevokeHandler revoked the request's token
+	reasonPassword       = "password"                // a login and password verified
+	reasonToken          = "token"                   // an access token verified
+	reasonAPIKey         = "api_key"                 // an API key verified
+	reasonTokenRevokedBy = "token_revoked_by_owner"  // RevokeHandler revoked the request's token
+	reasonTokensCutOffBy = "tokens_cut_off_by_owner" // RevokeHandler, past the rate, moved the cutoff
 )
 
 // reasonAnonymous is neither: an Optional route let a request without
@@ -34,9 +39,7 @@ const (
 	reasonTokenCannotMintToken = "token_cannot_mint_token" // a token or API key at TokenHandler
 	reasonTokenWithPassword    = "token_with_password"
 	reasonTooLong              = "too_long"
-	reasonUnknownLogin         = "unknown_login"
-	reasonUntrustedHash        = "untrusted_hash"
-	reasonWrongPassword        = "wrong_password"
+	reasonBadCredentials       = "bad_credentials" // unknown login, wrong password or untrusted hash: one reason, on purpose
 	reasonDisabled             = "disabled"
 	reasonThrottled            = "throttled" // a 429: the login or client is over its Limiter budget
 	reasonAccountCheck         = "account_check"
@@ -53,6 +56,7 @@ const (
 	reasonAPIKeyUnknown        = "api_key_unknown"   // not in the KeyStore (deleted, or never made)
 	reasonAPIKeyExpired        = "api_key_expired"
 	reasonAPIKeyUserGone       = "api_key_user_disabled_or_deleted"
+	reasonAPIKeyCutoff         = "api_key_before_cutoff" // made before the account's TokensValidAfter
 )
 
 // reasonPasswordHashed is not an outcome: its Event reports one password
@@ -71,19 +75,22 @@ type Event struct {
 	// Reason says why, as a short stable string that is also the "reason"
 	// attribute of the audit log, fit for a metric label.
 	//
-	// Successes: "password", "token", "api_key", and
-	// "token_revoked_by_owner" (RevokeHandler revoked the request's token).
+	// Successes: "password", "token", "api_key",
+	// "token_revoked_by_owner" (RevokeHandler revoked the request's token)
+	// and "tokens_cut_off_by_owner" (RevokeHandler, past the user's token
+	// rate, ended all of the user's tokens instead).
 	//
 	// Failures: "no_credentials", "ambiguous_credentials",
 	// "malformed_credentials", "token_cannot_mint_token",
-	// "token_with_password", "too_long", "unknown_login",
-	// "untrusted_hash", "wrong_password", "disabled", "throttled",
+	// "token_with_password", "too_long", "bad_credentials" (an unknown
+	// login, a wrong password and an untrusted stored hash alike, so that
+	// no metric or log line tells which logins exist), "disabled", "throttled",
 	// "account_check", "token_expired", "token_invalid", "token_revoked",
 	// "token_unknown_user", "token_user_disabled_or_cutoff",
 	// "token_minted_for_deleted_user", "account_changed_during_login",
 	// "token_rate_exceeded", "insufficient_role", "api_key_malformed",
-	// "api_key_unknown", "api_key_expired" and
-	// "api_key_user_disabled_or_deleted".
+	// "api_key_unknown", "api_key_expired",
+	// "api_key_user_disabled_or_deleted" and "api_key_before_cutoff".
 	//
 	// Neither: "anonymous" (an Optional route let a request without
 	// credentials through) and "password_hashed" (see HashDuration).
@@ -94,7 +101,11 @@ type Event struct {
 	// transport is where the credentials came from; 0 when none.
 	transport transport
 	// Who is the login or the account ID, never a secret. It is what the
-	// client sent: do not use it as a metric label.
+	// client sent: do not use it as a metric label. Before a password has
+	// matched ("bad_credentials", "too_long", "throttled"), the login may be
+	// a password typed into the wrong field, so Who is a keyed hash of it
+	// instead, "login#" and 16 hex digits, the same for every spelling of a
+	// login within one Authenticator.
 	Who string
 	// HashDuration is set on "password_hashed" events only.
 	HashDuration time.Duration
@@ -185,6 +196,24 @@ func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string
 	)
 }
 
+// badCredentials reports a failed password check: an unknown login, a
+// wrong password and an untrusted stored hash share one reason, so that
+// no event, metric or log line tells which logins exist.
+func (a *Authenticator[U]) badCredentials(r *http.Request, login string) {
+	a.audit(r, false, a.loginRef(login), reasonBadCredentials, transportBasic)
+}
+
+// loginRef is what logs and events show of a login that has not been
+// proven: a keyed hash of its canonical form, so that a password typed
+// into the login field never reaches a log, while one login's failures
+// can still be told apart from another's.
+func (a *Authenticator[U]) loginRef(login string) string {
+	m := hmac.New(sha256.New, a.logKey[:])
+	m.Write([]byte(a.loginThrottleKey(login)))
+	var sum [sha256.Size]byte
+	return "login#" + hex.EncodeToString(m.Sum(sum[:0])[:8])
+}
+
 // escapeLog returns s unchanged when it is short printable UTF-8, and
 // otherwise a Go-quoted, truncated form without the quotes.
 func escapeLog(s string) string {
@@ -205,4 +234,38 @@ func escapeLog(s string) string {
 	}
 	q := strconv.QuoteToGraphic(s)
 	return q[1 : len(q)-1]
+}
+
+// recoveringHandler drops a record whose handler panics (and treats a
+// panicking Enabled as disabled), so that logging can never break a
+// request.
+type recoveringHandler struct{ h slog.Handler }
+
+func (r recoveringHandler) Enabled(ctx context.Context, l slog.Level) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+		}
+	}()
+	return r.h.Enabled(ctx, l)
+}
+
+func (r recoveringHandler) Handle(ctx context.Context, rec slog.Record) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			err = fmt.Errorf("httpauth: log handler panicked: %v", p)
+		}
+	}()
+	return r.h.Handle(ctx, rec)
+}
+
+func (r recoveringHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return recoveringHandler{r.h.WithAttrs(as)}
+}
+
+func (r recoveringHandler) WithGroup(name string) slog.Handler {
+	return recoveringHandler{r.h.WithGroup(name)}
 }

@@ -1,8 +1,14 @@
 package httpauth
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -49,8 +55,8 @@ func TestEventsPerOutcome(t *testing.T) {
 		{"malformed", fixed("Digest x"), false, false, 0, reasonMalformedCredentials},
 		{"password", fixed(basicHeader("admin", "admin-pw")), true, true, PasswordCredential, reasonPassword},
 		{"cached password", fixed(basicHeader("alice", alicePW)), false, true, PasswordCredential, reasonPassword},
-		{"wrong password", fixed(basicHeader("alice", "nope-nope")), true, false, PasswordCredential, reasonWrongPassword},
-		{"unknown login", fixed(basicHeader("nobody", "nope-nope")), true, false, PasswordCredential, reasonUnknownLogin},
+		{"wrong password", fixed(basicHeader("alice", "nope-nope")), true, false, PasswordCredential, reasonBadCredentials},
+		{"unknown login", fixed(basicHeader("nobody", "nope-nope")), true, false, PasswordCredential, reasonBadCredentials},
 		{"unconfirmed", fixed(basicHeader("unconfirmed", "pw-unconfirmed")), true, false, PasswordCredential, reasonAccountCheck},
 		{"token", func(token, _ string) string { return "Bearer " + token }, false, true, TokenCredential, reasonToken},
 		{"bad token", func(token, _ string) string { return "Bearer k1.AAAA." + token[len(token)-43:] }, false, false, TokenCredential, reasonTokenInvalid},
@@ -101,6 +107,95 @@ func TestEventsPerOutcome(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestNoSignalTellsLoginsApart: a wrong password for an existing login and
+// any password for a missing one give the same event and the same log line
+// at the default levels, but for the login's keyed hash, and neither shows
+// the login as typed (it may be a password typed into the wrong field).
+func TestNoSignalTellsLoginsApart(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var events eventLog
+		f := newEnv(t, func(c *testSetup[testUser]) { c.OnEvent = events.add })
+		f.logs.Reset()
+		refs := map[string]string{}
+		var shapes []string
+		for _, login := range []string{"alice", "Hunter2-Secret-pw"} {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Authorization", basicHeader(login, "nope-nope"))
+			rec := httptest.NewRecorder()
+			f.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+			require.Equal(t, http.StatusUnauthorized, rec.Code)
+			got := events.take()
+			e := got[len(got)-1]
+			assert.Equal(t, reasonBadCredentials, e.Reason, login)
+			assert.Regexp(t, `^login#[0-9a-f]{16}$`, e.Who, login)
+			refs[login] = e.Who
+			e.Who = ""
+			shapes = append(shapes, fmt.Sprintf("%+v", e))
+			line := f.logs.String() // the audit log, at Debug
+			f.logs.Reset()
+			assert.NotContains(t, line, login, "the login as typed is never logged before it is proven")
+			assert.NotContains(t, line, strings.ToLower(login))
+			assert.NotContains(t, line, "unknown_login")
+			assert.NotContains(t, line, "wrong_password")
+			shapes = append(shapes, strings.ReplaceAll(line, e.Who, ""))
+		}
+		assert.Equal(t, shapes[0], shapes[2], "the events differ")
+		assert.NotEqual(t, refs["alice"], refs["Hunter2-Secret-pw"], "each login has its own reference")
+		// Log lines differ only in the reference and the time.
+		strip := regexp.MustCompile(`"time":"[^"]*"|login#[0-9a-f]{16}`)
+		assert.Equal(t, strip.ReplaceAllString(shapes[1], ""), strip.ReplaceAllString(shapes[3], ""))
+		// The same login in another case has the same reference.
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", basicHeader("ALICE", "nope-nope"))
+		f.auth.Middleware(&spy{}).ServeHTTP(httptest.NewRecorder(), req)
+		got := events.take()
+		assert.Equal(t, refs["alice"], got[len(got)-1].Who)
+	})
+}
+
+// panickingHandler is a slog.Handler whose Handle panics.
+type panickingHandler struct{ slog.Handler }
+
+func (panickingHandler) Handle(context.Context, slog.Record) error { panic("log handler bug") }
+
+// TestPanickingLoggerDoesNotBreakRequests: a Logger whose handler panics
+// neither drops the connection nor changes any answer, the 500 of a store
+// failure included.
+func TestPanickingLoggerDoesNotBreakRequests(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := &faultyStore{}
+		f := newEnv(t, func(c *testSetup[testUser]) {
+			store.UserStore = c.Users
+			c.Users = store
+			c.Logger = slog.New(panickingHandler{slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})})
+		})
+		for _, tc := range []struct {
+			name  string
+			authz string
+			want  int
+		}{
+			{"success", basicHeader("alice", alicePW), http.StatusOK},
+			{"wrong password", basicHeader("alice", "nope-nope"), http.StatusUnauthorized},
+			{"bad token", "Bearer k1.AAAA.AAAA", http.StatusUnauthorized},
+		} {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Authorization", tc.authz)
+			rec := httptest.NewRecorder()
+			assert.NotPanics(t, func() { f.auth.Middleware(&spy{}).ServeHTTP(rec, req) }, tc.name)
+			assert.Equal(t, tc.want, rec.Code, tc.name)
+		}
+		store.byLogin = "error"
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", basicHeader("bob", "whatever-pw"))
+		rec := httptest.NewRecorder()
+		assert.NotPanics(t, func() { f.auth.Middleware(&spy{}).ServeHTTP(rec, req) })
+		assert.Equal(t, http.StatusInternalServerError, rec.Code)
+		assert.JSONEq(t, `{"error":"internal_error","message":"Internal server error"}`, rec.Body.String())
+	})
 }
 
 func fixed(authz string) func(token, key string) string {

@@ -138,6 +138,18 @@ func ExampleAuthenticator_CreateAPIKey() {
 		fmt.Println("created", k.Name, k.Roles, "prefix", key[:4], "length", len(key))
 		fmt.Fprint(w, key) // shown once; only its SHA-256 is stored
 	})
+	mux.HandleFunc("DELETE /keys", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := auth.Identity(r)
+		keys, err := auth.APIKeys(r.Context(), id) // a key may not manage keys
+		if errors.Is(err, httpauth.ErrForbidden) {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		for _, k := range keys {
+			_ = auth.DeleteAPIKey(r.Context(), id, k.ID)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := auth.Identity(r)
 		fmt.Println("me:", id.Credential, id.Account.ID, id.Account.Roles, id.APIKeyID != "")
@@ -165,8 +177,16 @@ func ExampleAuthenticator_CreateAPIKey() {
 	h.ServeHTTP(rec, req)
 	fmt.Println("a key making a key:", rec.Code)
 
-	keys, _ := auth.APIKeys(ctx, "4")
-	_ = auth.DeleteAPIKey(ctx, "4", keys[0].ID)
+	for _, login := range []string{"", "admin@example.com"} {
+		req = httptest.NewRequest(http.MethodDelete, "/keys", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if login != "" {
+			req.SetBasicAuth(login, "s3cret-42")
+		}
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println("delete keys:", rec.Code)
+	}
 	req = httptest.NewRequest(http.MethodGet, "/me", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	rec = httptest.NewRecorder()
@@ -178,5 +198,7 @@ func ExampleAuthenticator_CreateAPIKey() {
 	// /me 200
 	// /admin 403
 	// a key making a key: 403
+	// delete keys: 403
+	// delete keys: 204
 	// after delete: 401
 }

@@ -21,7 +21,7 @@ type User struct {
 
 // exampleSecret stands in for the hex key that "httpauth keygen" prints.
 // Never use a constant key in production: read it from the environment.
-const exampleSecret = "5d1c0f3e9a8b7c6d4e2f1a0b9c8d7e6f503142536475869708192a3b4c5d6e7f"
+const exampleSecret = "e3dc3292449c842af10ae12c2d6fa1760b1682f00d82a417ee7aa32483f4505d"
 
 // signer signs the examples' tokens.
 var signer = func() *httpauth.HMACSigner {

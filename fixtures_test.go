@@ -145,6 +145,12 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+func (l *logBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Reset()
+}
+
 // spy is the protected handler: it records that it ran and who it saw.
 type spy struct {
 	calls atomic.Int64
@@ -694,9 +700,6 @@ func (h *errorLog) list() []error {
 // testSecret returns a 32-byte secret of 32 distinct bytes, so that the
 // key checks accept it; seed tells secrets apart.
 func testSecret(seed byte) []byte {
-	b := make([]byte, 32)
-	for i := range b {
-		b[i] = seed + byte(i)*37 // 37 is odd: 32 distinct values
-	}
-	return b
+	sum := sha256.Sum256([]byte{'k', seed}) // random-looking, as KeyFromHex wants
+	return sum[:]
 }

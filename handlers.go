@@ -115,9 +115,15 @@ var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", Err
 // request authenticated with, answering 204. Only that token is revoked;
 // the user's other tokens keep working. A request that authenticated with a
 // password gets a 400; other methods get a 405. Use Account.TokensValidAfter
-// to revoke all of a user's tokens. Revoking counts against the user's
-// token rate (Throttle.TokensPerMinute), which bounds the revocation state one user
-// can create; past it the answer is a 429 with Retry-After.
+// to revoke all of a user's tokens.
+//
+// A revocation is never refused. Each one spends a unit of the user's
+// token rate (Throttle.TokensPerMinute), as minting does; past it, when
+// the UserStore has a SetTokensValidAfter(ctx, id, t) method (the memory
+// store and sqlstore do), the revocation is folded into the user's cutoff
+// instead: every token of the user issued until now ends, and the
+// revocation store gains no entry. The revocation state one user can
+// create is so at most the tokens the rate lets them mint in one TokenTTL.
 func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := a.endpointIdentity(w, r, http.MethodDelete, false)
@@ -128,18 +134,41 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 			a.fail(w, r, &failure{status: http.StatusBadRequest, err: errNoToken})
 			return
 		}
-		if f := a.checkTokenRate(r, id); f != nil {
-			a.fail(w, r, f)
-			return
+		reason := reasonTokenRevokedBy
+		var err error
+		if cs, ok := a.cfg.Users.(cutoffSetter); ok && a.tokenRate != nil && !a.tokenRate.allow(id.Account.ID) {
+			reason = reasonTokensCutOffBy
+			err = a.foldIntoCutoff(r.Context(), cs, id.Account.ID)
+		} else {
+			err = a.revoke(r.Context(), id.Claims)
 		}
-		if err := a.revoke(r.Context(), id.Claims); err != nil {
+		if err != nil {
 			a.fail(w, r, internalFailure(err))
 			return
 		}
-		a.audit(r, true, id.Account.ID, reasonTokenRevokedBy, id.transport)
+		a.audit(r, true, id.Account.ID, reason, id.transport)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// cutoffSetter is an optional interface for a UserStore: it sets account
+// id's TokensValidAfter to t. RevokeHandler folds revocations into it past
+// the user's token rate.
+type cutoffSetter interface {
+	SetTokensValidAfter(ctx context.Context, id string, t time.Time) error
+}
+
+func (a *Authenticator[U]) foldIntoCutoff(ctx context.Context, cs cutoffSetter, userID string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			err = fmt.Errorf("httpauth: SetTokensValidAfter panicked: %v", p)
+		}
+	}()
+	return cs.SetTokensValidAfter(ctx, userID, time.Now())
 }
 
 func (a *Authenticator[U]) revoke(ctx context.Context, c Claims) (err error) {
@@ -154,8 +183,8 @@ func (a *Authenticator[U]) revoke(ctx context.Context, c Claims) (err error) {
 	return a.cfg.Revocations.Revoke(ctx, c.ID, c.ExpiresAt)
 }
 
-// checkTokenRate spends one unit of the user's token rate, or returns the
-// 429 to answer with.
+// checkTokenRate spends one unit of the user's token rate for a mint, or
+// returns the 429 to answer with.
 func (a *Authenticator[U]) checkTokenRate(r *http.Request, id *Identity[U]) *failure {
 	if a.tokenRate == nil {
 		return nil
@@ -166,5 +195,5 @@ func (a *Authenticator[U]) checkTokenRate(r *http.Request, id *Identity[U]) *fai
 	}
 	a.audit(r, false, id.Account.ID, reasonTokenRateExceeded, id.transport)
 	wait = retryAfter(wait)
-	return &failure{status: http.StatusTooManyRequests, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
+	return &failure{status: http.StatusTooManyRequests, err: &ThrottledError{RetryAfter: wait, tokenRate: true}, retryAfter: wait}
 }

@@ -327,6 +327,13 @@ func (s *rateShard) evictLocked(now int64) {
 }
 
 // len returns how many users the rate remembers.
+// allow spends one unit of user's rate if there is one, and reports
+// whether there was.
+func (u *userRate) allow(user string) bool {
+	ok, _ := u.take(user)
+	return ok
+}
+
 func (u *userRate) len() int {
 	n := 0
 	for i := range u.shards {

@@ -185,9 +185,12 @@ func TestTokenLifecycle(t *testing.T) {
 			require.NoError(t, f.users.Update(ctx, "u-ops", func(a *Account[testUser]) { a.Disabled = true }))
 			assert.Equal(t, 401, get(f, "Bearer "+tok))
 			require.NoError(t, f.users.Update(ctx, "u-ops", func(a *Account[testUser]) { a.Disabled = false }))
-			assert.Equal(t, 200, get(f, "Bearer "+tok))
+			assert.Equal(t, 401, get(f, "Bearer "+tok), "the disable moved the cutoff: enabling again revives no token")
+			time.Sleep(time.Second)
+			fresh := f.mint(t, "ops", "ops-pw")
+			assert.Equal(t, 200, get(f, "Bearer "+fresh))
 			require.NoError(t, f.users.Delete(ctx, "u-ops"))
-			assert.Equal(t, 401, get(f, "Bearer "+tok))
+			assert.Equal(t, 401, get(f, "Bearer "+fresh))
 		}},
 		{"unconfirmed user's token is a 403", func(t *testing.T, f *env) {
 			tok, _, err := f.auth.IssueToken(ctx, "u-unconfirmed")

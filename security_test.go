@@ -512,19 +512,54 @@ func TestSecurityTokenRatePerUser(t *testing.T) {
 		assert.Equal(t, "1", w.Header().Get("Retry-After"), "one more every second at 60/min")
 		assert.Equal(t, http.StatusOK, mint("bob", bobPW).Code, "other users keep their own budget")
 
+		assert.JSONEq(t, `{"error":"too_many_requests","message":"Too many tokens requested; try again later"}`, w.Body.String(),
+			"the 429 says what happened: no attempt failed")
+
 		revoke := func(tok string) int {
 			return e.serve(e.auth.RevokeHandler(), newReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok)).Code
 		}
-		assert.Equal(t, http.StatusTooManyRequests, revoke(toks[0]), "revoking counts too")
-		time.Sleep(time.Second)
-		assert.Equal(t, http.StatusNoContent, revoke(toks[0]))
-		assert.Equal(t, http.StatusTooManyRequests, revoke(toks[1]))
-		time.Sleep(time.Second)
-		assert.Equal(t, http.StatusOK, mint("alice", alicePW).Code)
-		time.Sleep(time.Minute) // a full budget again
-		for _, tok := range toks[1:] {
-			assert.Equal(t, http.StatusNoContent, revoke(tok))
+		use := func(tok string) int {
+			return e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok)).Code
 		}
+		revocations := e.auth.cfg.Revocations.(*memoryRevocationStore)
+		// Past the rate a logout is never refused: it is folded into the
+		// user's cutoff, which ends every token of hers and stores nothing.
+		require.Equal(t, http.StatusOK, use(toks[1]))
+		assert.Equal(t, http.StatusNoContent, revoke(toks[0]), "a logout is never refused")
+		assert.Zero(t, revocations.Len(), "folded into the cutoff, not stored")
+		for _, tok := range toks {
+			assert.Equal(t, http.StatusUnauthorized, use(tok), "the cutoff ended every token issued before it")
+		}
+		assert.Equal(t, http.StatusOK, use(e.bobTok), "other users are untouched")
+
+		// Within the rate, a logout revokes that token only.
+		time.Sleep(time.Minute) // a full budget again
+		a, b := tokenOf(t, mint("alice", alicePW)), tokenOf(t, mint("alice", alicePW))
+		assert.Equal(t, http.StatusNoContent, revoke(a))
+		assert.Equal(t, 1, revocations.Len())
+		assert.Equal(t, http.StatusUnauthorized, use(a))
+		assert.Equal(t, http.StatusOK, use(b))
+	})
+}
+
+// A store without SetTokensValidAfter still never refuses a logout: past
+// the rate the token is revoked by ID all the same (the mint rate bounds
+// how many there can be).
+func TestSecurityRevokePastRateWithoutCutoffSetter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *testSetup[testUser]) { c.Users = looseLoginStore{c.Users} })
+		var toks []string
+		for range defaultTokenBurst {
+			w := e.serve(e.auth.TokenHandler(), newReq(http.MethodPost, "/api/tokens", "Authorization", basicHeader("alice", alicePW)))
+			require.Equal(t, http.StatusOK, w.Code)
+			toks = append(toks, tokenOf(t, w))
+		}
+		for _, tok := range toks {
+			w := e.serve(e.auth.RevokeHandler(), newReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok))
+			assert.Equal(t, http.StatusNoContent, w.Code)
+		}
+		assert.Equal(t, len(toks), e.auth.cfg.Revocations.(*memoryRevocationStore).Len())
 	})
 }
 

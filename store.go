@@ -115,9 +115,20 @@ type passwordRehasher interface {
 	UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error
 }
 
-// MemoryUserStore is an in-memory UserStore, safe for concurrent use. Logins
-// are matched case-insensitively (after strings.ToLower). Reads take no lock:
-// the store publishes an immutable snapshot that writers replace.
+// MemoryUserStore is an in-memory UserStore, safe for concurrent use. Reads
+// take no lock: the store publishes an immutable snapshot that writers
+// replace.
+//
+// Logins are matched in one canonical form, the one LoginKey returns (and
+// so the throttle and the credential cache): full-width ASCII forms mapped
+// to ASCII, then lower-cased. Since the core has no Unicode normalization
+// tables, logins that only normalization could make unambiguous are
+// refused rather than guessed at: combining marks (the decomposed
+// spelling of "café"), the Kelvin, Ångström and Ohm signs, non-ASCII
+// letters that change case into ASCII ("ſ", "ı", "İ"), spaces and control
+// characters. Add and Put refuse them with an error wrapping
+// ErrBadRequest, and UserByLogin finds no account for them. sqlstore
+// applies RFC 8265's UsernameCaseMapped profile instead.
 type MemoryUserStore[U any] struct {
 	hasher PasswordHasher
 	mu     sync.Mutex // serializes writers
@@ -147,11 +158,15 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 	return s
 }
 
-func normalizeLogin(login string) string { return strings.ToLower(login) }
-
-// LoginKey is the throttling key of login (see UserStore): logins match
-// after strings.ToLower.
-func (s *MemoryUserStore[U]) LoginKey(login string) string { return normalizeLogin(login) }
+// LoginKey is the throttling key of login (see UserStore): its canonical
+// form (see MemoryUserStore), or strings.ToLower(login) when the store
+// refuses it, so that a refused spelling still has a budget.
+func (s *MemoryUserStore[U]) LoginKey(login string) string {
+	if key, ok := canonicalLogin(login); ok {
+		return key
+	}
+	return strings.ToLower(login)
+}
 
 // Add hashes password and stores a new account acct under login. It fails
 // with ErrAccountExists if the login or the ID is taken, and if the
@@ -182,10 +197,10 @@ func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account
 	if acct.ID == "" || len(acct.ID) > maxSubjectLen {
 		return fmt.Errorf("httpauth: account ID must be 1 to %d bytes", maxSubjectLen)
 	}
-	if login == "" {
-		return errors.New("httpauth: empty login")
+	key, err := loginToStore(login)
+	if err != nil {
+		return err
 	}
-	key := normalizeLogin(login)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.snap.Load()
@@ -219,7 +234,8 @@ func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account
 
 // Update applies fn to a copy of account id and stores the result; the ID
 // cannot change. Use it to disable a user, change roles, or set
-// TokensValidAfter.
+// TokensValidAfter. Disabling an account also moves its TokensValidAfter
+// to now, so enabling it again revives no token or API key.
 func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Account[U])) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -235,6 +251,11 @@ func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Acc
 	acct.Roles = append([]string(nil), cur.Roles...)
 	fn(&acct)
 	acct.ID = id
+	if acct.Disabled && !cur.Disabled {
+		if now := time.Now(); now.After(acct.TokensValidAfter) {
+			acct.TokensValidAfter = now
+		}
+	}
 	next := old.clone()
 	a := &acct
 	next.byLogin[next.loginOf[id]] = a
@@ -283,7 +304,11 @@ func (s *MemoryUserStore[U]) UserByLogin(ctx context.Context, login string) (*Ac
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if a, ok := s.snap.Load().byLogin[normalizeLogin(login)]; ok {
+	key, ok := canonicalLogin(login)
+	if !ok {
+		return nil, ErrUserNotFound
+	}
+	if a, ok := s.snap.Load().byLogin[key]; ok {
 		return a, nil
 	}
 	return nil, ErrUserNotFound
@@ -350,10 +375,13 @@ type AccountStore[U any] interface {
 	// account is not an error.
 	MarkConfirmed(ctx context.Context, id string) error
 
-	// SetPasswordHash replaces account id's password hash with hash and
-	// sets its TokensValidAfter to the time of the write, taken as late
-	// as possible, so every token issued before it is refused.
-	SetPasswordHash(ctx context.Context, id, hash string) error
+	// SwapPasswordHash replaces account id's password hash with newHash
+	// and sets its TokensValidAfter to the time of the write, taken as
+	// late as possible, so every token issued before it is refused, but
+	// only if the stored hash is still oldHash: a compare-and-set, so one
+	// reset token sets the password once even when two requests race. A
+	// hash that is no longer oldHash changes nothing and returns false.
+	SwapPasswordHash(ctx context.Context, id, oldHash, newHash string) (swapped bool, err error)
 
 	// SetLogin moves account id to login. A login that another account
 	// holds (by the store's own matching rule) is an error wrapping
@@ -392,25 +420,36 @@ func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error
 	return nil
 }
 
-// SetPasswordHash implements AccountStore: it stores hash as given and
-// sets TokensValidAfter to now.
-func (s *MemoryUserStore[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
-	return s.Update(ctx, id, func(a *Account[U]) {
-		a.PasswordHash = hash
-		a.TokensValidAfter = time.Now()
+// SwapPasswordHash implements AccountStore.
+func (s *MemoryUserStore[U]) SwapPasswordHash(ctx context.Context, id, oldHash, newHash string) (bool, error) {
+	swapped := false
+	err := s.Update(ctx, id, func(a *Account[U]) {
+		if a.PasswordHash == oldHash {
+			a.PasswordHash = newHash
+			a.TokensValidAfter = time.Now()
+			swapped = true
+		}
 	})
+	return swapped, err
 }
 
-// SetLogin implements AccountStore. Logins match after strings.ToLower, so
-// a change of case only is allowed.
+// SetTokensValidAfter sets account id's cutoff to t ("log out
+// everywhere" with t = time.Now()). The authenticator also calls it to
+// fold a user's revocations into the cutoff past the revocation bound.
+func (s *MemoryUserStore[U]) SetTokensValidAfter(ctx context.Context, id string, t time.Time) error {
+	return s.Update(ctx, id, func(a *Account[U]) { a.TokensValidAfter = t })
+}
+
+// SetLogin implements AccountStore. Logins match in their canonical form
+// (see MemoryUserStore), so a change of case only is allowed.
 func (s *MemoryUserStore[U]) SetLogin(ctx context.Context, id, login string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if login == "" {
-		return errors.New("httpauth: empty login")
+	key, err := loginToStore(login)
+	if err != nil {
+		return err
 	}
-	key := normalizeLogin(login)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.snap.Load()

@@ -159,9 +159,11 @@ func NewHMACSigner(keys ...SigningKey) (*HMACSigner, error) {
 
 // KeyFromHex decodes a hex-encoded secret, such as the HTTPAUTH_SECRET
 // that "httpauth keygen" prints, into a SigningKey named id. It refuses a
-// secret shorter than 32 bytes, and one that is all zeros or has fewer
-// than 16 distinct byte values, which a random secret of that length
-// essentially never has: such a key was typed or made up, not generated.
+// secret shorter than 32 bytes, and one that was typed or made up rather
+// than generated: all zeros, fewer than 16 distinct byte values, only
+// printable ASCII (the hex of a phrase), or a run of 8 bytes that count
+// up or down by a fixed step (000102…). A random secret of that length
+// essentially never looks like any of these (odds below 2^-40).
 func KeyFromHex(id, hexSecret string) (SigningKey, error) {
 	secret, err := hex.DecodeString(strings.TrimSpace(hexSecret))
 	if err != nil {
@@ -180,23 +182,49 @@ func KeyFromHex(id, hexSecret string) (SigningKey, error) {
 // random bytes have about 30; fewer than 16 happens with odds below 2^-60.
 const minKeyVariety = 16
 
+// maxKeyRun is the longest arithmetic run (bytes stepping by one fixed
+// amount, such as 00 01 02 or 41 41 41) a secret may hold. In 32 random
+// bytes a run of 8 has odds of about 2^-43.
+const maxKeyRun = 7
+
 // checkSecret refuses secrets too short or too regular to be random.
 func checkSecret(secret []byte) error {
 	if len(secret) < minKeyLen {
 		return fmt.Errorf("httpauth: key is %d bytes; at least %d are required", len(secret), minKeyLen)
 	}
 	var seen [256]bool
-	distinct := 0
+	distinct, printable := 0, true
 	for _, b := range secret {
 		if !seen[b] {
 			seen[b] = true
 			distinct++
 		}
+		printable = printable && b >= 0x20 && b < 0x7f
 	}
-	if allZero(secret) || distinct < minKeyVariety {
+	switch {
+	case allZero(secret) || distinct < minKeyVariety:
 		return fmt.Errorf("httpauth: key has %d distinct byte values; a random key has about 30 (use \"httpauth keygen\")", distinct)
+	case printable:
+		return errors.New("httpauth: key is printable text, not random bytes (use \"httpauth keygen\")")
+	case longestRun(secret) > maxKeyRun:
+		return errors.New("httpauth: key holds a counting sequence, not random bytes (use \"httpauth keygen\")")
 	}
 	return nil
+}
+
+// longestRun returns the length of the longest stretch of b whose bytes
+// step by one fixed amount (mod 256).
+func longestRun(b []byte) int {
+	longest, run := min(len(b), 2), 2
+	for i := 2; i < len(b); i++ {
+		if b[i]-b[i-1] == b[i-1]-b[i-2] {
+			run++
+		} else {
+			run = 2
+		}
+		longest = max(longest, run)
+	}
+	return longest
 }
 
 // newHMACSigner validates cfg and returns a signer. It copies the keys.

@@ -330,10 +330,18 @@ func TestTokenIDsAreUnique(t *testing.T) {
 // in: KeyFromHex (hex from the environment) and NewHMACSigner (bytes).
 func TestKeyChecks(t *testing.T) {
 	t.Parallel()
-	distinct := func(n int) []byte { // 32 bytes with exactly n distinct values
+	distinct := func(n int) []byte { // 32 bytes with exactly n distinct values, no run
 		b := make([]byte, 32)
 		for i := range b {
-			b[i] = byte(i%n) * 7
+			k := byte(i % n)
+			b[i] = k*k*7 + 13
+		}
+		return b
+	}
+	counting := func(start, step byte, n int) []byte { // testKey1 with an n-byte run
+		b := append([]byte(nil), testKey1...)
+		for i := range n {
+			b[10+i] = start + byte(i)*step
 		}
 		return b
 	}
@@ -348,6 +356,18 @@ func TestKeyChecks(t *testing.T) {
 		{"all-zero key is refused", make([]byte, 32), "1 distinct byte values"},
 		{"31 bytes are refused", testKey1[:31], "at least 32"},
 		{"a longer key is fine", append(append([]byte(nil), testKey1...), testKey2...), ""},
+		{"000102…1f is refused", func() []byte {
+			b := make([]byte, 32)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			return b
+		}(), "counting sequence"},
+		{"an 8-byte run up is refused", counting(0x90, 3, 8), "counting sequence"},
+		{"an 8-byte run down is refused", counting(0x20, 0xff, 8), "counting sequence"},
+		{"a 7-byte run is fine", counting(0x90, 3, 7), ""},
+		{"the hex of a phrase is refused", []byte("Correct Horse Battery Staple 42!"), "printable text"},
+		{"the hex of a long phrase is refused", []byte("Our production signing key, do not share it!"), "printable text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

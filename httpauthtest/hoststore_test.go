@@ -127,6 +127,9 @@ func (s *hostStore) hostUpdate(_ context.Context, id string, fn func(*httpauth.A
 			err = errors.New("hostUpdate: the ID cannot change")
 			return
 		}
+		if a.Disabled && !rec.Disabled {
+			a.TokensValidAfter = time.Now() // a disable ends every credential
+		}
 		rec.Hash, rec.Admin, rec.Disabled, rec.Cutoff = a.PasswordHash, slices.Contains(a.Roles, "admin"), a.Disabled, a.TokensValidAfter
 	}); uerr != nil {
 		return uerr

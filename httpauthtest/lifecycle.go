@@ -19,8 +19,10 @@ import (
 // httpauth.AccountStore[U]. The suite checks:
 //
 //   - MarkConfirmed changes AccountStamp, and confirming again does not;
-//   - SetPasswordHash stores the hash as given and moves TokensValidAfter
-//     to the time of the write;
+//   - SwapPasswordHash from the stored hash stores the new one as given
+//     and moves TokensValidAfter to the time of the write; from any other
+//     hash (a racing reset already won) it reports false and changes
+//     nothing;
 //   - SetLogin moves the account to the new login (the old one is then
 //     unknown) and changes AccountStamp; a login another account holds is
 //     ErrAccountExists and changes nothing; changing only the case of
@@ -28,7 +30,7 @@ import (
 //   - every write on a missing account is ErrUserNotFound, and a
 //     cancelled context is an error that is not.
 //
-// Its subtests, for [Skip], are MarkConfirmed, SetPasswordHash, SetLogin
+// Its subtests, for [Skip], are MarkConfirmed, SwapPasswordHash, SetLogin
 // and CancelledContext. It takes [Skip] and [IgnoresContext], and accepts
 // TestUserStore's [DerivedRoles] (it checks no roles).
 func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserStoreHarness[U], opts ...Option) {
@@ -65,13 +67,15 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			assert.ErrorIs(t, as.MarkConfirmed(ctx, "id-missing"), httpauth.ErrUserNotFound)
 		}},
 
-		{"SetPasswordHash", func(t *testing.T) {
+		{"SwapPasswordHash", func(t *testing.T) {
 			hs, as := h(t)
 			ctx := ctxT(t)
 			mustAdd(t, hs, "pw@example.com", httpauth.Account[U]{ID: "id-pw", PasswordHash: hashArgon})
 			old := byID(t, hs, "id-pw")
 			since := time.Now()
-			require.NoError(t, as.SetPasswordHash(ctx, "id-pw", hashNew))
+			swapped, err := as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashNew)
+			require.NoError(t, err)
+			assert.True(t, swapped)
 			until := time.Now()
 			got := byID(t, hs, "id-pw")
 			assert.Equal(t, hashNew, got.PasswordHash, "stored as given")
@@ -81,7 +85,17 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			a, err := hs.Store.UserByLogin(ctx, "pw@example.com")
 			require.NoError(t, err)
 			assert.Equal(t, hashNew, a.PasswordHash)
-			assert.ErrorIs(t, as.SetPasswordHash(ctx, "id-missing", hashNew), httpauth.ErrUserNotFound)
+
+			// A second swap from the same old hash (a racing reset) loses.
+			swapped, err = as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashBcr)
+			require.NoError(t, err)
+			assert.False(t, swapped, "the hash is no longer the old one")
+			again := byID(t, hs, "id-pw")
+			assert.Equal(t, hashNew, again.PasswordHash, "a lost swap changes nothing")
+			checkTime(t, "TokensValidAfter after a lost swap", again.TokensValidAfter, got.TokensValidAfter)
+
+			_, err = as.SwapPasswordHash(ctx, "id-missing", hashArgon, hashNew)
+			assert.ErrorIs(t, err, httpauth.ErrUserNotFound)
 		}},
 
 		{"SetLogin", func(t *testing.T) {
@@ -118,9 +132,12 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			for name, err := range map[string]error{
-				"MarkConfirmed":   as.MarkConfirmed(ctx, "id-ctx"),
-				"SetPasswordHash": as.SetPasswordHash(ctx, "id-ctx", hashNew),
-				"SetLogin":        as.SetLogin(ctx, "id-ctx", "ctx2@example.com"),
+				"MarkConfirmed": as.MarkConfirmed(ctx, "id-ctx"),
+				"SwapPasswordHash": func() error {
+					_, err := as.SwapPasswordHash(ctx, "id-ctx", hashArgon, hashNew)
+					return err
+				}(),
+				"SetLogin": as.SetLogin(ctx, "id-ctx", "ctx2@example.com"),
 			} {
 				if !o.ignoresContext { // else nil, the live answer, will do
 					assert.Error(t, err, name)

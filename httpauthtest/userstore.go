@@ -85,7 +85,9 @@ type UserStoreHarness[U any] struct {
 //   - a cancelled or expired context, or a broken store, is an error that is
 //     NOT ErrUserNotFound (a failure must not look like a wrong password);
 //   - updates are visible to the next lookup, and an account returned
-//     earlier is not mutated by them;
+//     earlier is not mutated by them; disabling an account moves its
+//     TokensValidAfter to the time of the write, so that enabling it
+//     again revives no token or API key;
 //   - UpdatePasswordHash, if the store has it, is a compare-and-swap;
 //   - many goroutines may read (and one write) at once; run with -race.
 //
@@ -525,13 +527,21 @@ func testUpdateVisible[U any](t *testing.T, h userSuite[U]) {
 	want := orig
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
+			since := time.Now()
 			if err := h.Update(ctx, "id-erin", s.fn); err != nil {
 				t.Fatalf("Update: %v", err)
 			}
+			until := time.Now()
 			s.fn(&want)
 			a, err := h.Store.UserByID(ctx, "id-erin")
 			if err != nil {
 				t.Fatalf("UserByID: %v", err)
+			}
+			if s.name == "disable" && a != nil {
+				// Disabling moves the cutoff to the time of the write, so
+				// that enabling again revives no token or API key.
+				checkCreationTime(t, "TokensValidAfter after disable", a.TokensValidAfter, since, until)
+				want.TokensValidAfter = a.TokensValidAfter
 			}
 			h.checkAccount(t, "UserByID after "+s.name, a, want)
 			a, err = h.Store.UserByLogin(ctx, "erin")

@@ -42,7 +42,7 @@ func Example() {
 	}
 	defer logins.Close()
 
-	key, err := httpauth.KeyFromHex("k1", "6b7a1f0e9c2d4b8a3e5f7061928374a5b6c7d8e9f00112233445566778899aab")
+	key, err := httpauth.KeyFromHex("k1", "3f0c4c52e9d37bc69745fad567b37314fa088489699703d07f57b14888d20813")
 	if err != nil {
 		log.Fatal(err)
 	}
