@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -80,6 +81,48 @@ func TestAccountTokenPurposeSeparation(t *testing.T) {
 func TestAccountTokenSingleUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+
+	// Two requests with one reset token that both verify it before either
+	// writes: the write is a compare-and-set, so exactly one sets its
+	// password and the other gets the used-token error.
+	t.Run("RacingResetsSetThePasswordOnce", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			f := newEnv(t)
+			tok, err := f.auth.accountToken(ctx, purposePasswordReset, "u-alice", "")
+			require.NoError(t, err)
+			time.Sleep(time.Second)
+			// Each new password's hash waits until both requests hash.
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			f.hasher.hook = func(op string) {
+				if op == "hash" {
+					arrived.Done()
+					arrived.Wait()
+				}
+			}
+			errs := make(chan error, 2)
+			for _, pw := range []string{"first-password-42", "second-password-42"} {
+				go func() {
+					_, err := f.auth.ResetPassword(ctx, tok, pw)
+					errs <- err
+				}()
+			}
+			var ok, used int
+			for range 2 {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case errors.Is(err, ErrTokenInvalid):
+					used++
+				default:
+					t.Fatalf("ResetPassword: %v", err)
+				}
+			}
+			assert.Equal(t, 1, ok, "one reset wins")
+			assert.Equal(t, 1, used, "the other finds the token used")
+		})
+	})
 
 	t.Run("ResetWorksOnce", func(t *testing.T) {
 		t.Parallel()

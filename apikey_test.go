@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,4 +417,104 @@ func TestMemoryKeyStoreReturnsCopies(t *testing.T) {
 	got.Roles[0] = "root"
 	again, _ := s.KeyByHash(ctx, k.Hash)
 	assert.Equal(t, []string{"user"}, again.Roles)
+}
+
+// TestAPIKeyManagementNeedsPasswordOrToken: an API key, whatever its
+// roles, can neither list, create nor delete keys; the owner's password or
+// token can.
+func TestAPIKeyManagementNeedsPasswordOrToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newKeyFixture(t)
+		adminKey, ak := f.create(t, "u-admin", "user", "admin")
+		_, id := f.do(t, keyBearer(adminKey), nil)
+		require.NotNil(t, id)
+		_, err := f.auth.APIKeys(ctx, id)
+		assert.ErrorIs(t, err, ErrForbidden, "list with a key")
+		assert.ErrorIs(t, f.auth.DeleteAPIKey(ctx, id, ak.ID), ErrForbidden, "delete with a key")
+		_, _, err = f.auth.CreateAPIKey(ctx, id, "twin", nil, time.Time{})
+		assert.ErrorIs(t, err, ErrForbidden, "create with a key")
+		_, err = f.auth.APIKeys(ctx, nil)
+		assert.ErrorIs(t, err, ErrUnauthorized)
+
+		token := &Identity[testUser]{Account: id.Account, Credential: TokenCredential, transport: transportBearer}
+		keys, err := f.auth.APIKeys(ctx, token)
+		require.NoError(t, err)
+		require.Len(t, keys, 1, "the key survived its own attempts")
+		require.NoError(t, f.auth.DeleteAPIKey(ctx, token, ak.ID), "a token may delete")
+		status, _ := f.do(t, keyBearer(adminKey), nil)
+		assert.Equal(t, http.StatusUnauthorized, status)
+	})
+}
+
+// TestAPIKeysPerUserAreBounded: a user holds at most maxAPIKeysPerUser
+// keys, also when many requests create at once; deleting one makes room;
+// other users keep their own bound.
+func TestAPIKeysPerUserAreBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newKeyFixture(t)
+		alice := f.passwordIdentity(t, "u-alice")
+		for range maxAPIKeysPerUser - 5 {
+			f.create(t, "u-alice")
+		}
+		var wg sync.WaitGroup
+		var made, refused atomic.Int32
+		for range 20 {
+			wg.Go(func() {
+				_, _, err := f.auth.CreateAPIKey(ctx, alice, "burst", nil, time.Time{})
+				switch {
+				case err == nil:
+					made.Add(1)
+				case errors.Is(err, ErrForbidden):
+					refused.Add(1)
+				default:
+					t.Errorf("CreateAPIKey: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int32(5), made.Load())
+		assert.Equal(t, int32(15), refused.Load())
+		keys, err := f.auth.APIKeys(ctx, alice)
+		require.NoError(t, err)
+		require.Len(t, keys, maxAPIKeysPerUser)
+		_, _, err = f.auth.CreateAPIKey(ctx, alice, "one more", nil, time.Time{})
+		assert.ErrorContains(t, err, "Too many API keys")
+		require.NoError(t, f.auth.DeleteAPIKey(ctx, alice, keys[0].ID))
+		_, _, err = f.auth.CreateAPIKey(ctx, alice, "room again", nil, time.Time{})
+		assert.NoError(t, err)
+		f.create(t, "u-bob") // bob's bound is his own
+	})
+}
+
+// TestMemoryKeyStoreIndexesByUser: listing a user's keys reads only that
+// user's keys, and deletions leave no empty index behind.
+func TestMemoryKeyStoreIndexesByUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newMemoryKeyStore()
+	for i := range 50 {
+		user := fmt.Sprintf("u%d", i%5)
+		require.NoError(t, s.CreateKey(ctx, APIKey{ID: fmt.Sprint(i), UserID: user, Hash: sha256.Sum256([]byte{byte(i)})}))
+	}
+	keys, err := s.KeysByUser(ctx, "u3")
+	require.NoError(t, err)
+	assert.Len(t, keys, 10)
+	assert.Len(t, s.byUser["u3"], 10, "indexed by user")
+	for _, k := range keys {
+		assert.Equal(t, "u3", k.UserID)
+		require.NoError(t, s.DeleteKey(ctx, "u3", k.ID))
+	}
+	assert.NotContains(t, s.byUser, "u3")
+	keys, err = s.KeysByUser(ctx, "u3")
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+	require.NoError(t, s.TouchKeys(ctx, map[string]time.Time{"4": time.Unix(100, 0)}))
+	keys, _ = s.KeysByUser(ctx, "u4")
+	i := slices.IndexFunc(keys, func(k APIKey) bool { return k.ID == "4" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, time.Unix(100, 0), keys[i].LastUsed, "touches reach the index")
 }

@@ -248,6 +248,7 @@ type Authenticator[U any] struct {
 	cache      *credCache // nil when off
 	challenges challenges
 	tokenRate  *userRate // nil when off
+	revokeRate *userRate // per-token revocations per user
 	logKey     [32]byte  // keys loginRef's hashes
 	life       *lifecycle
 }
@@ -278,6 +279,7 @@ func build[U any](cfg Config[U], opt options) (*Authenticator[U], error) {
 	if cfg.Throttle.TokensPerMinute > 0 {
 		a.tokenRate = newUserRate(cfg.Throttle.TokensPerMinute, opt.tokenBurst)
 	}
+	a.revokeRate = newUserRateEvery(cfg.TokenTTL/revocationsPerTTL, revocationsPerTTL)
 	// The dummy hash makes an unknown login cost one real hash.
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])

@@ -117,13 +117,16 @@ var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", Err
 // password gets a 400; other methods get a 405. Use Account.TokensValidAfter
 // to revoke all of a user's tokens.
 //
-// A revocation is never refused. Each one spends a unit of the user's
-// token rate (Throttle.TokensPerMinute), as minting does; past it, when
-// the UserStore has a SetTokensValidAfter(ctx, id, t) method (the memory
-// store and sqlstore do), the revocation is folded into the user's cutoff
-// instead: every token of the user issued until now ends, and the
-// revocation store gains no entry. The revocation state one user can
-// create is so at most the tokens the rate lets them mint in one TokenTTL.
+// A revocation is never refused, and never counts against the token
+// rate. A user may revoke 10 tokens one by one per TokenTTL (a burst of 10,
+// refilled evenly over a TokenTTL); past that, when the UserStore has a
+// SetTokensValidAfter(ctx, id, t) method (the memory store and sqlstore
+// do), the revocation is folded into the user's cutoff instead: every
+// token of the user issued until now ends, and the revocation store gains
+// no entry. One user so holds at most 20 revocation entries at once
+// (entries live until their token expires), whatever the number of
+// accounts: with 10,000 accounts that is at most 200,000 entries, about
+// 30 MB in the memory store.
 func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := a.endpointIdentity(w, r, http.MethodDelete, false)
@@ -136,7 +139,7 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 		}
 		reason := reasonTokenRevokedBy
 		var err error
-		if cs, ok := a.cfg.Users.(cutoffSetter); ok && a.tokenRate != nil && !a.tokenRate.allow(id.Account.ID) {
+		if cs, ok := a.cfg.Users.(cutoffSetter); ok && !a.revokeRate.allow(id.Account.ID) {
 			reason = reasonTokensCutOffBy
 			err = a.foldIntoCutoff(r.Context(), cs, id.Account.ID)
 		} else {
@@ -152,9 +155,13 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	})
 }
 
+// revocationsPerTTL is how many tokens a user may revoke one by one per
+// TokenTTL before RevokeHandler folds revocations into the cutoff.
+const revocationsPerTTL = 10
+
 // cutoffSetter is an optional interface for a UserStore: it sets account
 // id's TokensValidAfter to t. RevokeHandler folds revocations into it past
-// the user's token rate.
+// revocationsPerTTL.
 type cutoffSetter interface {
 	SetTokensValidAfter(ctx context.Context, id string, t time.Time) error
 }

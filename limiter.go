@@ -277,7 +277,12 @@ type rateShard struct {
 }
 
 func newUserRate(perMinute, burst int) *userRate {
-	u := &userRate{interval: time.Minute / time.Duration(perMinute), burst: burst, seed: maphash.MakeSeed()}
+	return newUserRateEvery(time.Minute/time.Duration(perMinute), burst)
+}
+
+// newUserRateEvery is a burst of burst, refilled one every interval.
+func newUserRateEvery(interval time.Duration, burst int) *userRate {
+	u := &userRate{interval: interval, burst: burst, seed: maphash.MakeSeed()}
 	for i := range u.shards {
 		u.shards[i].tat = map[uint64]int64{}
 	}
@@ -326,7 +331,6 @@ func (s *rateShard) evictLocked(now int64) {
 	}
 }
 
-// len returns how many users the rate remembers.
 // allow spends one unit of user's rate if there is one, and reports
 // whether there was.
 func (u *userRate) allow(user string) bool {
@@ -334,6 +338,7 @@ func (u *userRate) allow(user string) bool {
 	return ok
 }
 
+// len returns how many users the rate remembers.
 func (u *userRate) len() int {
 	n := 0
 	for i := range u.shards {

@@ -522,29 +522,33 @@ func TestSecurityTokenRatePerUser(t *testing.T) {
 			return e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok)).Code
 		}
 		revocations := e.auth.cfg.Revocations.(*memoryRevocationStore)
-		// Past the rate a logout is never refused: it is folded into the
-		// user's cutoff, which ends every token of hers and stores nothing.
-		require.Equal(t, http.StatusOK, use(toks[1]))
-		assert.Equal(t, http.StatusNoContent, revoke(toks[0]), "a logout is never refused")
-		assert.Zero(t, revocations.Len(), "folded into the cutoff, not stored")
-		for _, tok := range toks {
-			assert.Equal(t, http.StatusUnauthorized, use(tok), "the cutoff ended every token issued before it")
+		// Logouts never count against the mint rate, and are never
+		// refused: the first revocationsPerTTL revoke one token each.
+		for i, tok := range toks {
+			require.Equal(t, http.StatusNoContent, revoke(tok), "revocation %d", i)
+			assert.Equal(t, http.StatusUnauthorized, use(tok))
 		}
-		assert.Equal(t, http.StatusOK, use(e.bobTok), "other users are untouched")
-
-		// Within the rate, a logout revokes that token only.
-		time.Sleep(time.Minute) // a full budget again
-		a, b := tokenOf(t, mint("alice", alicePW)), tokenOf(t, mint("alice", alicePW))
-		assert.Equal(t, http.StatusNoContent, revoke(a))
-		assert.Equal(t, 1, revocations.Len())
-		assert.Equal(t, http.StatusUnauthorized, use(a))
-		assert.Equal(t, http.StatusOK, use(b))
+		assert.Equal(t, revocationsPerTTL, revocations.Len())
+		time.Sleep(time.Second) // one more mint
+		a, b := tokenOf(t, mint("alice", alicePW)), tokenOf(t, mint("bob", bobPW))
+		// Past them a logout is folded into the user's cutoff, which ends
+		// every token of hers and stores nothing.
+		time.Sleep(time.Second)
+		c := tokenOf(t, mint("alice", alicePW))
+		require.Equal(t, http.StatusOK, use(a))
+		assert.Equal(t, http.StatusNoContent, revoke(c), "a logout is never refused")
+		assert.Equal(t, revocationsPerTTL, revocations.Len(), "folded into the cutoff, not stored")
+		assert.Equal(t, http.StatusUnauthorized, use(a), "the cutoff ended every token issued before it")
+		assert.Equal(t, http.StatusUnauthorized, use(c))
+		assert.Equal(t, http.StatusOK, use(b), "other users are untouched")
+		time.Sleep(time.Second)
+		assert.Equal(t, http.StatusOK, use(tokenOf(t, mint("alice", alicePW))), "a token minted after the cutoff works")
 	})
 }
 
 // A store without SetTokensValidAfter still never refuses a logout: past
-// the rate the token is revoked by ID all the same (the mint rate bounds
-// how many there can be).
+// revocationsPerTTL the token is revoked by ID all the same (the mint rate
+// bounds how many there can be).
 func TestSecurityRevokePastRateWithoutCutoffSetter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -555,6 +559,13 @@ func TestSecurityRevokePastRateWithoutCutoffSetter(t *testing.T) {
 			require.Equal(t, http.StatusOK, w.Code)
 			toks = append(toks, tokenOf(t, w))
 		}
+		time.Sleep(10 * time.Second) // mint more than revocationsPerTTL
+		for range defaultTokenBurst {
+			w := e.serve(e.auth.TokenHandler(), newReq(http.MethodPost, "/api/tokens", "Authorization", basicHeader("alice", alicePW)))
+			require.Equal(t, http.StatusOK, w.Code)
+			toks = append(toks, tokenOf(t, w))
+		}
+		require.Greater(t, len(toks), revocationsPerTTL)
 		for _, tok := range toks {
 			w := e.serve(e.auth.RevokeHandler(), newReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok))
 			assert.Equal(t, http.StatusNoContent, w.Code)
