@@ -139,15 +139,18 @@ type accounts struct {
 	register registrar
 	hasher   httpauth.PasswordHasher
 	mail     *mailer
+	queue    *mailQueue // the e-mails' lookups, minting and sending run here
+	limits   mailLimits
 	logger   *slog.Logger
 	// hashes bounds concurrent registration hashes: each costs the
 	// hasher's memory, and anyone may register.
 	hashes chan struct{}
 }
 
-func newAccounts(auth *httpauth.Authenticator[User], users httpauth.UserStore[User], reg registrar, hasher httpauth.PasswordHasher, mail *mailer, logger *slog.Logger) *accounts {
+func newAccounts(auth *httpauth.Authenticator[User], users httpauth.UserStore[User], reg registrar, hasher httpauth.PasswordHasher,
+	mail *mailer, queue *mailQueue, limits mailLimits, logger *slog.Logger) *accounts {
 	return &accounts{
-		auth: auth, users: users, register: reg, hasher: hasher, mail: mail, logger: logger,
+		auth: auth, users: users, register: reg, hasher: hasher, mail: mail, queue: queue, limits: limits, logger: logger,
 		hashes: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 }
@@ -196,22 +199,43 @@ func (a *accounts) internal(w http.ResponseWriter, r *http.Request, what string,
 	writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
 }
 
-// sendLink mints an account token and mails the link to path carrying it.
-// A minting failure is answered with a 500, and sendLink returns false.
-func (a *accounts) sendLink(w http.ResponseWriter, r *http.Request, kind, to, path string, mint func() (string, error)) bool {
-	token, err := mint()
+// mailLink mints an account token for account id and mails the link to
+// path carrying it to the address the store holds for the account (never
+// the address as the client typed it: a look-alike spelling that the
+// lookup matches must not receive the link), if the address is within its
+// limit. It runs on the mail queue's worker; failures are logged, without
+// the address, since the client has had its answer.
+func (a *accounts) mailLink(ctx context.Context, kind, id, path string, mint func(context.Context, string) (string, error)) {
+	acct, err := a.users.UserByID(ctx, id)
 	if err != nil {
-		a.internal(w, r, kind+": token", err)
-		return false
+		a.logger.LogAttrs(ctx, slog.LevelError, kind+" e-mail: account", slog.Any("error", err))
+		return
+	}
+	to := acct.User.Login
+	if to == "" || !a.allowMail(ctx, kind, to) {
+		return
+	}
+	token, err := mint(ctx, id)
+	if err != nil {
+		a.logger.LogAttrs(ctx, slog.LevelError, kind+" e-mail: token", slog.Any("error", err))
+		return
 	}
 	a.mail.send(kind, to, path, token)
-	return true
 }
 
-// handleRegister creates an unconfirmed user and logs a confirmation link.
-// A taken email gets the same answer, after the same work (a hash), and
-// no link: registration reveals nothing.
+// accepted answers 202 {"status":"pending"}, the answer of every request
+// that may send an e-mail, whatever happens to the e-mail.
+func accepted(w http.ResponseWriter) {
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+}
+
+// handleRegister creates an unconfirmed user and has a confirmation link
+// mailed. A taken email gets the same answer, after the same work (a hash,
+// an insert and a queued job), and no link: registration reveals nothing.
 func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if !a.allowClient(w, r) {
+		return
+	}
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -246,31 +270,37 @@ func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, httpauth.ErrAccountExists):
 		// The owner may have asked again: they can reset the password.
+		// A job that does nothing, so that the queue sees the same.
+		a.queue.enqueue(func(context.Context) {})
 	case err != nil:
 		a.internal(w, r, "register: create user", err)
 		return
 	default:
-		if !a.sendLink(w, r, "confirmation", req.Email, "/confirm", func() (string, error) { return a.auth.ConfirmationToken(ctx, id) }) {
-			return
-		}
+		a.queue.enqueue(func(ctx context.Context) {
+			a.mailLink(ctx, "confirmation", id, "/confirm", a.auth.ConfirmationToken)
+		})
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+	accepted(w)
 }
 
-// handleResendConfirmation logs a new confirmation link for the logged-in
-// user, whose first link was lost or expired. It is the one route that
-// checkAccount opens to unconfirmed accounts; a confirmed one gets a 409.
+// handleResendConfirmation has a new confirmation link mailed to the
+// logged-in user, whose first link was lost or expired. It is the one
+// route that checkAccount opens to unconfirmed accounts; a confirmed one
+// gets a 409.
 func (a *accounts) handleResendConfirmation(w http.ResponseWriter, r *http.Request) {
+	if !a.allowClient(w, r) {
+		return
+	}
 	id, _ := a.auth.Identity(r)
-	u := id.Account.User
-	if u.Confirmed {
+	if id.Account.User.Confirmed {
 		writeError(w, http.StatusConflict, "already_confirmed", "The account is already confirmed")
 		return
 	}
-	if !a.sendLink(w, r, "confirmation", u.Login, "/confirm", func() (string, error) { return a.auth.ConfirmationToken(r.Context(), id.Account.ID) }) {
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
+	acctID := id.Account.ID
+	a.queue.enqueue(func(ctx context.Context) {
+		a.mailLink(ctx, "confirmation", acctID, "/confirm", a.auth.ConfirmationToken)
+	})
+	accepted(w)
 }
 
 // tokenError answers a failed Confirm or ResetPassword.
@@ -305,9 +335,13 @@ func (a *accounts) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleResetRequest logs a reset link for a known email; the answer is
-// the same for an unknown one.
+// handleResetRequest has a reset link mailed for a known, enabled
+// account; the answer is the same for an unknown one, and so is the work
+// done before it: the lookup, minting and mailing run on the mail queue.
 func (a *accounts) handleResetRequest(w http.ResponseWriter, r *http.Request) {
+	if !a.allowClient(w, r) {
+		return
+	}
 	var req struct {
 		Email string `json:"email"`
 	}
@@ -318,21 +352,23 @@ func (a *accounts) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "A valid email address is required")
 		return
 	}
-	ctx := r.Context()
-	acct, err := a.users.UserByLogin(ctx, req.Email)
+	email := req.Email
+	a.queue.enqueue(func(ctx context.Context) { a.mailReset(ctx, email) })
+	accepted(w)
+}
+
+// mailReset mails a reset link to the account that email names, if any
+// and enabled (a reset would not enable it).
+func (a *accounts) mailReset(ctx context.Context, email string) {
+	acct, err := a.users.UserByLogin(ctx, email)
 	switch {
 	case errors.Is(err, httpauth.ErrUserNotFound):
 	case err != nil:
-		a.internal(w, r, "password reset: lookup", err)
-		return
+		a.logger.LogAttrs(ctx, slog.LevelError, "password reset e-mail: lookup", slog.Any("error", err))
 	case acct.Disabled:
-		// A reset would not enable it: send nothing.
 	default:
-		if !a.sendLink(w, r, "password reset", req.Email, "/password-reset", func() (string, error) { return a.auth.PasswordResetToken(ctx, acct.ID) }) {
-			return
-		}
+		a.mailLink(ctx, "password reset", acct.ID, "/password-reset", a.auth.PasswordResetToken)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
 }
 
 func (a *accounts) handleResetConfirm(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestDemoUsersOnlyWhenAsked(t *testing.T) {
 			}
 			o, _, err := parseOptions(args, env(testSecret), io.Discard)
 			require.NoError(t, err)
-			st, err := openStores(context.Background(), o)
+			st, err := openStores(context.Background(), o, slog.New(slog.DiscardHandler))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = st.Close() })
 			for _, d := range demoUsers {

@@ -169,14 +169,14 @@ func TestFaultsUnderLoad(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	h, closeStores, err := newServer(ctx, options{
+	a, err := newServer(ctx, options{
 		tokenTTL: time.Hour, key: testKey(t), db: pg.DSN(), redis: rd.URL(), redisPrefix: "fault:",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() {
 		srv.Close()
-		_ = closeStores()
+		_ = a.close()
 	})
 
 	tokenOf := func(login, pw string) string {

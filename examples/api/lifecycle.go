@@ -9,11 +9,10 @@ import (
 )
 
 // lifecycle holds the account-lifecycle routes (registration,
-// confirmation, password reset, API keys) and the metrics.
+// confirmation, password reset, API keys).
 type lifecycle struct {
 	auth     *httpauth.Authenticator[User]
 	accounts *accounts
-	metrics  *metrics
 	logger   *slog.Logger
 }
 
@@ -29,13 +28,16 @@ func lifecycleStores(users httpauth.UserStore[User]) (httpauth.KeyStore, registr
 	panic("lifecycleStores: unknown user store") // openStores makes one of the two
 }
 
-// routes adds the lifecycle routes: the account ones and /metrics to root,
-// the key ones to the /api/v1 mux behind the authenticator.
+// routes adds the lifecycle routes: the account ones to root (when
+// account links can be delivered; see options.linksDelivered), the key
+// ones to the /api/v1 mux behind the authenticator. /metrics is not
+// among them: it has a listener of its own (-metrics-addr).
 func (l *lifecycle) routes(root, api *http.ServeMux) {
 	if l == nil {
 		return
 	}
-	l.accounts.routes(root, api)
+	if l.accounts != nil {
+		l.accounts.routes(root, api)
+	}
 	keyRoutes(api, l.auth, l.logger)
-	root.Handle("/metrics", l.metrics.handler())
 }

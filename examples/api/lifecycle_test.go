@@ -31,9 +31,11 @@ import (
 // apiServer is a real examples/api server started through run, with its
 // stderr captured: the account links are read from there.
 type apiServer struct {
-	base string
-	logs *syncBuffer
-	stop func() error
+	base    string
+	metrics string // http://ADDR of -metrics-addr, if given
+	logs    *syncBuffer
+	st      *started
+	stop    func() error
 }
 
 // startAPI runs the server with args (plus -addr 127.0.0.1:0) and the
@@ -43,8 +45,10 @@ func startAPI(t *testing.T, args ...string) *apiServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
+	ready := make(chan *started, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(testSecret), logs)
+		done <- serve(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(testSecret), logs,
+			func(st *started) { ready <- st })
 	}()
 	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 	var base string
@@ -62,8 +66,9 @@ func startAPI(t *testing.T, args ...string) *apiServer {
 		return false
 	}, 30*time.Second, 10*time.Millisecond)
 	require.NotEmpty(t, base, "server did not start: %s", logs.String())
+	st := <-ready
 	stopped := false
-	s := &apiServer{base: base, logs: logs, stop: func() error {
+	s := &apiServer{base: base, logs: logs, st: st, stop: func() error {
 		if stopped {
 			return nil
 		}
@@ -71,8 +76,20 @@ func startAPI(t *testing.T, args ...string) *apiServer {
 		cancel()
 		return <-done
 	}}
+	if st.metrics != nil {
+		s.metrics = "http://" + st.metAddr
+	}
 	t.Cleanup(func() { _ = s.stop() })
 	return s
+}
+
+// flushMail waits until the mail queue has run every job queued so far,
+// so that a test reads the links of the requests it made.
+func (s *apiServer) flushMail(t *testing.T) {
+	t.Helper()
+	if q := s.st.app.mail; q != nil {
+		require.NoError(t, q.flush(t.Context()))
+	}
 }
 
 type request struct {
@@ -129,6 +146,7 @@ func (s *apiServer) do(t *testing.T, r request) response {
 // "password reset") for email, checking each line's exact form.
 func (s *apiServer) links(t *testing.T, kind, email string) []string {
 	t.Helper()
+	s.flushMail(t)
 	path := map[string]string{"confirmation": "/confirm", "password reset": "/password-reset"}[kind]
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind+" link for "+email+": "+s.base+path+"?token=") + `([A-Za-z0-9_.\-]+)$`)
 	var tokens []string
@@ -148,12 +166,12 @@ func lifecycleModes(t *testing.T) map[string]func(t *testing.T) []string {
 	return map[string]func(t *testing.T) []string{
 		"memory": func(*testing.T) []string { return nil },
 		"sqlite": func(t *testing.T) []string {
-			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users"}
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users", "-log-links"}
 		},
 		"postgres and redis": func(t *testing.T) []string {
 			dsn, schema := pgTestSchema(t)
 			redisURL := httpauthtest.RequireEnv(t, "HTTPAUTH_REDIS_TEST_URL", "source .ci/services.sh")
-			return []string{"-db", dsn, "-demo-users", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
+			return []string{"-db", dsn, "-demo-users", "-log-links", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
 		},
 	}
 }
@@ -462,7 +480,7 @@ func TestKeyLastUsedWrittenAtShutdown(t *testing.T) {
 // outcomes by method and reason, the hash histogram and throttled logins.
 func TestMetricsHTTP(t *testing.T) {
 	t.Parallel()
-	s := startAPI(t)
+	s := startAPI(t, "-metrics-addr", "127.0.0.1:0")
 	admin := basicH("admin@example.com", "s3cret:with:colons")
 	require.Equal(t, 200, s.do(t, request{method: "GET", path: "/api/v1/me", header: admin}).status)
 	require.Equal(t, 401, s.do(t, request{method: "GET", path: "/api/v1/me", header: basicH("admin@example.com", "wrong")}).status)
@@ -479,13 +497,15 @@ func TestMetricsHTTP(t *testing.T) {
 	}
 	require.True(t, throttled, "a login is throttled")
 
-	r = s.do(t, request{method: "GET", path: "/metrics"})
+	assert.Equal(t, 404, s.do(t, request{method: "GET", path: "/metrics"}).status, "not on the public port")
+	m := &apiServer{base: s.metrics}
+	r = m.do(t, request{method: "GET", path: "/metrics"})
 	require.Equal(t, 200, r.status)
 	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "text/plain"), r.header.Get("Content-Type"))
 	for _, want := range []string{
 		`# TYPE httpauth_auth_outcomes_total counter`,
 		`httpauth_auth_outcomes_total{credential="password",reason="password",result="success"} `,
-		`httpauth_auth_outcomes_total{credential="password",reason="wrong_password",result="failure"} 1`,
+		`httpauth_auth_outcomes_total{credential="password",reason="bad_credentials",result="failure"} 11`, // 1 wrong password, 10 unknown logins
 		`httpauth_auth_outcomes_total{credential="api_key",reason="api_key",result="success"} 1`,
 		`httpauth_auth_outcomes_total{credential="none",reason="no_credentials",result="failure"} 1`,
 		`httpauth_auth_outcomes_total{credential="password",reason="throttled",result="failure"} 1`,
@@ -498,7 +518,10 @@ func TestMetricsHTTP(t *testing.T) {
 		assert.Contains(t, r.raw, want)
 	}
 	assert.NotContains(t, r.raw, "mallory", "no client-chosen label")
-	assert.Equal(t, 405, s.do(t, request{method: "POST", path: "/metrics"}).status)
+	assert.NotContains(t, r.raw, "wrong_password")
+	assert.NotContains(t, r.raw, "unknown_login")
+	assert.Equal(t, 405, m.do(t, request{method: "POST", path: "/metrics"}).status)
+	assert.Equal(t, 404, m.do(t, request{method: "GET", path: "/api/v1/me", header: admin}).status, "only /metrics there")
 }
 
 // countingHasher counts the hashes it makes.
@@ -531,7 +554,7 @@ func TestRegisterTakenEmailDoesTheSameWork(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			users := httpauth.NewMemoryUserStore[User](httpauthtest.FastHasher{})
-			require.NoError(t, users.Put(t.Context(), "dora@example.com", httpauth.Account[User]{ID: "d"}))
+			require.NoError(t, users.Put(t.Context(), "dora@example.com", httpauth.Account[User]{ID: "d", User: User{ID: "d", Login: "dora@example.com"}}))
 			signer, err := httpauth.NewHMACSigner(testKey(t))
 			require.NoError(t, err)
 			auth, err := httpauth.New(httpauth.Config[User]{
@@ -542,12 +565,15 @@ func TestRegisterTakenEmailDoesTheSameWork(t *testing.T) {
 			h := &countingHasher{PasswordHasher: httpauthtest.FastHasher{}}
 			var out syncBuffer
 			reg := func(context.Context, string, string) (string, error) { return "d", tt.regErr }
-			a := newAccounts(auth, users, reg, h, newMailer(&out), slog.New(slog.DiscardHandler))
+			q := newMailQueue(mailQueueSize, slog.New(slog.DiscardHandler))
+			q.start()
+			a := newAccounts(auth, users, reg, h, newMailer(&out), q, memoryMailLimits(), slog.New(slog.DiscardHandler))
 			root := http.NewServeMux()
 			a.routes(root, http.NewServeMux())
 			req := httptest.NewRequest("POST", "/register", strings.NewReader(`{"email":"dora@example.com","password":"pw-1"}`))
 			rec := httptest.NewRecorder()
 			root.ServeHTTP(rec, req)
+			q.close()
 			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
 			assert.Equal(t, int32(1), h.n.Load(), "one hash, taken or not")
 			assert.Equal(t, tt.links, strings.Count(out.String(), "confirmation link for dora@example.com: http://127.0.0.1:8080/confirm?token="))
@@ -585,7 +611,7 @@ func TestAccountLinkEndedRequest(t *testing.T) {
 	require.NoError(t, err)
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
-	a := newAccounts(auth, users, nil, httpauthtest.FastHasher{}, newMailer(nil), logger)
+	a := newAccounts(auth, users, nil, httpauthtest.FastHasher{}, newMailer(nil), newMailQueue(1, logger), memoryMailLimits(), logger)
 	root := http.NewServeMux()
 	a.routes(root, http.NewServeMux())
 

@@ -78,10 +78,10 @@ func TestParseOptions(t *testing.T) {
 
 func newTestServer(t *testing.T, ttl time.Duration) *httptest.Server {
 	t.Helper()
-	h, closeStores, err := newServer(context.Background(), options{tokenTTL: ttl, key: testKey(t)}, slog.New(slog.DiscardHandler))
+	a, err := newServer(context.Background(), options{tokenTTL: ttl, key: testKey(t)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = closeStores() })
-	srv := httptest.NewServer(h)
+	t.Cleanup(func() { _ = a.close() })
+	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -43,6 +43,25 @@ func newMetrics() *metrics {
 	return m
 }
 
+// badCredentials are the reasons that tell an existing login from a
+// missing one (or from an account whose hash is not trusted). A metric
+// must not: anyone could enumerate accounts with one failed login each,
+// and read the answer off the counters. They are all counted as the one
+// reason "bad_credentials", as the 401 they get is the same.
+var badCredentials = map[string]bool{
+	"wrong_password": true,
+	"unknown_login":  true,
+	"untrusted_hash": true,
+}
+
+// metricReason is the reason label of an event's reason.
+func metricReason(reason string) string {
+	if badCredentials[reason] {
+		return "bad_credentials"
+	}
+	return reason
+}
+
 // observe is the Config.OnEvent hook. Labels are bounded sets (the
 // values listed on Event.Reason and Credential's names); Event.Who, which
 // the client chooses, is never one.
@@ -55,15 +74,19 @@ func (m *metrics) observe(e httpauth.Event) {
 	if e.Success {
 		result = "success"
 	}
-	m.outcomes.WithLabelValues(e.Credential.String(), result, e.Reason).Inc()
+	m.outcomes.WithLabelValues(e.Credential.String(), result, metricReason(e.Reason)).Inc()
 	if e.Throttled() {
 		m.throttled.Inc()
 	}
 }
 
-// handler serves GET /metrics in the Prometheus text format. It needs no
-// credentials, as scrapers expect; a real deployment serves it on an
-// internal port or behind the network's own access control.
+// handler serves GET /metrics in the Prometheus text format, and JSON 404s
+// elsewhere. It needs no credentials, as scrapers expect, so it is served
+// only on its own listener (-metrics-addr, a loopback or internal
+// address), never on the public API port.
 func (m *metrics) handler() http.Handler {
-	return methods{http.MethodGet: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", methods{http.MethodGet: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})})
+	mux.HandleFunc("/", notFound)
+	return mux
 }

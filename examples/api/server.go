@@ -40,18 +40,33 @@ func checkAccount(r *http.Request, a *httpauth.Account[User]) error {
 	return nil
 }
 
-// newServer builds the whole HTTP handler: /healthz, /metrics and the
-// account routes in the open, and everything under /api/v1/ behind the
-// authenticator, in one place.
-func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handler, func() error, error) {
-	st, err := openStores(ctx, o)
+// app is what newServer builds: the public handler, the metrics handler
+// for a listener of its own, and what to close at shutdown.
+type app struct {
+	handler http.Handler // the public API
+	metrics http.Handler // GET /metrics; served only on -metrics-addr
+	mail    *mailQueue   // the account e-mails' worker; nil when the account-link routes are off
+	close   func() error // drains the mail queue, then closes the authenticator and the stores
+}
+
+// accountLinkRoutesOff is logged at startup when the account-link routes
+// are not mounted.
+const accountLinkRoutesOff = "account-link routes are off (/register, /confirm, /password-reset, " +
+	"/password-reset/confirm, " + resendConfirmationPath + "): with -db their links would be live " +
+	"secrets in the log, and this example sends no e-mail; give -log-links to write them to stderr anyway"
+
+// newServer builds the whole HTTP handler: /healthz and the account
+// routes in the open, and everything under /api/v1/ behind the
+// authenticator, in one place; and the metrics handler apart.
+func newServer(ctx context.Context, o options, logger *slog.Logger) (*app, error) {
+	st, err := openStores(ctx, o, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	signer, err := httpauth.NewHMACSigner(o.key)
 	if err != nil {
 		_ = st.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	keys, register := lifecycleStores(st.users)
 	hasher, m := httpauth.DefaultHasher(), newMetrics()
@@ -71,18 +86,29 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (http.Handle
 	})
 	if err != nil {
 		_ = st.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	mail := o.links
-	if mail == nil {
-		mail = newMailer(nil)
+	lc := &lifecycle{auth: auth, logger: logger}
+	var queue *mailQueue
+	if o.linksDelivered() {
+		mail := o.links
+		if mail == nil {
+			mail = newMailer(nil)
+		}
+		queue = newMailQueue(mailQueueSize, logger)
+		queue.start()
+		lc.accounts = newAccounts(auth, st.users, register, hasher, mail, queue, st.mail, logger)
+	} else {
+		logger.Warn(accountLinkRoutesOff)
 	}
-	lc := &lifecycle{auth: auth, accounts: newAccounts(auth, st.users, register, hasher, mail, logger), metrics: m, logger: logger}
 	closeAll := func() error {
+		if queue != nil {
+			queue.close() // sends what is queued, while the stores are open
+		}
 		_ = auth.Close() // writes the API keys' last-used times
 		return st.Close()
 	}
-	return routes(auth, st.live, lc), closeAll, nil
+	return &app{handler: routes(auth, st.live, lc), metrics: m.handler(), mail: queue, close: closeAll}, nil
 }
 
 // routes builds the handler. live names the stores with process-local
@@ -101,9 +127,7 @@ func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc 
 		u, _ := auth.User(r)
 		writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Login, "role": "admin"})
 	}))})
-	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "Not found"})
-	})
+	api.HandleFunc("/", notFound)
 
 	root := http.NewServeMux()
 	root.Handle("/healthz", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,8 +143,29 @@ func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc 
 		writeJSON(w, http.StatusOK, body)
 	})})
 	root.Handle("/api/v1/", auth.Middleware(api))
+	root.HandleFunc("/", notFound)
 	lc.routes(root, api)
-	return root
+	return crossOriginProtection(root)
+}
+
+// crossOriginProtection refuses cross-site browser requests that change
+// state (POST, DELETE…): a browser resends cached Basic credentials, so a
+// cross-site form could otherwise mint tokens or create keys. Browsers
+// mark such requests (Sec-Fetch-Site: cross-site, or an Origin that is not
+// the Host); requests from non-browser clients (curl, SDKs), which send
+// neither header, and same-origin ones pass. The 403 is the example's
+// JSON error.
+func crossOriginProtection(h http.Handler) http.Handler {
+	p := http.NewCrossOriginProtection()
+	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross_origin", "Cross-origin request refused")
+	}))
+	return p.Handler(h)
+}
+
+// notFound is the JSON 404 of paths no route matches.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", "Not found")
 }
 
 var errMethodNotAllowed = errors.New("method not allowed")

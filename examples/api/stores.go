@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -31,6 +33,7 @@ type stores struct {
 	users       httpauth.UserStore[sqlstore.User]
 	revocations httpauth.RevocationStore // nil: in memory
 	limiter     httpauth.Limiter         // nil: in memory
+	mail        mailLimits               // the e-mail routes' limits, in Redis with -redis
 	closers     []func() error
 	// live, one per store with process-local state, report whether that
 	// state is trusted (its change feed is up); /healthz shows them.
@@ -54,13 +57,13 @@ func (s *stores) Close() error {
 
 // openStores opens what -db and -redis name, or memory stores without
 // them, and makes sure the demo users exist (in SQL only with -demo-users).
-func openStores(ctx context.Context, o options) (*stores, error) {
-	s := &stores{}
+func openStores(ctx context.Context, o options, logger *slog.Logger) (*stores, error) {
+	s := &stores{mail: memoryMailLimits()}
 	var err error
 	if o.db == "" {
 		s.users, err = memoryUsers(ctx)
 	} else {
-		err = s.openSQL(ctx, o.db, o.demoUsers)
+		err = s.openSQL(ctx, o.db, o.demoUsers, logger)
 	}
 	if err == nil && o.redis != "" {
 		err = s.openRedis(o.redis, o.redisPrefix)
@@ -100,11 +103,14 @@ func memoryUsers(ctx context.Context) (httpauth.UserStore[sqlstore.User], error)
 
 // openSQL opens the -db store; it creates the missing demo users only when
 // withDemo is set (-demo-users), never by default in a real database.
-func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool) error {
+func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger *slog.Logger) error {
 	driver, source, dialect := "", "", sqlstore.Dialect("")
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		driver, source, dialect = "sqlite", strings.TrimPrefix(dsn, "sqlite:"), sqlstore.SQLite
+		if err := createPrivate(source, logger); err != nil {
+			return fmt.Errorf("-db: %w", err)
+		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		driver, source, dialect = "pgx", dsn, sqlstore.Postgres
 	default:
@@ -208,5 +214,55 @@ func (s *stores) openRedis(url, prefix string) error {
 	s.closers = append(s.closers, lim.Close)
 	s.addLive("limiter", lim.Live)
 	s.revocations, s.limiter = rev, lim
+
+	// The e-mail routes' limits, shared by every instance. They only
+	// Reserve (never Allow), so they need no local lock set and no
+	// subscription (LocalLocks -1).
+	for _, l := range []struct {
+		dst    *httpauth.Limiter
+		prefix string
+		max    int
+	}{
+		{&s.mail.address, prefix + "mail-address:", mailsPerAddress},
+		{&s.mail.client, prefix + "mail-client:", mailRequestsPerClient},
+	} {
+		lim, err := redisstore.NewLimiter(rdb, redisstore.LimiterOptions{
+			Prefix: l.prefix, MaxFailures: l.max, Window: mailLimitWindow, LocalLocks: -1,
+		})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, lim.Close)
+		*l.dst = lim
+	}
+	return nil
+}
+
+// createPrivate creates the SQLite database file at source with mode 0600
+// if it is missing, so that the driver does not create it readable by
+// every local user (umask 022): it holds password and key hashes. SQLite
+// gives the -wal and -shm files the database file's mode. An existing
+// file's mode is left alone, with a warning if group or others may read
+// or write it.
+func createPrivate(source string, logger *slog.Logger) error {
+	path, _, _ := strings.Cut(strings.TrimPrefix(source, "file:"), "?")
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the SQLite database file is readable or writable by other users; chmod 600 it",
+			slog.String("path", path), slog.String("mode", fmt.Sprintf("%#o", perm)))
+	}
 	return nil
 }
