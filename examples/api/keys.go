@@ -102,7 +102,11 @@ func keyRoutes(api *http.ServeMux, auth *httpauth.Authenticator[User], logger *s
 	}
 	list := func(w http.ResponseWriter, r *http.Request) {
 		id, _ := auth.Identity(r)
-		keys, err := auth.APIKeys(r.Context(), id.Account.ID)
+		keys, err := auth.APIKeys(r.Context(), id)
+		if errors.Is(err, httpauth.ErrForbidden) {
+			writeError(w, http.StatusForbidden, "forbidden", err.Error())
+			return
+		}
 		if err != nil {
 			internal(w, r, "list API keys", err)
 			return
@@ -122,8 +126,10 @@ func keyRoutes(api *http.ServeMux, auth *httpauth.Authenticator[User], logger *s
 	}
 	del := func(w http.ResponseWriter, r *http.Request) {
 		id, _ := auth.Identity(r)
-		err := auth.DeleteAPIKey(r.Context(), id.Account.ID, r.PathValue("id"))
+		err := auth.DeleteAPIKey(r.Context(), id, r.PathValue("id"))
 		switch {
+		case errors.Is(err, httpauth.ErrForbidden):
+			writeError(w, http.StatusForbidden, "forbidden", err.Error())
 		case errors.Is(err, httpauth.ErrKeyNotFound):
 			writeError(w, http.StatusNotFound, "not_found", "No such API key")
 		case err != nil:

@@ -416,6 +416,8 @@ func TestAPIKeysHTTP(t *testing.T) {
 				{"token may make a key", request{method: "POST", path: "/api/v1/keys", header: bearer(aliceToken), body: map[string]any{"name": "alice ci", "roles": []string{"user"}}}, 201},
 				{"no name", request{method: "POST", path: "/api/v1/keys", header: alice, body: map[string]any{"roles": []string{"user"}}}, 400},
 				{"keys need authentication", request{method: "GET", path: "/api/v1/keys"}, 401},
+				{"a key cannot list keys", request{method: "GET", path: "/api/v1/keys", header: bearer(adminKey)}, 403},
+				{"a key cannot delete keys", request{method: "DELETE", path: "/api/v1/keys/" + userKeyID, header: bearer(adminKey)}, 403},
 				{"another user's key", request{method: "DELETE", path: "/api/v1/keys/" + userKeyID, header: alice}, 404},
 				{"unknown key ID", request{method: "DELETE", path: "/api/v1/keys/nope", header: admin}, 404},
 			}
