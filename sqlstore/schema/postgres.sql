@@ -68,6 +68,27 @@ CREATE TRIGGER httpauth_users_notify_truncate
     AFTER TRUNCATE ON httpauth_users
     FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change('httpauth_users', 'id');
 
+-- Disabling a user ends its tokens however it is disabled (the store,
+-- httpauth-users, or a plain UPDATE ... SET disabled = true in psql): when
+-- disabled becomes true, tokens_valid_after moves to the time of the write
+-- (clock_timestamp(), the database's clock), unless the same UPDATE set a
+-- later one. So enabling the user again never revives an earlier token.
+-- (Writes under session_replication_role = replica skip triggers.)
+CREATE OR REPLACE FUNCTION httpauth_disable_cutoff() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.tokens_valid_after := GREATEST(COALESCE(NEW.tokens_valid_after, 0),
+        (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint);
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS httpauth_users_disable_cutoff ON httpauth_users;
+CREATE TRIGGER httpauth_users_disable_cutoff
+    BEFORE UPDATE ON httpauth_users
+    FOR EACH ROW WHEN (NEW.disabled IS TRUE AND OLD.disabled IS NOT TRUE)
+    EXECUTE FUNCTION httpauth_disable_cutoff();
+
 -- API keys (the store's httpauth.KeyStore). Only the SHA-256 of a key is
 -- stored; keys are random, so a fast hash is right. Deleting a user
 -- deletes its keys.
