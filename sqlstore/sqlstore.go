@@ -227,10 +227,18 @@ type Config[U any] struct {
 	CacheSize int
 
 	// CacheMaxSilence is the longest the cache is trusted without hearing
-	// from its LISTEN connection, which sends itself a heartbeat NOTIFY
-	// every quarter of it. At least 100 ms. Default
-	// DefaultCacheMaxSilence (1 s).
+	// from its LISTEN connection, which sends a heartbeat through the
+	// users table's trigger every quarter of it (so a dropped or disabled
+	// trigger also stops the cache being trusted). At least 100 ms.
+	// Default DefaultCacheMaxSilence (1 s).
 	CacheMaxSilence time.Duration
+
+	// CacheMaxAge is the longest a cached account is served before it is
+	// read again, even while the cache is trusted: the bound on staleness
+	// for writes that no trigger sees (made under session_replication_role
+	// = replica, or by restoring a backup over the table). At least 100 ms.
+	// Default DefaultCacheMaxAge (5 s).
+	CacheMaxAge time.Duration
 
 	// NotifyChannel is the channel the cache LISTENs on, an identifier
 	// like Columns. Default DefaultNotifyChannel ("httpauth_users"), the
@@ -330,6 +338,9 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 	}
 	if cfg.CacheMaxSilence != 0 && cfg.CacheMaxSilence < 100*time.Millisecond {
 		return nil, errors.New("sqlstore: CacheMaxSilence below 100ms")
+	}
+	if cfg.CacheMaxAge != 0 && cfg.CacheMaxAge < 100*time.Millisecond {
+		return nil, errors.New("sqlstore: CacheMaxAge below 100ms")
 	}
 	if cfg.CacheSize > 0 && cfg.Dialect != Postgres {
 		// SQLite has no cross-process change notification.
@@ -435,7 +446,16 @@ func (s *Store[U]) startCache(ctx context.Context, cfg Config[U]) error {
 	if silence == 0 {
 		silence = DefaultCacheMaxSilence
 	}
-	c := newAccountCache[U](cfg.CacheSize, silence, channel, raw, pgxConfig(s.db))
+	maxAge := cfg.CacheMaxAge
+	if maxAge == 0 {
+		maxAge = DefaultCacheMaxAge
+	}
+	c := newAccountCache[U](cacheConfig{
+		size: cfg.CacheSize, maxSilence: silence, maxAge: maxAge,
+		channel: channel, rawChannel: raw,
+		table: s.table, idColumn: s.cols.ID,
+		config: pgxConfig(s.db),
+	})
 	if err := c.start(ctx); err != nil {
 		return err
 	}
@@ -508,7 +528,7 @@ func (s *Store[U]) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpa
 	if a, ok := s.cache.get(k); ok {
 		return a, nil
 	}
-	t := s.cache.entries.Ticket() // before the read: see localstate.Cache.Put
+	t := s.cache.ticket() // before the read: see localstate.Cache.Put
 	a, login, err := s.scan(ctx, st, k.s)
 	if err != nil {
 		return nil, err
