@@ -404,7 +404,7 @@ func TestCacheHeartbeat(t *testing.T) {
 	t.Parallel()
 	db := openPostgres(t)
 	require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.Postgres))
-	const maxSilence = 2 * time.Second // heartbeats every 500ms
+	const maxSilence = 2 * time.Second  // heartbeats every 500ms
 	quiet := "quiet_" + randomID(t)[2:] // nobody else's changes
 	// The default table's triggers, on the quiet channel instead.
 	_, err := db.ExecContext(t.Context(), `DROP TRIGGER httpauth_users_notify ON httpauth_users;
