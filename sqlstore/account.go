@@ -76,15 +76,16 @@ func (s *Store[U]) MarkConfirmed(ctx context.Context, id string) error {
 }
 
 // SetLogin implements httpauth.AccountStore: it moves user id to login,
-// stored lower-cased. A login another user holds is an error wrapping
+// stored in its canonical form (CanonicalLogin). A login with none is an
+// error wrapping ErrInvalidLogin. A login another user holds is an error wrapping
 // httpauth.ErrAccountExists, and changes nothing; the unique index
 // decides, so two concurrent moves to one login cannot both succeed.
 func (s *Store[U]) SetLogin(ctx context.Context, id, login string) error {
-	if login == "" || !storable(login) {
-		return errors.New("sqlstore: set login: login must be non-empty UTF-8 without NUL")
+	key, err := CanonicalLogin(login)
+	if err != nil {
+		return fmt.Errorf("sqlstore: set login: %w", err)
 	}
-	key := NormalizeLogin(login)
-	err := s.set(ctx, "set login", id, []string{s.cols.Login}, key)
+	err = s.set(ctx, "set login", id, []string{s.cols.Login}, key)
 	if s.cache != nil {
 		// The ID entry (and with it the old login's) is gone; drop a
 		// stale "not this account" view of the new login as well.
