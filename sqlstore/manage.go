@@ -146,9 +146,10 @@ func (s *Store[U]) SetPassword(ctx context.Context, id, password string) error {
 	return s.set(ctx, "set password", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))
 }
 
-// SetPasswordHash stores an already computed hash for user id and, as
-// httpauth.AccountStore requires, revokes every token issued before now,
-// as SetPassword does. Import hashes with
+// SetPasswordHash stores an already computed hash for user id, whatever
+// the stored one, and revokes every token issued before now, as
+// SetPassword does. It is a management call; the authenticator's reset
+// uses the conditional SwapPasswordHash. Import hashes with
 // NewUser.PasswordHash instead.
 func (s *Store[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))

@@ -43,7 +43,7 @@
 //
 // # Account lifecycle and API keys
 //
-// The store is an httpauth.AccountStore (MarkConfirmed, SetPasswordHash,
+// The store is an httpauth.AccountStore (MarkConfirmed, SwapPasswordHash,
 // SetLogin), for the authenticator's Confirm, ResetPassword and
 // ChangeLogin, and an httpauth.KeyStore on the table httpauth_api_keys
 // ([Config.KeyTable]), which Migrate creates. Keys are never cached: every
@@ -56,9 +56,12 @@
 // memory, so a repeat lookup makes no query. A trigger that Migrate
 // installs notifies every change to a row (plain SQL included) with
 // pg_notify, and a dedicated LISTEN connection drops the changed account.
-// The cache is used only while that connection is live ([Store.Live]);
-// otherwise lookups read through, and after a reconnect the cache starts
-// empty. See README.md for the staleness guarantee and the trigger for
+// The cache is used only while that connection is live ([Store.Live]):
+// its heartbeat passes through the same trigger, so a dropped or disabled
+// trigger also stops it being trusted. Otherwise lookups read through, and
+// after a reconnect the cache starts empty. No entry is served longer than
+// [Config.CacheMaxAge] after it was read, which bounds writes that fire no
+// trigger. See README.md for the staleness guarantee and the trigger for
 // your own tables.
 package sqlstore
 
