@@ -28,6 +28,15 @@ const DefaultNotifyChannel = "httpauth_users"
 // DefaultCacheMaxSilence is the default of Config.CacheMaxSilence.
 const DefaultCacheMaxSilence = time.Second
 
+// DefaultCacheMaxAge is the default of Config.CacheMaxAge: the longest a
+// cached account is served before it is read again, whatever the
+// notifications say.
+const DefaultCacheMaxAge = 5 * time.Second
+
+// heartbeatSetting is the transaction-local setting that tells the
+// trigger a zero-row UPDATE is a heartbeat, and on which channel to echo.
+const heartbeatSetting = "httpauth.heartbeat"
+
 // listenerAppName is the application_name of the LISTEN connection, so
 // operators can find it in pg_stat_activity.
 const listenerAppName = "httpauth-sqlstore-listener"
@@ -56,6 +65,7 @@ type cached[U any] struct {
 	acct  *httpauth.Account[U]
 	login string // normalized login of acct (ID entries)
 	id    string // login entries
+	read  int64  // Unix nanoseconds before the read that filled it (ID entries)
 }
 
 // accountCache is the process-local account cache of a PostgreSQL store,
@@ -68,6 +78,9 @@ type accountCache[U any] struct {
 	channel    string // quoted identifier
 	rawChannel string
 	heartbeat  string // this store's own channel for heartbeats, unquoted
+	beatSQL    string // the heartbeat: a zero-row UPDATE of the users table
+	maxAge     int64  // nanoseconds an entry is served without a read
+	now        func() time.Time
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -108,42 +121,82 @@ func pgxConfig(db *sql.DB) func(ctx context.Context) (*pgx.ConnConfig, error) {
 	}
 }
 
-func newAccountCache[U any](size int, maxSilence time.Duration, channel, rawChannel string, config func(context.Context) (*pgx.ConnConfig, error)) *accountCache[U] {
-	feed := localstate.NewFeed(maxSilence, nil)
+// cacheConfig is what newAccountCache needs to know.
+type cacheConfig struct {
+	size               int
+	maxSilence, maxAge time.Duration
+	channel            string // quoted
+	rawChannel         string
+	table, idColumn    string // quoted: the users table, for the heartbeat
+	config             func(context.Context) (*pgx.ConnConfig, error)
+}
+
+func newAccountCache[U any](cc cacheConfig) *accountCache[U] {
+	feed := localstate.NewFeed(cc.maxSilence, nil)
 	var b [8]byte
 	_, _ = crand.Read(b[:])
+	heartbeat := "httpauth_heartbeat_" + hex.EncodeToString(b[:])
 	return &accountCache[U]{
 		feed:       feed,
-		entries:    localstate.NewCache[cacheKey, cached[U]](feed, 2*size), // an ID and a login entry per account
-		config:     config,
-		channel:    channel,
-		rawChannel: rawChannel,
-		heartbeat:  "httpauth_heartbeat_" + hex.EncodeToString(b[:]),
-		done:       make(chan struct{}),
+		entries:    localstate.NewCache[cacheKey, cached[U]](feed, 2*cc.size), // an ID and a login entry per account
+		config:     cc.config,
+		channel:    cc.channel,
+		rawChannel: cc.rawChannel,
+		heartbeat:  heartbeat,
+		// One implicit transaction (simple protocol): the setting is
+		// local to it. The UPDATE changes no row; its statement-level
+		// trigger echoes on our heartbeat channel only while the
+		// row-level change trigger is in place (schema/postgres.sql).
+		beatSQL: "SELECT set_config('" + heartbeatSetting + "', '" + heartbeat + "', true); " +
+			"UPDATE " + cc.table + " SET " + cc.idColumn + " = " + cc.idColumn + " WHERE false",
+		maxAge: int64(cc.maxAge),
+		now:    time.Now,
+		done:   make(chan struct{}),
 	}
+}
+
+// fresh reports whether an entry filled by a read that started at read
+// (Unix nanoseconds) may still be served.
+func (c *accountCache[U]) fresh(read int64) bool {
+	return c.now().UnixNano()-read < c.maxAge
 }
 
 // get returns the cached account by ID, or by normalized login.
 func (c *accountCache[U]) get(k cacheKey) (*httpauth.Account[U], bool) {
 	if !k.byLogin {
 		v, ok := c.entries.Get(k)
-		return v.acct, ok
+		if !ok || !c.fresh(v.read) {
+			return nil, false
+		}
+		return v.acct, true
 	}
 	l, ok := c.entries.Get(k)
 	if !ok {
 		return nil, false
 	}
 	v, ok := c.entries.Get(cacheKey{s: l.id})
-	if !ok || v.login != k.s {
+	if !ok || v.login != k.s || !c.fresh(v.read) {
 		return nil, false
 	}
 	return v.acct, true
 }
 
+// ticket is taken before a read: the cache's ticket and the time the read
+// started, from which the entry's age counts.
+type ticket struct {
+	t    localstate.Ticket
+	read int64
+}
+
+func (c *accountCache[U]) ticket() ticket {
+	return ticket{t: c.entries.Ticket(), read: c.now().UnixNano()}
+}
+
 // put caches a, whose normalized login is login, read with ticket t by ID
 // or by the normalized login loginKey ("" for a read by ID).
-func (c *accountCache[U]) put(a *httpauth.Account[U], login, loginKey string, t localstate.Ticket) {
-	c.entries.Put(cacheKey{s: a.ID}, cached[U]{acct: a, login: login}, t)
+func (c *accountCache[U]) put(a *httpauth.Account[U], login, loginKey string, tk ticket) {
+	t := tk.t
+	c.entries.Put(cacheKey{s: a.ID}, cached[U]{acct: a, login: login, read: tk.read}, t)
 	if loginKey != "" && loginKey == login {
 		c.entries.Put(cacheKey{byLogin: true, s: loginKey}, cached[U]{id: a.ID}, t)
 	}
@@ -224,28 +277,53 @@ func (c *accountCache[U]) connect(ctx context.Context) (*pgconn.PgConn, error) {
 		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("sqlstore: listener: LISTEN: %w", err)
 	}
+	// Trusted only once a heartbeat has come back through the trigger.
+	seen := c.echoes.Load()
+	err = c.sendHeartbeat(ctx, conn, 0)
+	for err == nil && c.echoes.Load() == seen {
+		// The echo normally comes with the answer; wait for a late one,
+		// but not for long: a missing trigger never answers.
+		wctx, wcancel := context.WithTimeout(ctx, c.feed.MaxSilence())
+		err = conn.WaitForNotification(wctx)
+		wcancel()
+	}
+	if err != nil {
+		_ = conn.Close(context.Background())
+		if pgconn.Timeout(err) && ctx.Err() == nil {
+			return nil, errNoHeartbeat
+		}
+		return nil, fmt.Errorf("sqlstore: listener: heartbeat: %w", err)
+	}
 	c.pid.Store(c.backend)
 	c.feed.Up() // empties the cache: whatever was sent before LISTEN is lost
 	return conn, nil
 }
 
+// errNoHeartbeat is returned by New when the heartbeat did not come back
+// through the trigger.
+var errNoHeartbeat = errors.New("sqlstore: listener: no heartbeat came back through the users table's trigger: " +
+	"run Migrate, or install the triggers of schema/postgres.sql on your table with Config.NotifyChannel as the channel (see README.md)")
+
 // onNotification runs on the listener goroutine, inside pgconn reads, in
 // the order the server sent the messages. Only the echo of our own
-// heartbeat, from the backend we LISTEN on, is a beat: it proves that this
-// connection still receives what the server sends at commit.
+// heartbeat, sent by the users table's trigger in the backend we LISTEN on
+// for our change channel, is a beat: it proves that the trigger that
+// reports changes is in place and that this connection still receives
+// what the server sends at commit.
 func (c *accountCache[U]) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
 	switch {
 	case n.Channel == c.rawChannel:
 		c.invalidate(n.Payload)
-	case n.Channel == c.heartbeat && n.PID == c.backend:
+	case n.Channel == c.heartbeat && n.PID == c.backend && n.Payload == c.rawChannel:
 		c.echoes.Add(1)
 		c.feed.Beat()
 	}
 }
 
 // run keeps conn listening until ctx ends. Every quarter of MaxSilence it
-// NOTIFYs a channel of its own; the echo is the beat (see onNotification),
-// so a connection that answers but no longer delivers notifications is not
+// sends a heartbeat through the users table's trigger; the echo is the
+// beat (see onNotification), so a connection that answers but no longer
+// delivers notifications, or a table whose trigger is gone, is not
 // trusted. It reconnects with backoff when the connection fails, or when
 // no echo came back for twice MaxSilence, keeping the feed down meanwhile.
 func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
@@ -271,7 +349,7 @@ func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
 		c.callHook("wait")
 		err := c.wait(ctx, conn, time.Until(next))
 		if err == nil && !time.Now().Before(next) {
-			err = c.sendHeartbeat(ctx, conn, interval)
+			err = c.sendHeartbeat(ctx, conn, 4*interval)
 			next = time.Now().Add(interval)
 			unanswered++
 		}
@@ -309,12 +387,16 @@ func (c *accountCache[U]) wait(ctx context.Context, conn *pgconn.PgConn, d time.
 	return err
 }
 
-// sendHeartbeat NOTIFYs the heartbeat channel; the echo arrives with or
-// after the answer.
-func (c *accountCache[U]) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
-	hctx, cancel := context.WithTimeout(ctx, 4*interval)
-	defer cancel()
-	_, err := conn.Exec(hctx, "NOTIFY "+c.heartbeat).ReadAll()
+// sendHeartbeat runs the heartbeat UPDATE, whose trigger NOTIFYs our
+// heartbeat channel; the echo arrives with or after the answer. A timeout
+// of 0 means ctx's.
+func (c *accountCache[U]) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	_, err := conn.Exec(ctx, c.beatSQL).ReadAll()
 	return err
 }
 

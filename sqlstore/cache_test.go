@@ -357,10 +357,7 @@ func TestCacheCustomTableTrigger(t *testing.T) {
 	// Migrate creates httpauth_notify_change; a host that does not use
 	// Migrate copies the function from schema/postgres.sql.
 	require.NoError(t, sqlstore.Migrate(ctx, db, sqlstore.Postgres))
-	_, err = db.ExecContext(ctx, `CREATE TRIGGER app_users_httpauth_notify
-		AFTER INSERT OR UPDATE OR DELETE ON "AppUsers"
-		FOR EACH ROW EXECUTE FUNCTION httpauth_notify_change('app_users_changed', 'UserID')`)
-	require.NoError(t, err)
+	installTriggers(t, db, `"AppUsers"`, "app_users", "app_users_changed", "UserID")
 	_, err = db.ExecContext(ctx, `INSERT INTO "AppUsers" ("UserID", "Email") VALUES ($1, 'erin@example.com')`, "e1")
 	require.NoError(t, err)
 	s := newStoreNoMigrate(t, openDSN(t, dsn, schema), sqlstore.Config[sqlstore.User]{
@@ -378,6 +375,28 @@ func TestCacheCustomTableTrigger(t *testing.T) {
 	t.Logf("seen after %v", took)
 }
 
+// installTriggers installs the change and heartbeat triggers on table
+// (quoted), as README.md tells a host to for its own table, naming the
+// triggers with prefix and notifying channel with the ID column idCol.
+func installTriggers(t *testing.T, db *sql.DB, table, prefix, channel, idCol string) {
+	t.Helper()
+	args := "'" + channel + "', '" + idCol + "'"
+	_, err := db.ExecContext(t.Context(), `
+		DROP TRIGGER IF EXISTS `+prefix+`_httpauth_notify ON `+table+`;
+		CREATE TRIGGER `+prefix+`_httpauth_notify
+		    AFTER INSERT OR UPDATE OR DELETE ON `+table+`
+		    FOR EACH ROW EXECUTE FUNCTION httpauth_notify_change(`+args+`);
+		DROP TRIGGER IF EXISTS `+prefix+`_httpauth_notify_truncate ON `+table+`;
+		CREATE TRIGGER `+prefix+`_httpauth_notify_truncate
+		    AFTER TRUNCATE ON `+table+`
+		    FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change(`+args+`);
+		DROP TRIGGER IF EXISTS `+prefix+`_httpauth_heartbeat ON `+table+`;
+		CREATE TRIGGER `+prefix+`_httpauth_heartbeat
+		    AFTER UPDATE ON `+table+`
+		    FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change(`+args+`);`)
+	require.NoError(t, err)
+}
+
 // TestCacheHeartbeat checks that a quiet but healthy listener stays
 // trusted: with no change on its channel, the echoes of its heartbeats
 // keep it live.
@@ -385,10 +404,17 @@ func TestCacheHeartbeat(t *testing.T) {
 	t.Parallel()
 	db := openPostgres(t)
 	require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.Postgres))
-	const maxSilence = 2 * time.Second // heartbeats every 500ms
+	const maxSilence = 2 * time.Second  // heartbeats every 500ms
+	quiet := "quiet_" + randomID(t)[2:] // nobody else's changes
+	// The default table's triggers, on the quiet channel instead.
+	_, err := db.ExecContext(t.Context(), `DROP TRIGGER httpauth_users_notify ON httpauth_users;
+		DROP TRIGGER httpauth_users_notify_truncate ON httpauth_users;
+		DROP TRIGGER httpauth_users_heartbeat ON httpauth_users`)
+	require.NoError(t, err)
+	installTriggers(t, db, "httpauth_users", "quiet", quiet, "id")
 	s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{
 		Dialect: sqlstore.Postgres, CacheSize: 1, CacheMaxSilence: maxSilence,
-		NotifyChannel: "quiet_" + randomID(t)[2:], // nobody else's changes
+		NotifyChannel: quiet,
 	})
 	// Heartbeats are sent at least maxSilence/4 apart, so the 6th echo
 	// comes at least 1.25 maxSilence after connecting, however slow the

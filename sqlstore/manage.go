@@ -18,7 +18,8 @@ type NewUser struct {
 	// deleted user: tokens name users by ID. (The default cutoff below
 	// refuses the old user's tokens even then.)
 	ID string
-	// Login is the email or username, stored lower-cased. Required.
+	// Login is the email or username, stored in its canonical form
+	// (CanonicalLogin). Required.
 	Login string
 	// Password is hashed with Config.Hasher. Leave it and PasswordHash
 	// empty for a user who cannot log in until SetPassword.
@@ -51,12 +52,14 @@ func checkTime(t time.Time) error {
 }
 
 // CreateUser stores a new user and returns its ID. It fails with an error
-// wrapping httpauth.ErrAccountExists if the login (compared lower-cased)
-// or the ID is taken. Unless u says otherwise, the user's token cutoff is
+// wrapping httpauth.ErrAccountExists if the login (compared in its
+// canonical form, see CanonicalLogin) or the ID is taken, and with one
+// wrapping ErrInvalidLogin if the login has no canonical form. Unless u says otherwise, the user's token cutoff is
 // the creation time.
 func (s *Store[U]) CreateUser(ctx context.Context, u NewUser) (string, error) {
-	if u.Login == "" {
-		return "", errors.New("sqlstore: create user: empty login")
+	login, err := CanonicalLogin(u.Login)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: create user: %w", err)
 	}
 	if u.ID == "" {
 		var b [16]byte
@@ -65,9 +68,6 @@ func (s *Store[U]) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	}
 	if len(u.ID) > 255 || !storable(u.ID) {
 		return "", errors.New("sqlstore: create user: ID must be 1 to 255 bytes of UTF-8 without NUL")
-	}
-	if !storable(u.Login) {
-		return "", errors.New("sqlstore: create user: login must be UTF-8 without NUL")
 	}
 	if u.Password != "" && u.PasswordHash != "" {
 		return "", errors.New("sqlstore: create user: both Password and PasswordHash set")
@@ -92,10 +92,10 @@ func (s *Store[U]) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	q := fmt.Sprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s) VALUES (%s, %s, %s, %s, %s, %s, %s)",
 		s.table, c.ID, c.Login, c.PasswordHash, c.Confirmed, c.Roles, c.Disabled, c.TokensValidAfter,
 		s.ph(1), s.ph(2), s.ph(3), s.ph(4), s.ph(5), s.ph(6), s.ph(7))
-	_, err = s.db.ExecContext(ctx, q, u.ID, NormalizeLogin(u.Login), hash, u.Confirmed, roles, u.Disabled, encodeTime(u.TokensValidAfter))
+	_, err = s.db.ExecContext(ctx, q, u.ID, login, hash, u.Confirmed, roles, u.Disabled, encodeTime(u.TokensValidAfter))
 	if s.cache != nil {
 		s.cache.invalidate(u.ID)
-		s.cache.invalidateLogin(NormalizeLogin(u.Login))
+		s.cache.invalidateLogin(login)
 	}
 	if isUniqueViolation(err) {
 		return "", fmt.Errorf("sqlstore: create user: %w: %w", httpauth.ErrAccountExists, err)
@@ -146,9 +146,10 @@ func (s *Store[U]) SetPassword(ctx context.Context, id, password string) error {
 	return s.set(ctx, "set password", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))
 }
 
-// SetPasswordHash stores an already computed hash for user id and, as
-// httpauth.AccountStore requires, revokes every token issued before now,
-// as SetPassword does. Import hashes with
+// SetPasswordHash stores an already computed hash for user id, whatever
+// the stored one, and revokes every token issued before now, as
+// SetPassword does. It is a management call; the authenticator's reset
+// uses the conditional SwapPasswordHash. Import hashes with
 // NewUser.PasswordHash instead.
 func (s *Store[U]) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return s.set(ctx, "set password hash", id, []string{s.cols.PasswordHash, s.cols.TokensValidAfter}, hash, encodeTime(time.Now()))

@@ -19,9 +19,10 @@
 // in [Config.Queries], instead.
 //
 // Stored representations, the same for both dialects:
-//   - login is stored lower-cased (Go's strings.ToLower) and looked up
-//     lower-cased, so logins match case-insensitively and a plain UNIQUE
-//     index keeps them unique;
+//   - login is stored and looked up in its canonical form (CanonicalLogin:
+//     RFC 8265's UsernameCaseMapped profile, which lower-cases ASCII), so
+//     every spelling of one visible login matches one account and a plain
+//     UNIQUE index keeps them unique;
 //   - roles is a JSON array of strings, such as ["admin","ops"]; an empty
 //     string and NULL mean no roles;
 //   - tokens_valid_after is a BIGINT of Unix nanoseconds (UTC); 0 and NULL
@@ -42,7 +43,7 @@
 //
 // # Account lifecycle and API keys
 //
-// The store is an httpauth.AccountStore (MarkConfirmed, SetPasswordHash,
+// The store is an httpauth.AccountStore (MarkConfirmed, SwapPasswordHash,
 // SetLogin), for the authenticator's Confirm, ResetPassword and
 // ChangeLogin, and an httpauth.KeyStore on the table httpauth_api_keys
 // ([Config.KeyTable]), which Migrate creates. Keys are never cached: every
@@ -55,9 +56,12 @@
 // memory, so a repeat lookup makes no query. A trigger that Migrate
 // installs notifies every change to a row (plain SQL included) with
 // pg_notify, and a dedicated LISTEN connection drops the changed account.
-// The cache is used only while that connection is live ([Store.Live]);
-// otherwise lookups read through, and after a reconnect the cache starts
-// empty. See README.md for the staleness guarantee and the trigger for
+// The cache is used only while that connection is live ([Store.Live]):
+// its heartbeat passes through the same trigger, so a dropped or disabled
+// trigger also stops it being trusted. Otherwise lookups read through, and
+// after a reconnect the cache starts empty. No entry is served longer than
+// [Config.CacheMaxAge] after it was read, which bounds writes that fire no
+// trigger. See README.md for the staleness guarantee and the trigger for
 // your own tables.
 package sqlstore
 
@@ -74,6 +78,10 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/width"
 
 	"github.com/gohttpauth/httpauth"
 )
@@ -100,7 +108,8 @@ const DefaultTable = "httpauth_users"
 type User struct {
 	// ID is the same as the Account's ID.
 	ID string `json:"id"`
-	// Login is the stored login (email or username), lower-cased.
+	// Login is the stored login (email or username), in its canonical
+	// form (CanonicalLogin).
 	Login string `json:"login"`
 	// Confirmed reports whether the user confirmed their login, such as
 	// an email address. The authenticator ignores it; the host decides.
@@ -120,7 +129,7 @@ func defaultUser(r *Row) (User, error) {
 type Row struct {
 	// ID is the account's ID.
 	ID string
-	// Login is the login as stored (lower-cased in the default schema).
+	// Login is the login as stored (canonical in the default schema).
 	Login string
 	// Confirmed is the confirmed column.
 	Confirmed bool
@@ -170,9 +179,10 @@ type Columns struct {
 // roles in a join table. An empty field keeps the generated statement.
 // Placeholders are the dialect's ($1 or ?).
 type Queries struct {
-	// ByLogin selects at most one user. Its one parameter is the login,
-	// lower-cased by the store (so compare it with a lower-cased column or
-	// an expression such as lower(email), backed by an index). It must
+	// ByLogin selects at most one user. Its one parameter is the login in
+	// its canonical form (CanonicalLogin; for ASCII, lower-cased), so
+	// compare it with a column that holds that form or an expression such
+	// as lower(email), backed by an index. It must
 	// return, in this order: id, login, password_hash, confirmed, roles
 	// (a JSON array as text, an empty string or NULL), disabled, tokens_valid_after
 	// (Unix nanoseconds, 0 or NULL), then the extra columns that
@@ -227,10 +237,18 @@ type Config[U any] struct {
 	CacheSize int
 
 	// CacheMaxSilence is the longest the cache is trusted without hearing
-	// from its LISTEN connection, which sends itself a heartbeat NOTIFY
-	// every quarter of it. At least 100 ms. Default
-	// DefaultCacheMaxSilence (1 s).
+	// from its LISTEN connection, which sends a heartbeat through the
+	// users table's trigger every quarter of it (so a dropped or disabled
+	// trigger also stops the cache being trusted). At least 100 ms.
+	// Default DefaultCacheMaxSilence (1 s).
 	CacheMaxSilence time.Duration
+
+	// CacheMaxAge is the longest a cached account is served before it is
+	// read again, even while the cache is trusted: the bound on staleness
+	// for writes that no trigger sees (made under session_replication_role
+	// = replica, or by restoring a backup over the table). At least 100 ms.
+	// Default DefaultCacheMaxAge (5 s).
+	CacheMaxAge time.Duration
 
 	// NotifyChannel is the channel the cache LISTENs on, an identifier
 	// like Columns. Default DefaultNotifyChannel ("httpauth_users"), the
@@ -330,6 +348,9 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 	}
 	if cfg.CacheMaxSilence != 0 && cfg.CacheMaxSilence < 100*time.Millisecond {
 		return nil, errors.New("sqlstore: CacheMaxSilence below 100ms")
+	}
+	if cfg.CacheMaxAge != 0 && cfg.CacheMaxAge < 100*time.Millisecond {
+		return nil, errors.New("sqlstore: CacheMaxAge below 100ms")
 	}
 	if cfg.CacheSize > 0 && cfg.Dialect != Postgres {
 		// SQLite has no cross-process change notification.
@@ -435,7 +456,16 @@ func (s *Store[U]) startCache(ctx context.Context, cfg Config[U]) error {
 	if silence == 0 {
 		silence = DefaultCacheMaxSilence
 	}
-	c := newAccountCache[U](cfg.CacheSize, silence, channel, raw, pgxConfig(s.db))
+	maxAge := cfg.CacheMaxAge
+	if maxAge == 0 {
+		maxAge = DefaultCacheMaxAge
+	}
+	c := newAccountCache[U](cacheConfig{
+		size: cfg.CacheSize, maxSilence: silence, maxAge: maxAge,
+		channel: channel, rawChannel: raw,
+		table: s.table, idColumn: s.cols.ID,
+		config: pgxConfig(s.db),
+	})
 	if err := c.start(ctx); err != nil {
 		return err
 	}
@@ -466,16 +496,94 @@ func (s *Store[U]) Close() error {
 	return errors.Join(errs...)
 }
 
-// NormalizeLogin returns login as the store stores and compares it:
-// lower-cased with strings.ToLower. Nothing is trimmed.
-func NormalizeLogin(login string) string { return strings.ToLower(login) }
+// ErrInvalidLogin is wrapped by the errors of CanonicalLogin, and of
+// CreateUser and SetLogin for a login that has no canonical form.
+var ErrInvalidLogin = errors.New("sqlstore: invalid login")
 
-// UserByLogin implements httpauth.UserStore. Logins match
-// case-insensitively: both the stored and the given login are lower-cased.
-// With the cache on, the account may be shared with other callers: read
-// it, never modify it.
+// CanonicalLogin returns login in the form the store stores and compares:
+// RFC 8265's UsernameCaseMapped profile (full-width characters mapped to
+// their ordinary forms, lower-cased, NFC), so that every spelling of one
+// visible login, "café" in NFC or NFD, "Alice" or "ａｌｉｃｅ", is one
+// account. ASCII logins are just lower-cased. A login the profile refuses
+// is an error wrapping ErrInvalidLogin: empty, invalid UTF-8, spaces,
+// control and other disallowed characters, strings that break the Bidi
+// rule, and compatibility characters that only look like letters (the
+// Kelvin sign U+212A, the Ohm sign, ligatures such as "ﬁ", the long s),
+// which are refused rather than folded into the letter they imitate.
+// Nothing is trimmed.
+func CanonicalLogin(login string) (string, error) {
+	if login == "" || !utf8.ValidString(login) {
+		return "", fmt.Errorf("%w: empty or not UTF-8", ErrInvalidLogin)
+	}
+	if isLowerASCIIIdentifier(login) {
+		return login, nil // the profile leaves it as it is
+	}
+	// The profile normalises to NFC before it checks the characters, and
+	// NFC turns a few look-alikes into the letter itself (U+212A into
+	// "K"): check them before, after width mapping only.
+	for _, r := range width.Fold.String(login) {
+		if r >= utf8.RuneSelf && norm.NFKC.String(string(r)) != string(r) {
+			return "", fmt.Errorf("%w: %U is a compatibility character", ErrInvalidLogin, r)
+		}
+	}
+	c, err := precis.UsernameCaseMapped.String(login)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidLogin, err)
+	}
+	if c == "" {
+		return "", fmt.Errorf("%w: empty", ErrInvalidLogin)
+	}
+	return c, nil
+}
+
+// isLowerASCIIIdentifier reports whether s is printable ASCII without
+// spaces or upper-case letters, which UsernameCaseMapped keeps as is.
+func isLowerASCIIIdentifier(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b >= 0x7f || ('A' <= b && b <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizeLogin returns login as the store stores and compares it (see
+// CanonicalLogin), or "" if it has no canonical form: such a login is
+// never stored, and never found.
+func NormalizeLogin(login string) string {
+	c, err := CanonicalLogin(login)
+	if err != nil {
+		return ""
+	}
+	return c
+}
+
+// LoginKey is httpauth's optional UserStore method: the key that password
+// failures are counted against, the canonical login (CanonicalLogin), so
+// that every spelling UserByLogin matches to one account shares one
+// budget. A login with no canonical form, which matches no account, gets
+// a key of its own that no canonical login can equal (a NUL byte, then
+// the login lower-cased).
+func (s *Store[U]) LoginKey(login string) string {
+	if c, err := CanonicalLogin(login); err == nil {
+		return c
+	}
+	return "\x00" + strings.ToLower(login)
+}
+
+// UserByLogin implements httpauth.UserStore. Logins match in their
+// canonical form (CanonicalLogin): case-insensitively, and whatever the
+// Unicode normalisation or width of the spelling. A login with no
+// canonical form is not found, without a query. With the cache on, the
+// account may be shared with other callers: read it, never modify it.
 func (s *Store[U]) UserByLogin(ctx context.Context, login string) (*httpauth.Account[U], error) {
-	key := NormalizeLogin(login)
+	key, err := CanonicalLogin(login)
+	if err != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("sqlstore: user by login: %w", err)
+		}
+		return nil, fmt.Errorf("sqlstore: user by login: %w", httpauth.ErrUserNotFound)
+	}
 	a, err := s.lookup(ctx, s.byLogin, cacheKey{byLogin: true, s: key})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: user by login: %w", err)
@@ -508,7 +616,7 @@ func (s *Store[U]) lookup(ctx context.Context, st *sql.Stmt, k cacheKey) (*httpa
 	if a, ok := s.cache.get(k); ok {
 		return a, nil
 	}
-	t := s.cache.entries.Ticket() // before the read: see localstate.Cache.Put
+	t := s.cache.ticket() // before the read: see localstate.Cache.Put
 	a, login, err := s.scan(ctx, st, k.s)
 	if err != nil {
 		return nil, err

@@ -431,9 +431,10 @@ func TestCorruptRow(t *testing.T) {
 						ByLogin: c.sel + " FROM httpauth_users WHERE login = " + ph,
 						ByID:    c.sel + " FROM httpauth_users WHERE id = " + ph,
 					}})
-					_, err := s.CreateUser(t.Context(), sqlstore.NewUser{ID: "u-" + c.name, Login: c.name})
+					login := strings.ReplaceAll(c.name, " ", "-") // logins have no spaces
+					_, err := s.CreateUser(t.Context(), sqlstore.NewUser{ID: "u-" + c.name, Login: login})
 					require.NoError(t, err)
-					_, err = s.UserByLogin(t.Context(), c.name)
+					_, err = s.UserByLogin(t.Context(), login)
 					require.Error(t, err)
 					assert.NotErrorIs(t, err, httpauth.ErrUserNotFound)
 					_, err = s.UserByID(t.Context(), "u-"+c.name)

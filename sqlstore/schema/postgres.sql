@@ -32,6 +32,18 @@ CREATE TABLE IF NOT EXISTS httpauth_users (
 -- (default httpauth_users) and the ID column (default id). An UPDATE that
 -- changes the ID notifies both IDs; TRUNCATE sends an empty payload, which
 -- means "everything changed".
+--
+-- The same function makes the cache's heartbeat, so that the proof that
+-- the cache may be trusted travels the path that changes travel: every
+-- quarter of CacheMaxSilence the store's LISTEN connection runs a
+-- zero-row UPDATE of the table with the setting httpauth.heartbeat naming
+-- its own heartbeat channel. The statement-level UPDATE trigger answers on
+-- that channel (payload: the change channel) only while the table's
+-- row-level trigger on INSERT, UPDATE and DELETE and its TRUNCATE trigger,
+-- calling this function for the same channel, are installed and enabled.
+-- A dropped or disabled trigger, or a table recreated without them, stops
+-- the heartbeats, and the cache stops being trusted within
+-- CacheMaxSilence.
 CREATE OR REPLACE FUNCTION httpauth_notify_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,9 +51,28 @@ DECLARE
     col     text := COALESCE(TG_ARGV[1], 'id');
     old_id  text;
     new_id  text;
+    beat    text;
+    covered boolean;
 BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
-        PERFORM pg_notify(channel, '');
+        IF TG_OP = 'TRUNCATE' THEN
+            PERFORM pg_notify(channel, '');
+            RETURN NULL;
+        END IF;
+        beat := current_setting('httpauth.heartbeat', true);
+        IF TG_OP = 'UPDATE' AND beat IS NOT NULL AND beat <> '' THEN
+            SELECT COALESCE(bit_or(t.tgtype::int & 28) FILTER (WHERE t.tgtype::int & 1 = 1), 0) = 28 -- row: INSERT, DELETE, UPDATE
+               AND COALESCE(bit_or(t.tgtype::int & 32), 0) = 32                                       -- TRUNCATE
+              INTO covered
+              FROM pg_trigger t
+             WHERE t.tgrelid = TG_RELID
+               AND t.tgfoid = (SELECT h.tgfoid FROM pg_trigger h WHERE h.tgrelid = TG_RELID AND h.tgname = TG_NAME)
+               AND t.tgenabled IN ('O', 'A')
+               AND position(convert_to(channel, 'UTF8') || '\x00'::bytea IN t.tgargs) = 1;
+            IF covered THEN
+                PERFORM pg_notify(beat, channel);
+            END IF;
+        END IF;
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -67,6 +98,32 @@ DROP TRIGGER IF EXISTS httpauth_users_notify_truncate ON httpauth_users;
 CREATE TRIGGER httpauth_users_notify_truncate
     AFTER TRUNCATE ON httpauth_users
     FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change('httpauth_users', 'id');
+
+DROP TRIGGER IF EXISTS httpauth_users_heartbeat ON httpauth_users;
+CREATE TRIGGER httpauth_users_heartbeat
+    AFTER UPDATE ON httpauth_users
+    FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change('httpauth_users', 'id');
+
+-- Disabling a user ends its tokens however it is disabled (the store,
+-- httpauth-users, or a plain UPDATE ... SET disabled = true in psql): when
+-- disabled becomes true, tokens_valid_after moves to the time of the write
+-- (clock_timestamp(), the database's clock), unless the same UPDATE set a
+-- later one. So enabling the user again never revives an earlier token.
+-- (Writes under session_replication_role = replica skip triggers.)
+CREATE OR REPLACE FUNCTION httpauth_disable_cutoff() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.tokens_valid_after := GREATEST(COALESCE(NEW.tokens_valid_after, 0),
+        (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint);
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS httpauth_users_disable_cutoff ON httpauth_users;
+CREATE TRIGGER httpauth_users_disable_cutoff
+    BEFORE UPDATE ON httpauth_users
+    FOR EACH ROW WHEN (NEW.disabled IS TRUE AND OLD.disabled IS NOT TRUE)
+    EXECUTE FUNCTION httpauth_disable_cutoff();
 
 -- API keys (the store's httpauth.KeyStore). Only the SHA-256 of a key is
 -- stored; keys are random, so a fast hash is right. Deleting a user

@@ -47,3 +47,22 @@ CREATE TRIGGER IF NOT EXISTS httpauth_users_delete_keys
     FOR EACH ROW BEGIN
         DELETE FROM httpauth_api_keys WHERE user_id = OLD.id;
     END;
+
+-- Disabling a user ends its tokens however it is disabled (the store,
+-- httpauth-users, or a plain UPDATE ... SET disabled = 1): when disabled
+-- becomes 1 and the same UPDATE did not move tokens_valid_after later
+-- itself (as the store does, to the nanosecond), tokens_valid_after moves
+-- to the time of the write, rounded up to the end of its millisecond
+-- (SQLite's clock has millisecond precision). So enabling the user again
+-- never revives an earlier token.
+DROP TRIGGER IF EXISTS httpauth_users_disable_cutoff;
+CREATE TRIGGER httpauth_users_disable_cutoff
+    AFTER UPDATE ON httpauth_users
+    FOR EACH ROW WHEN NEW.disabled = 1 AND OLD.disabled IS NOT 1
+        AND NEW.tokens_valid_after <= OLD.tokens_valid_after
+    BEGIN
+        UPDATE httpauth_users
+           SET tokens_valid_after = max(tokens_valid_after,
+               CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER) * 1000000 + 999999)
+         WHERE id = NEW.id;
+    END;
