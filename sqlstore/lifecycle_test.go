@@ -159,7 +159,8 @@ func TestDeletedKeyRefusedEverywhere(t *testing.T) {
 			_, hb := newAuth(sb)
 			acct, err := sa.UserByID(ctx, id)
 			require.NoError(t, err)
-			key, rec, err := authA.CreateAPIKey(ctx, &httpauth.Identity[sqlstore.User]{Account: acct, Credential: httpauth.PasswordCredential}, "ci", []string{"user"}, time.Time{})
+			owner := &httpauth.Identity[sqlstore.User]{Account: acct, Credential: httpauth.PasswordCredential}
+			key, rec, err := authA.CreateAPIKey(ctx, owner, "ci", []string{"user"}, time.Time{})
 			require.NoError(t, err)
 			get := func() int {
 				req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -169,7 +170,7 @@ func TestDeletedKeyRefusedEverywhere(t *testing.T) {
 				return w.Code
 			}
 			require.Equal(t, http.StatusOK, get(), "the key works on instance B")
-			require.NoError(t, authA.DeleteAPIKey(ctx, id, rec.ID))
+			require.NoError(t, authA.DeleteAPIKey(ctx, owner, rec.ID))
 			_, err = sb.KeyByHash(ctx, sha256.Sum256([]byte(key)))
 			assert.ErrorIs(t, err, httpauth.ErrKeyNotFound, "B's store at once")
 			assert.Equal(t, http.StatusUnauthorized, get(), "B refuses the deleted key at once")
