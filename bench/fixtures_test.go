@@ -1,9 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -37,8 +37,8 @@ const (
 )
 
 var (
-	benchSecret = bytes.Repeat([]byte("0123456789abcdef"), 2) // 32 bytes, shared by every token peer
-	otherSecret = bytes.Repeat([]byte("fedcba9876543210"), 2) // signs the forged tokens
+	benchSecret = randomLooking("httpauth bench key") // 32 bytes, shared by every token peer
+	otherSecret = randomLooking("another bench key")  // signs the forged tokens
 )
 
 // User is the host's user type for the httpauth cases.
@@ -562,4 +562,11 @@ func echoBasicHandler(users map[string]peerAccount) http.Handler {
 		return ok, nil
 	}))
 	return e
+}
+
+// randomLooking is a fixed 32-byte key that looks random, as KeyFromHex
+// and NewHMACSigner require: the SHA-256 of seed.
+func randomLooking(seed string) []byte {
+	sum := sha256.Sum256([]byte(seed))
+	return sum[:]
 }

@@ -139,7 +139,7 @@ func newCountingHasher() *countingHasher {
 // newSigner returns an HMAC signer with a random key.
 func newSigner(t *testing.T) httpauth.TokenSigner {
 	t.Helper()
-	s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: []byte(rand.Text() + rand.Text())})
+	s, err := httpauth.NewHMACSigner(httpauth.SigningKey{ID: "k1", Secret: randomKey()})
 	require.NoError(t, err)
 	return s
 }
@@ -469,4 +469,11 @@ func holdDisconnected(t *testing.T, store any, client *redis.Client) (release fu
 	<-held
 	redisstore.SetLostHook(store, nil)
 	return sync.OnceFunc(func() { close(gate) })
+}
+
+// randomKey is a fresh 32-byte signing key.
+func randomKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
 }

@@ -76,6 +76,9 @@ func TestDisableWithSQLEndsTokens(t *testing.T) {
 				assert.Equal(t, http.StatusUnauthorized, status(tok), "disabled")
 				sqlDisabled(t, id, false, "")
 				assert.Equal(t, http.StatusUnauthorized, status(tok), "enabled again: the old token must not revive")
+				// SQLite's trigger rounds the cutoff up to its millisecond:
+				// mint strictly after it, whatever the clock reads now.
+				time.Sleep(time.Until(cutoff(t, id)) + time.Microsecond)
 				fresh, _, err := auth.IssueToken(ctx, id)
 				require.NoError(t, err)
 				assert.Equal(t, http.StatusOK, status(fresh), "a token minted after re-enabling works")

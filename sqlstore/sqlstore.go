@@ -497,8 +497,9 @@ func (s *Store[U]) Close() error {
 }
 
 // ErrInvalidLogin is wrapped by the errors of CanonicalLogin, and of
-// CreateUser and SetLogin for a login that has no canonical form.
-var ErrInvalidLogin = errors.New("sqlstore: invalid login")
+// CreateUser and SetLogin for a login that has no canonical form. It
+// wraps httpauth.ErrBadRequest, as the memory store's refusals do.
+var ErrInvalidLogin = fmt.Errorf("sqlstore: invalid login: %w", httpauth.ErrBadRequest)
 
 // CanonicalLogin returns login in the form the store stores and compares:
 // RFC 8265's UsernameCaseMapped profile (full-width characters mapped to

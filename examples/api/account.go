@@ -272,6 +272,12 @@ func (a *accounts) handleRegister(w http.ResponseWriter, r *http.Request) {
 		// The owner may have asked again: they can reset the password.
 		// A job that does nothing, so that the queue sees the same.
 		a.queue.enqueue(func(context.Context) {})
+	case errors.Is(err, httpauth.ErrBadRequest):
+		// A spelling the store refuses as a login (a look-alike such as
+		// the Kelvin sign, or a decomposed accent): about the form, so it
+		// tells nothing of which addresses exist.
+		writeError(w, http.StatusBadRequest, "bad_request", "This email address cannot be used as a login")
+		return
 	case err != nil:
 		a.internal(w, r, "register: create user", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"github.com/gohttpauth/httpauth"
 	"net/http"
 	"net/url"
 	"os"
@@ -129,13 +130,34 @@ func TestPropagation(t *testing.T) {
 		_, err := m.db.ExecContext(ctx, "UPDATE httpauth_users SET disabled = $1 WHERE id = $2", on, id)
 		require.NoError(t, err)
 	}
-	// enable turns a user back on and waits until B accepts its token tok
-	// again, then its password (which resets its failure count: polling
-	// with the password would count every refusal).
+	// issuer mints tokens as the instances do (their key), without a
+	// password, so that polling B with one counts no failed login.
+	issuer := func() *httpauth.Authenticator[sqlstore.User] {
+		var secret string
+		for _, kv := range m.env {
+			if v, ok := strings.CutPrefix(kv, "HTTPAUTH_SECRET="); ok {
+				secret = v
+			}
+		}
+		key, err := httpauth.KeyFromHex("k1", secret)
+		require.NoError(t, err)
+		signer, err := httpauth.NewHMACSigner(key)
+		require.NoError(t, err)
+		auth, err := httpauth.New(httpauth.Config[sqlstore.User]{Users: store, Signer: signer, Realm: "issuer"})
+		require.NoError(t, err)
+		return auth
+	}()
+	// enable turns a user back on and waits until B accepts a token minted
+	// after the enable, then its password (which resets its failure count:
+	// polling with the password would count every refusal). A token from
+	// before the disable stays dead: the disable moved the cutoff.
 	enable := func(id, tok string) {
 		setDisabled(id, false)
-		require.Eventually(t, func() bool { return statusOf(me, "Bearer "+tok) == 200 },
+		fresh, _, err := issuer.IssueToken(ctx, id)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return statusOf(me, "Bearer "+fresh) == 200 },
 			propagationDeadline, time.Millisecond, "B still refuses the re-enabled user")
+		require.Equal(t, 401, statusOf(me, "Bearer "+tok), "a token from before the disable stays dead")
 		require.Equal(t, 200, statusOf(me, basic(login(id))))
 	}
 
