@@ -37,7 +37,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gohttpauth/httpauth"
-	"github.com/gohttpauth/httpauth/internal/localstate"
+	"github.com/gohttpauth/httpauth/redisstore/internal/localstate"
 )
 
 // DefaultPrefix is the key prefix used when an options struct leaves Prefix

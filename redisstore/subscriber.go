@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gohttpauth/httpauth/internal/localstate"
+	"github.com/gohttpauth/httpauth/redisstore/internal/localstate"
 )
 
 // DefaultMaxSilence is how long local state stays trusted without hearing

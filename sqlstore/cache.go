@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/gohttpauth/httpauth"
-	"github.com/gohttpauth/httpauth/internal/localstate"
+	"github.com/gohttpauth/httpauth/sqlstore/internal/localstate"
 )
 
 // DefaultNotifyChannel is the channel that the trigger installed by

@@ -14,6 +14,10 @@
 // The staleness of a cached value is therefore bounded by the delivery time
 // of one notification while the feed is live, and by MaxSilence when the
 // channel stalls without the client noticing.
+//
+// This copy is sqlstore's own; redisstore has another. Each adapter module
+// carries its copy so that no published module depends on another's
+// internals (see COMPATIBILITY.md).
 package localstate
 
 import (
