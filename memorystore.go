@@ -1,0 +1,332 @@
+package httpauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryUserStore is an in-memory UserStore, safe for concurrent use. Reads
+// take no lock: the store publishes an immutable snapshot that writers
+// replace.
+//
+// Logins are matched in one canonical form, the one LoginKey returns (and
+// so the throttle and the credential cache): full-width ASCII forms mapped
+// to ASCII, then lower-cased. Since the core has no Unicode normalization
+// tables, logins that only normalization could make unambiguous are
+// refused rather than guessed at: combining marks (the decomposed
+// spelling of "café"), the Kelvin, Ångström and Ohm signs, non-ASCII
+// letters that change case into ASCII ("ſ", "ı", "İ"), spaces and control
+// characters. Add and Put refuse them with an error wrapping
+// ErrBadRequest, and UserByLogin finds no account for them. sqlstore
+// applies RFC 8265's UsernameCaseMapped profile instead.
+type MemoryUserStore[U any] struct {
+	hasher PasswordHasher
+	mu     sync.Mutex // serializes writers
+	snap   atomic.Pointer[memorySnapshot[U]]
+
+	confirmed sync.Map // id -> struct{}; see MarkConfirmed
+}
+
+type memorySnapshot[U any] struct {
+	byLogin map[string]*Account[U]
+	byID    map[string]*Account[U]
+	loginOf map[string]string // id -> normalized login
+}
+
+// NewMemoryUserStore returns an empty store that hashes the passwords given to
+// Add with hasher, or with DefaultHasher when hasher is nil.
+func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
+	if hasher == nil {
+		hasher = defaultHasher()
+	}
+	s := &MemoryUserStore[U]{hasher: hasher}
+	s.snap.Store(&memorySnapshot[U]{
+		byLogin: map[string]*Account[U]{},
+		byID:    map[string]*Account[U]{},
+		loginOf: map[string]string{},
+	})
+	return s
+}
+
+// LoginKey is the throttling key of login (see UserStore): its canonical
+// form (see MemoryUserStore), or strings.ToLower(login) when the store
+// refuses it, so that a refused spelling still has a budget.
+func (s *MemoryUserStore[U]) LoginKey(login string) string {
+	if key, ok := canonicalLogin(login); ok {
+		return key
+	}
+	return strings.ToLower(login)
+}
+
+// Add hashes password and stores a new account acct under login. It fails
+// with ErrAccountExists if the login or the ID is taken, and if the
+// password cannot be hashed. A zero acct.TokensValidAfter is set to now.
+func (s *MemoryUserStore[U]) Add(ctx context.Context, login, password string, acct Account[U]) error {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	acct.PasswordHash = hash
+	return s.put(ctx, login, acct, false)
+}
+
+// Put is an upsert: it stores acct under login with the hash already in
+// acct.PasswordHash, creating the account or replacing the one with the
+// same ID (moving it to the new login). It fails if the login belongs to
+// another ID. A new account's zero TokensValidAfter is set to now; a
+// replaced account's cutoff never moves back (use Update to clear it).
+// IDs must never be reused for another account (see Account.ID).
+func (s *MemoryUserStore[U]) Put(ctx context.Context, login string, acct Account[U]) error {
+	return s.put(ctx, login, acct, true)
+}
+
+func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account[U], replace bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if acct.ID == "" || len(acct.ID) > maxSubjectLen {
+		return fmt.Errorf("httpauth: account ID must be 1 to %d bytes", maxSubjectLen)
+	}
+	key, err := loginToStore(login)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	if other, ok := old.byLogin[key]; ok && other.ID != acct.ID {
+		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
+	}
+	prev, exists := old.byID[acct.ID]
+	switch {
+	case exists && !replace:
+		return fmt.Errorf("%w: ID %q is taken", ErrAccountExists, acct.ID)
+	case exists:
+		if prev.TokensValidAfter.After(acct.TokensValidAfter) {
+			acct.TokensValidAfter = prev.TokensValidAfter
+		}
+	case acct.TokensValidAfter.IsZero():
+		// No token minted before now may name the new account.
+		acct.TokensValidAfter = time.Now()
+	}
+	next := old.clone()
+	if prev, ok := next.loginOf[acct.ID]; ok {
+		delete(next.byLogin, prev)
+	}
+	acct.Roles = append([]string(nil), acct.Roles...)
+	a := &acct
+	next.byLogin[key] = a
+	next.byID[acct.ID] = a
+	next.loginOf[acct.ID] = key
+	s.snap.Store(next)
+	return nil
+}
+
+// Update applies fn to a copy of account id and stores the result; the ID
+// cannot change. Use it to disable a user, change roles, or set
+// TokensValidAfter. Disabling an account also moves its TokensValidAfter
+// to now, so enabling it again revives no token or API key.
+func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Account[U])) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	cur, ok := old.byID[id]
+	if !ok {
+		return fmt.Errorf("httpauth: update %q: %w", id, ErrUserNotFound)
+	}
+	acct := *cur
+	acct.Roles = append([]string(nil), cur.Roles...)
+	fn(&acct)
+	acct.ID = id
+	if acct.Disabled && !cur.Disabled {
+		if now := time.Now(); now.After(acct.TokensValidAfter) {
+			acct.TokensValidAfter = now
+		}
+	}
+	next := old.clone()
+	a := &acct
+	next.byLogin[next.loginOf[id]] = a
+	next.byID[id] = a
+	s.snap.Store(next)
+	return nil
+}
+
+// SetPassword hashes password as the new password of account id and
+// revokes every token issued up to now, as a password change should. The
+// cutoff is taken under the write lock, after the hash, just before the
+// change is published.
+func (s *MemoryUserStore[U]) SetPassword(ctx context.Context, id, password string) error {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	return s.Update(ctx, id, func(a *Account[U]) {
+		a.PasswordHash = hash
+		a.TokensValidAfter = time.Now()
+	})
+}
+
+// Delete removes account id. Deleting a missing account is not an error.
+func (s *MemoryUserStore[U]) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	if _, ok := old.byID[id]; !ok {
+		return nil
+	}
+	next := old.clone()
+	delete(next.byLogin, next.loginOf[id])
+	delete(next.byID, id)
+	delete(next.loginOf, id)
+	s.snap.Store(next)
+	s.confirmed.Delete(id)
+	return nil
+}
+
+// UserByLogin implements UserStore.
+func (s *MemoryUserStore[U]) UserByLogin(ctx context.Context, login string) (*Account[U], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key, ok := canonicalLogin(login)
+	if !ok {
+		return nil, ErrUserNotFound
+	}
+	if a, ok := s.snap.Load().byLogin[key]; ok {
+		return a, nil
+	}
+	return nil, ErrUserNotFound
+}
+
+// UserByID implements UserStore.
+func (s *MemoryUserStore[U]) UserByID(ctx context.Context, id string) (*Account[U], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if a, ok := s.snap.Load().byID[id]; ok {
+		return a, nil
+	}
+	return nil, ErrUserNotFound
+}
+
+// UpdatePasswordHash is the rehash-on-login method of UserStore: it
+// replaces id's hash only if it is still oldHash.
+func (s *MemoryUserStore[U]) UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error {
+	err := s.Update(ctx, id, func(a *Account[U]) {
+		if a.PasswordHash == oldHash {
+			a.PasswordHash = newHash
+		}
+	})
+	if errors.Is(err, ErrUserNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (m *memorySnapshot[U]) clone() *memorySnapshot[U] {
+	n := &memorySnapshot[U]{
+		byLogin: make(map[string]*Account[U], len(m.byLogin)+1),
+		byID:    make(map[string]*Account[U], len(m.byID)+1),
+		loginOf: make(map[string]string, len(m.loginOf)+1),
+	}
+	for k, v := range m.byLogin {
+		n.byLogin[k] = v
+	}
+	for k, v := range m.byID {
+		n.byID[k] = v
+	}
+	for k, v := range m.loginOf {
+		n.loginOf[k] = v
+	}
+	return n
+}
+
+// AccountStamp implements AccountStore: the login and the confirmed flag.
+func (s *MemoryUserStore[U]) AccountStamp(acct *Account[U]) []byte {
+	b := []byte(s.snap.Load().loginOf[acct.ID])
+	if s.Confirmed(acct.ID) {
+		return append(b, 0, 1)
+	}
+	return append(b, 0, 0)
+}
+
+// Confirmed reports whether account id was marked confirmed with
+// MarkConfirmed. The store keeps the flag itself, beside the host's User
+// value; a host whose User has its own flag reads that one instead.
+func (s *MemoryUserStore[U]) Confirmed(id string) bool {
+	_, ok := s.confirmed.Load(id)
+	return ok
+}
+
+// MarkConfirmed implements AccountStore.
+func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock() // against a concurrent Delete
+	defer s.mu.Unlock()
+	if _, ok := s.snap.Load().byID[id]; !ok {
+		return fmt.Errorf("httpauth: confirm %q: %w", id, ErrUserNotFound)
+	}
+	s.confirmed.Store(id, struct{}{})
+	return nil
+}
+
+// SwapPasswordHash implements AccountStore.
+func (s *MemoryUserStore[U]) SwapPasswordHash(ctx context.Context, id, oldHash, newHash string) (bool, error) {
+	swapped := false
+	err := s.Update(ctx, id, func(a *Account[U]) {
+		if a.PasswordHash == oldHash {
+			a.PasswordHash = newHash
+			a.TokensValidAfter = time.Now()
+			swapped = true
+		}
+	})
+	return swapped, err
+}
+
+// SetTokensValidAfter sets account id's cutoff to t ("log out
+// everywhere" with t = time.Now()). The authenticator also calls it to
+// fold a user's revocations into the cutoff past the revocation bound.
+func (s *MemoryUserStore[U]) SetTokensValidAfter(ctx context.Context, id string, t time.Time) error {
+	return s.Update(ctx, id, func(a *Account[U]) { a.TokensValidAfter = t })
+}
+
+// SetLogin implements AccountStore. Logins match in their canonical form
+// (see MemoryUserStore), so a change of case only is allowed.
+func (s *MemoryUserStore[U]) SetLogin(ctx context.Context, id, login string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key, err := loginToStore(login)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	cur, ok := old.byID[id]
+	if !ok {
+		return fmt.Errorf("httpauth: set login of %q: %w", id, ErrUserNotFound)
+	}
+	if other, ok := old.byLogin[key]; ok && other.ID != id {
+		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
+	}
+	next := old.clone()
+	delete(next.byLogin, next.loginOf[id])
+	next.byLogin[key] = cur
+	next.loginOf[id] = key
+	s.snap.Store(next)
+	return nil
+}
