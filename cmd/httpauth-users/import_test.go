@@ -87,6 +87,7 @@ func TestImport(t *testing.T) {
 	code, stdout, stderr := do("", "import", "-dry-run", path)
 	assert.Equal(t, 1, code, "refused rows make the exit status 1")
 	assert.Contains(t, stdout, "dry run: nothing changed")
+	assert.Contains(t, stderr, `"huge@example.com": refused`)
 	assert.Regexp(t, `werkzeug-scrypt\s+1\s+0\s+1\n`, stdout)
 	assert.Regexp(t, `total\s+7\s+0\s+3\n`, stdout)
 	for _, format := range formats {
