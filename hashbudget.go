@@ -32,7 +32,7 @@ func newMemBoundHasher(h PasswordHasher, slots int) *memBoundHasher {
 // weight returns the KiB that verifying hash takes, at most the budget.
 func (h *memBoundHasher) weight(hash string) int64 {
 	w := h.unit
-	if m, ok := argon2DeclaredMemory(hash); ok {
+	if m, ok := declaredMemoryKiB(hash); ok { // argon2 and scrypt, foreignhash.go
 		w = max(int64(m), 1)
 	}
 	return min(w, h.sem.size)

@@ -32,8 +32,9 @@ type PasswordHasher interface {
 }
 
 // argon2idHasher hashes with argon2id into PHC strings
-// ($argon2id$v=19$m=…,t=…,p=…$salt$hash) and verifies both those and bcrypt
-// hashes ($2a$, $2b$, $2y$). A zero field takes the default in its comment.
+// ($argon2id$v=19$m=…,t=…,p=…$salt$hash) and verifies those, bcrypt
+// hashes ($2a$, $2b$, $2y$) and the foreign formats of foreignhash.go. A
+// zero field takes the default in its comment.
 type argon2idHasher struct {
 	// Memory in KiB for new hashes. Default 19456 (19 MiB, OWASP).
 	Memory uint32
@@ -51,6 +52,9 @@ type argon2idHasher struct {
 	MinBcryptCost int
 	// MaxBcryptCost is the highest bcrypt cost accepted. Default 16.
 	MaxBcryptCost int
+	// MaxPBKDF2Iterations bounds a stored PBKDF2 hash's iterations.
+	// Default 10,000,000.
+	MaxPBKDF2Iterations int
 
 	onBurn func() // test hook: runs on every burn
 }
@@ -67,7 +71,11 @@ const (
 )
 
 // DefaultHasher returns an argon2id hasher at OWASP's parameters
-// (m=19 MiB, t=2, p=1) that also verifies bcrypt hashes of cost 10 to 16.
+// (m=19 MiB, t=2, p=1) that also verifies bcrypt hashes of cost 10 to 16
+// and the hashes of Werkzeug, Django and passlib (see CheckPasswordHash),
+// so that users imported with their hashes log in with their passwords.
+// Every hash but a policy argon2id one NeedsRehash: the authenticator
+// replaces it with argon2id at the next successful login.
 func DefaultHasher() PasswordHasher { return defaultHasher() }
 
 func defaultHasher() *argon2idHasher {
@@ -96,6 +104,9 @@ func (h *argon2idHasher) withDefaults() *argon2idHasher {
 	}
 	if c.MaxBcryptCost == 0 {
 		c.MaxBcryptCost = 16
+	}
+	if c.MaxPBKDF2Iterations == 0 {
+		c.MaxPBKDF2Iterations = 10_000_000
 	}
 	return &c
 }
@@ -128,32 +139,40 @@ func (h *argon2idHasher) Verify(ctx context.Context, hash, password string) (boo
 		got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(key)))
 		return subtle.ConstantTimeCompare(got, key) == 1, nil
 	case isBcrypt(hash):
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil || len(hash) != 60 || cost < c.MinBcryptCost || cost > c.MaxBcryptCost {
-			c.burn(password)
-			return false, fmt.Errorf("%w: bcrypt cost outside %d..%d", ErrUntrustedHash, c.MinBcryptCost, c.MaxBcryptCost)
-		}
-		pw := password
-		if len(pw) > bcryptMaxLen {
-			// bcrypt would compare only the first 72 bytes: hash them
-			// for the time, but never accept.
-			pw = pw[:bcryptMaxLen]
-		}
-		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
-		switch {
-		case err == nil && len(password) <= bcryptMaxLen:
-			return true, nil
-		case err == nil, errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
-			return false, nil
-		}
-		// A hash bcrypt cannot parse (a bad salt character, say) fails
-		// before hashing: spend the hash here, so it does not stand out.
-		c.burn(password)
-		return false, fmt.Errorf("%w: %v", ErrUntrustedHash, err)
+		return c.verifyBcrypt(hash, password, password)
 	default:
-		c.burn(password)
-		return false, fmt.Errorf("%w: unknown scheme", ErrUntrustedHash)
+		// Hashes made elsewhere (Werkzeug, Django, passlib, PHC argon2i),
+		// or a burnt hash and ErrUntrustedHash: foreignhash.go.
+		return c.verifyForeign(hash, password)
 	}
+}
+
+// verifyBcrypt verifies a bcrypt hash of pw; password is what the user
+// typed (pw itself, or its pre-hash for Django's bcrypt_sha256).
+func (h *argon2idHasher) verifyBcrypt(hash, pw, password string) (bool, error) {
+	c := h
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil || len(hash) != 60 || cost < c.MinBcryptCost || cost > c.MaxBcryptCost {
+		c.burn(password)
+		return false, fmt.Errorf("%w: bcrypt cost outside %d..%d", ErrUntrustedHash, c.MinBcryptCost, c.MaxBcryptCost)
+	}
+	long := len(pw) > bcryptMaxLen
+	if long {
+		// bcrypt would compare only the first 72 bytes: hash them
+		// for the time, but never accept.
+		pw = pw[:bcryptMaxLen]
+	}
+	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
+	switch {
+	case err == nil && !long:
+		return true, nil
+	case err == nil, errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	}
+	// A hash bcrypt cannot parse (a bad salt character, say) fails
+	// before hashing: spend the hash here, so it does not stand out.
+	c.burn(password)
+	return false, fmt.Errorf("%w: %v", ErrUntrustedHash, err)
 }
 
 // burn spends one policy hash, so an untrusted stored hash costs the same
@@ -166,13 +185,17 @@ func (h *argon2idHasher) burn(password string) {
 	argon2.IDKey([]byte(password), salt[:], h.Time, h.Memory, h.Threads, argon2KeyLen)
 }
 
-// NeedsRehash implements PasswordHasher: bcrypt hashes and argon2id hashes
-// weaker than the policy need a rehash; untrusted hashes do not (they never
-// verify).
+// NeedsRehash implements PasswordHasher: bcrypt hashes, hashes made
+// elsewhere (foreignhash.go) and argon2id hashes weaker than the policy
+// need a rehash; untrusted hashes do not (they never verify).
 func (h *argon2idHasher) NeedsRehash(_ context.Context, hash string) bool {
 	c := h.withDefaults()
 	if isBcrypt(hash) {
 		return true
+	}
+	if isForeign(hash) {
+		_, err := c.parseForeign(hash)
+		return err == nil
 	}
 	p, _, _, err := c.decodeArgon2(hash)
 	if err != nil {
@@ -215,9 +238,14 @@ func encodeArgon2(p argon2Params, salt, key []byte) string {
 // decodeArgon2 parses a PHC argon2id string strictly: one spelling per
 // hash, parameters in the fixed order, and bounds on every cost.
 func (h *argon2idHasher) decodeArgon2(hash string) (argon2Params, []byte, []byte, error) {
+	return h.decodeArgon2Variant(hash, "argon2id")
+}
+
+// decodeArgon2Variant is decodeArgon2 for variant argon2id or argon2i.
+func (h *argon2idHasher) decodeArgon2Variant(hash, variant string) (argon2Params, []byte, []byte, error) {
 	var p argon2Params
 	bad := func(why string) (argon2Params, []byte, []byte, error) {
-		return p, nil, nil, fmt.Errorf("%w: argon2id: %s", ErrUntrustedHash, why)
+		return p, nil, nil, fmt.Errorf("%w: %s: %s", ErrUntrustedHash, variant, why)
 	}
 	if len(hash) > 256 {
 		return bad("too long")
@@ -226,7 +254,7 @@ func (h *argon2idHasher) decodeArgon2(hash string) (argon2Params, []byte, []byte
 		return bad("malformed")
 	}
 	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != variant {
 		return bad("malformed")
 	}
 	if parts[2] != "v="+strconv.Itoa(argon2.Version) {

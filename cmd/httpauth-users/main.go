@@ -17,6 +17,21 @@
 //	logout LOGIN                     revoke every token issued until now
 //	show LOGIN                       print the user, never the hash
 //	delete LOGIN
+//	import [-dry-run] [-format csv|jsonl] FILE|-
+//	                                 create users from their existing hashes
+//
+// import reads CSV with a header row (login, hash, and optionally
+// confirmed and roles; roles separated by commas, semicolons or spaces)
+// or JSON lines ({"login": …, "hash": …, "confirmed": true, "roles":
+// ["a"]}). Hashes are stored verbatim: argon2id, bcrypt, and the formats
+// of Werkzeug, Django and passlib that httpauth.CheckPasswordHash lists;
+// each user's hash becomes argon2id at the next login. A row whose hash
+// httpauth cannot verify (unknown format, malformed, or a cost past its
+// bounds) is refused with a message naming its line, and the command then
+// exits 1 after importing the others. A login that exists is skipped, so
+// running it twice imports nothing new. It prints how many rows of each
+// format were imported, skipped as existing, and refused; -dry-run checks
+// and reports, and changes nothing.
 //
 // Passwords are never taken from argv. From a terminal, add and passwd
 // ask twice with echo off; otherwise the password is the first line of
@@ -70,6 +85,7 @@ commands:
   passwd LOGIN                                                  (password typed, or stdin)
   disable LOGIN | enable LOGIN | confirm LOGIN | unconfirm LOGIN
   roles LOGIN [ROLE...] | logout LOGIN | show LOGIN | delete LOGIN
+  import [-dry-run] [-format csv|jsonl] FILE|-   (login,hash,confirmed,roles)
 `
 
 // run is the whole command, testable: it returns the exit status.
@@ -173,6 +189,9 @@ func command(ctx context.Context, dsn, cmd string, args []string, stdin io.Reade
 
 	if cmd == "add" {
 		return add(ctx, store, args, stdin, stdout, stderr)
+	}
+	if cmd == "import" {
+		return importUsers(ctx, store, args, stdin, stdout, stderr)
 	}
 	if len(args) < 1 || (cmd != "roles" && len(args) != 1) {
 		return fmt.Errorf("%w: %s LOGIN", errUsage, cmd)
