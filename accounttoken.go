@@ -121,9 +121,9 @@ var (
 // lives 48 hours.
 //
 // Account tokens are bearer secrets until they expire or are used. Each
-// is bound to the account's current state (its AccountStamp, password
-// hash, disabled flag and TokensValidAfter): once any of them changes, it
-// no longer verifies, so it works once and needs no table. A missing
+// is bound to the account's current state (its Login, Confirmed flag,
+// password hash, Disabled flag and TokensValidAfter): once any of them
+// changes, it no longer verifies, so it works once and needs no table. A missing
 // account is an error wrapping ErrUserNotFound. They need Config.Signer to
 // be an *HMACSigner, whose secrets they are derived from (under another
 // label, so they never pass for access tokens), and a UserStore that is
@@ -209,8 +209,9 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 		m.Write(b)
 	}
 	field([]byte(acct.ID))
+	field([]byte(acct.Login))
 	field([]byte(acct.PasswordHash))
-	var cutoff [9]byte
+	var cutoff [10]byte
 	if !acct.TokensValidAfter.IsZero() {
 		// Microseconds: what SQL stores keep, so a round trip changes nothing.
 		binary.BigEndian.PutUint64(cutoff[:], uint64(acct.TokensValidAfter.Truncate(time.Microsecond).UnixNano()))
@@ -218,12 +219,10 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 	if acct.Disabled {
 		cutoff[8] = 1
 	}
-	field(cutoff[:])
-	if s, ok := a.cfg.Users.(AccountStore[U]); ok {
-		field(s.AccountStamp(acct))
-	} else {
-		field(nil)
+	if acct.Confirmed {
+		cutoff[9] = 1
 	}
+	field(cutoff[:])
 }
 
 // VerifyAccountToken checks a token of purpose and returns the account it

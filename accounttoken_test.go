@@ -157,26 +157,41 @@ func TestAccountTokenSingleUse(t *testing.T) {
 			f := newEnv(t)
 			tok, err := f.auth.accountToken(ctx, purposeConfirmation, "u-unconfirmed", "")
 			require.NoError(t, err)
-			assert.False(t, f.users.Confirmed("u-unconfirmed"))
+			confirmed := func() bool {
+				a, err := f.users.UserByID(ctx, "u-unconfirmed")
+				require.NoError(t, err)
+				return a.Confirmed
+			}
+			assert.False(t, confirmed())
 			_, err = f.auth.Confirm(ctx, tok)
 			require.NoError(t, err)
-			assert.True(t, f.users.Confirmed("u-unconfirmed"))
+			assert.True(t, confirmed())
 			_, err = f.auth.Confirm(ctx, tok)
 			assert.ErrorIs(t, err, ErrTokenInvalid)
 		})
 	})
 
-	t.Run("HostStampBindsToo", func(t *testing.T) {
+	// The store's Confirmed flag is the only one: Confirm sets it, and a
+	// CheckAccount that reads it admits the user at once (no second flag
+	// to keep in step, as a host's own User field once was).
+	t.Run("ConfirmSetsTheOneFlag", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
-			f := newEnv(t, func(c *testSetup[testUser]) {
-				c.Users = hostStampedStore{c.Users.(*MemoryUserStore[testUser])}
-			})
+			f := newEnv(t)
 			tok, err := f.auth.accountToken(ctx, purposeConfirmation, "u-unconfirmed", "")
 			require.NoError(t, err)
-			require.NoError(t, f.users.Update(ctx, "u-unconfirmed", func(a *Account[testUser]) { a.User.Unconfirmed = false }))
-			_, _, err = f.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
-			assert.ErrorIs(t, err, ErrTokenInvalid)
+			status := func() int {
+				rec := httptest.NewRecorder()
+				f.auth.Middleware(&spy{}).ServeHTTP(rec, getReq("Authorization", basicHeader("unconfirmed", "pw-unconfirmed")))
+				return rec.Code
+			}
+			require.Equal(t, http.StatusForbidden, status())
+			_, err = f.auth.Confirm(ctx, tok)
+			require.NoError(t, err)
+			acct, err := f.users.UserByID(ctx, "u-unconfirmed")
+			require.NoError(t, err)
+			assert.True(t, acct.Confirmed)
+			assert.Equal(t, http.StatusOK, status(), "confirmed means admitted")
 		})
 	})
 
@@ -393,15 +408,4 @@ func TestAccountTokenKeyRotation(t *testing.T) {
 		_, _, err = h.auth.verifyAccountToken(ctx, purposeConfirmation, tok)
 		assert.ErrorIs(t, err, ErrTokenInvalid, "same key ID, other secret")
 	})
-}
-
-// hostStampedStore is a store whose AccountStamp covers state that only
-// the host's user value holds.
-type hostStampedStore struct{ *MemoryUserStore[testUser] }
-
-func (s hostStampedStore) AccountStamp(a *Account[testUser]) []byte {
-	if a.User.Unconfirmed {
-		return []byte{0}
-	}
-	return []byte{1}
 }

@@ -267,7 +267,7 @@ func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *A
 // maybeRehash offers a stronger hash to the store after a login with a
 // hash below policy. Failures are reported, not fatal: the login stands.
 func (a *Authenticator[U]) maybeRehash(r *http.Request, acct *Account[U], password string) {
-	rh, ok := a.cfg.Users.(passwordRehasher)
+	rh, ok := a.cfg.Users.(PasswordRehasher)
 	if !ok || !a.cfg.Hasher.NeedsRehash(r.Context(), acct.PasswordHash) {
 		return
 	}
@@ -281,10 +281,10 @@ func (a *Authenticator[U]) maybeRehash(r *http.Request, acct *Account[U], passwo
 }
 
 // loginThrottleKey is the key the per-login limiter counts against: the
-// store's canonical login if it is a loginKeyer, so every spelling the
+// store's canonical login if it is a LoginKeyer, so every spelling the
 // store matches shares one budget, and strings.ToLower(login) otherwise.
 func (a *Authenticator[U]) loginThrottleKey(login string) string {
-	if k, ok := a.cfg.Users.(loginKeyer); ok {
+	if k, ok := a.cfg.Users.(LoginKeyer); ok {
 		return "login:" + k.LoginKey(login)
 	}
 	return "login:" + strings.ToLower(login)

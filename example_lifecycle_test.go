@@ -39,7 +39,7 @@ func ExampleAuthenticator_Confirm() {
 		Realm:  "api",
 		Logger: slog.New(slog.DiscardHandler),
 		CheckAccount: func(_ *http.Request, a *httpauth.Account[User]) error {
-			if !users.Confirmed(a.ID) {
+			if !a.Confirmed {
 				return httpauth.Forbidden("Unconfirmed account")
 			}
 			return nil

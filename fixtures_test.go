@@ -31,8 +31,7 @@ import (
 
 // testUser is the host's user type in the tests.
 type testUser struct {
-	Name        string
-	Unconfirmed bool // refused by the environment's CheckAccount
+	Name string
 }
 
 const (
@@ -253,7 +252,8 @@ func seedAccounts(t testing.TB, users *MemoryUserStore[testUser]) {
 	put := func(id, login, hash string, disabled bool, roles ...string) {
 		require.NoError(t, users.Put(ctx, login, Account[testUser]{
 			ID: id, PasswordHash: hash, Disabled: disabled, Roles: roles,
-			User: testUser{Name: login, Unconfirmed: id == "u-unconfirmed"},
+			Confirmed: id != "u-unconfirmed", // refused by the environment's CheckAccount
+			User:      testUser{Name: login},
 		}))
 	}
 	put("u-alice", "alice", hs[alicePW], false, "user")
@@ -305,7 +305,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 		Hasher:      e.hasher,
 		Logger:      slog.New(e.errs),
 		CheckAccount: func(_ *http.Request, a *Account[testUser]) error {
-			if a.User.Unconfirmed {
+			if !a.Confirmed {
 				return Forbidden("Unconfirmed account")
 			}
 			return nil

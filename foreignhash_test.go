@@ -290,7 +290,7 @@ func TestForeignHashRehashOnLogin(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				policy := &argon2idHasher{Memory: 128, Time: 1}
 				e := newEnv(t, func(c *testSetup[testUser]) { c.Hasher = policy })
-				require.NoError(t, e.users.Put(ctx, "imported", Account[testUser]{ID: "u-imp", PasswordHash: fx.Hash}))
+				require.NoError(t, e.users.Put(ctx, "imported", Account[testUser]{ID: "u-imp", Confirmed: true, PasswordHash: fx.Hash}))
 				h := e.auth.Middleware(e.next)
 				w := e.serve(h, getReq("Authorization", basicHeader("imported", fx.Password+"!")))
 				require.Equal(t, http.StatusUnauthorized, w.Code)

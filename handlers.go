@@ -118,12 +118,11 @@ var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", Err
 // to revoke all of a user's tokens.
 //
 // A revocation is never refused, and never counts against the token
-// rate. A user may revoke 10 tokens one by one per TokenTTL (a burst of 10,
-// refilled evenly over a TokenTTL); past that, when the UserStore has a
-// SetTokensValidAfter(ctx, id, t) method (the memory store and sqlstore
-// do), the revocation is folded into the user's cutoff instead: every
-// token of the user issued until now ends, and the revocation store gains
-// no entry. One user so holds at most 20 revocation entries at once
+// rate. A user may revoke 10 tokens one by one per TokenTTL (a burst of
+// 10, refilled evenly over a TokenTTL); past that, when the UserStore is
+// an AccountStore (the memory store and sqlstore are), the revocation is
+// folded into the user's cutoff instead: every token of the user issued
+// until now ends, and the revocation store gains no entry. One user so holds at most 20 revocation entries at once
 // (entries live until their token expires), whatever the number of
 // accounts: with 10,000 accounts that is at most 200,000 entries, about
 // 30 MB in the memory store.
@@ -139,7 +138,7 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 		}
 		reason := reasonTokenRevokedBy
 		var err error
-		if cs, ok := a.cfg.Users.(cutoffSetter); ok && !a.revokeRate.allow(id.Account.ID) {
+		if cs, ok := a.cfg.Users.(AccountStore[U]); ok && !a.revokeRate.allow(id.Account.ID) {
 			reason = reasonTokensCutOffBy
 			err = a.foldIntoCutoff(r.Context(), cs, id.Account.ID)
 		} else {
@@ -159,14 +158,7 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 // TokenTTL before RevokeHandler folds revocations into the cutoff.
 const revocationsPerTTL = 10
 
-// cutoffSetter is an optional interface for a UserStore: it sets account
-// id's TokensValidAfter to t. RevokeHandler folds revocations into it past
-// revocationsPerTTL.
-type cutoffSetter interface {
-	SetTokensValidAfter(ctx context.Context, id string, t time.Time) error
-}
-
-func (a *Authenticator[U]) foldIntoCutoff(ctx context.Context, cs cutoffSetter, userID string) (err error) {
+func (a *Authenticator[U]) foldIntoCutoff(ctx context.Context, cs AccountStore[U], userID string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

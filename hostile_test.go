@@ -1603,7 +1603,7 @@ func TestRehashOnLogin(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t, func(c *testSetup[testUser]) { c.Hasher = tc.policy })
-				require.NoError(t, e.users.Put(ctx, "legacy", Account[testUser]{ID: "u-legacy", PasswordHash: tc.stored}))
+				require.NoError(t, e.users.Put(ctx, "legacy", Account[testUser]{ID: "u-legacy", Confirmed: true, PasswordHash: tc.stored}))
 				require.True(t, tc.policy.NeedsRehash(ctx, tc.stored))
 				h := e.auth.Middleware(e.next)
 

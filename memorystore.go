@@ -28,14 +28,11 @@ type MemoryUserStore[U any] struct {
 	hasher PasswordHasher
 	mu     sync.Mutex // serializes writers
 	snap   atomic.Pointer[memorySnapshot[U]]
-
-	confirmed sync.Map // id -> struct{}; see MarkConfirmed
 }
 
 type memorySnapshot[U any] struct {
-	byLogin map[string]*Account[U]
+	byLogin map[string]*Account[U] // by Account.Login, the canonical login
 	byID    map[string]*Account[U]
-	loginOf map[string]string // id -> normalized login
 }
 
 // NewMemoryUserStore returns an empty store that hashes the passwords given to
@@ -48,7 +45,6 @@ func NewMemoryUserStore[U any](hasher PasswordHasher) *MemoryUserStore[U] {
 	s.snap.Store(&memorySnapshot[U]{
 		byLogin: map[string]*Account[U]{},
 		byID:    map[string]*Account[U]{},
-		loginOf: map[string]string{},
 	})
 	return s
 }
@@ -77,7 +73,8 @@ func (s *MemoryUserStore[U]) Add(ctx context.Context, login, password string, ac
 
 // Put is an upsert: it stores acct under login with the hash already in
 // acct.PasswordHash, creating the account or replacing the one with the
-// same ID (moving it to the new login). It fails if the login belongs to
+// same ID (moving it to the new login). acct.Login is set to login's
+// canonical form; acct.Confirmed is stored as given. It fails if the login belongs to
 // another ID. A new account's zero TokensValidAfter is set to now; a
 // replaced account's cutoff never moves back (use Update to clear it).
 // IDs must never be reused for another account (see Account.ID).
@@ -115,20 +112,20 @@ func (s *MemoryUserStore[U]) put(ctx context.Context, login string, acct Account
 		acct.TokensValidAfter = time.Now()
 	}
 	next := old.clone()
-	if prev, ok := next.loginOf[acct.ID]; ok {
-		delete(next.byLogin, prev)
+	if exists {
+		delete(next.byLogin, prev.Login)
 	}
+	acct.Login = key
 	acct.Roles = append([]string(nil), acct.Roles...)
 	a := &acct
 	next.byLogin[key] = a
 	next.byID[acct.ID] = a
-	next.loginOf[acct.ID] = key
 	s.snap.Store(next)
 	return nil
 }
 
 // Update applies fn to a copy of account id and stores the result; the ID
-// cannot change. Use it to disable a user, change roles, or set
+// and the login cannot change (SetLogin moves a login). Use it to disable a user, change roles, or set
 // TokensValidAfter. Disabling an account also moves its TokensValidAfter
 // to now, so enabling it again revives no token or API key.
 func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Account[U])) error {
@@ -145,7 +142,7 @@ func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Acc
 	acct := *cur
 	acct.Roles = append([]string(nil), cur.Roles...)
 	fn(&acct)
-	acct.ID = id
+	acct.ID, acct.Login = id, cur.Login
 	if acct.Disabled && !cur.Disabled {
 		if now := time.Now(); now.After(acct.TokensValidAfter) {
 			acct.TokensValidAfter = now
@@ -153,7 +150,7 @@ func (s *MemoryUserStore[U]) Update(ctx context.Context, id string, fn func(*Acc
 	}
 	next := old.clone()
 	a := &acct
-	next.byLogin[next.loginOf[id]] = a
+	next.byLogin[cur.Login] = a
 	next.byID[id] = a
 	s.snap.Store(next)
 	return nil
@@ -182,15 +179,14 @@ func (s *MemoryUserStore[U]) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.snap.Load()
-	if _, ok := old.byID[id]; !ok {
+	cur, ok := old.byID[id]
+	if !ok {
 		return nil
 	}
 	next := old.clone()
-	delete(next.byLogin, next.loginOf[id])
+	delete(next.byLogin, cur.Login)
 	delete(next.byID, id)
-	delete(next.loginOf, id)
 	s.snap.Store(next)
-	s.confirmed.Delete(id)
 	return nil
 }
 
@@ -238,7 +234,6 @@ func (m *memorySnapshot[U]) clone() *memorySnapshot[U] {
 	n := &memorySnapshot[U]{
 		byLogin: make(map[string]*Account[U], len(m.byLogin)+1),
 		byID:    make(map[string]*Account[U], len(m.byID)+1),
-		loginOf: make(map[string]string, len(m.loginOf)+1),
 	}
 	for k, v := range m.byLogin {
 		n.byLogin[k] = v
@@ -246,41 +241,12 @@ func (m *memorySnapshot[U]) clone() *memorySnapshot[U] {
 	for k, v := range m.byID {
 		n.byID[k] = v
 	}
-	for k, v := range m.loginOf {
-		n.loginOf[k] = v
-	}
 	return n
 }
 
-// AccountStamp implements AccountStore: the login and the confirmed flag.
-func (s *MemoryUserStore[U]) AccountStamp(acct *Account[U]) []byte {
-	b := []byte(s.snap.Load().loginOf[acct.ID])
-	if s.Confirmed(acct.ID) {
-		return append(b, 0, 1)
-	}
-	return append(b, 0, 0)
-}
-
-// Confirmed reports whether account id was marked confirmed with
-// MarkConfirmed. The store keeps the flag itself, beside the host's User
-// value; a host whose User has its own flag reads that one instead.
-func (s *MemoryUserStore[U]) Confirmed(id string) bool {
-	_, ok := s.confirmed.Load(id)
-	return ok
-}
-
-// MarkConfirmed implements AccountStore.
+// MarkConfirmed implements AccountStore: it sets Account.Confirmed.
 func (s *MemoryUserStore[U]) MarkConfirmed(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock() // against a concurrent Delete
-	defer s.mu.Unlock()
-	if _, ok := s.snap.Load().byID[id]; !ok {
-		return fmt.Errorf("httpauth: confirm %q: %w", id, ErrUserNotFound)
-	}
-	s.confirmed.Store(id, struct{}{})
-	return nil
+	return s.Update(ctx, id, func(a *Account[U]) { a.Confirmed = true })
 }
 
 // SwapPasswordHash implements AccountStore.
@@ -296,9 +262,8 @@ func (s *MemoryUserStore[U]) SwapPasswordHash(ctx context.Context, id, oldHash, 
 	return swapped, err
 }
 
-// SetTokensValidAfter sets account id's cutoff to t ("log out
-// everywhere" with t = time.Now()). The authenticator also calls it to
-// fold a user's revocations into the cutoff past the revocation bound.
+// SetTokensValidAfter implements AccountStore: it sets account id's
+// cutoff to t ("log out everywhere" with t = time.Now()).
 func (s *MemoryUserStore[U]) SetTokensValidAfter(ctx context.Context, id string, t time.Time) error {
 	return s.Update(ctx, id, func(a *Account[U]) { a.TokensValidAfter = t })
 }
@@ -323,10 +288,12 @@ func (s *MemoryUserStore[U]) SetLogin(ctx context.Context, id, login string) err
 	if other, ok := old.byLogin[key]; ok && other.ID != id {
 		return fmt.Errorf("%w: login %q is taken", ErrAccountExists, login)
 	}
+	moved := *cur
+	moved.Login = key
 	next := old.clone()
-	delete(next.byLogin, next.loginOf[id])
-	next.byLogin[key] = cur
-	next.loginOf[id] = key
+	delete(next.byLogin, cur.Login)
+	next.byLogin[key] = &moved
+	next.byID[id] = &moved
 	s.snap.Store(next)
 	return nil
 }

@@ -364,7 +364,7 @@ func TestCredentialCache(t *testing.T) {
 
 		require.NoError(t, f.users.Update(ctx, "u-alice", func(a *Account[testUser]) { a.Disabled = true }))
 		assert.Equal(t, 401, get("alice", "new-password-42"), "disabled stops at once")
-		require.NoError(t, f.users.Update(ctx, "u-alice", func(a *Account[testUser]) { a.User.Unconfirmed = true }))
+		require.NoError(t, f.users.Update(ctx, "u-alice", func(a *Account[testUser]) { a.Confirmed = false }))
 		require.NoError(t, f.users.Update(ctx, "u-alice", func(a *Account[testUser]) { a.Disabled = false }))
 		assert.Equal(t, 403, get("alice", "new-password-42"), "account check runs on hits too")
 		verifies()

@@ -129,7 +129,7 @@ func TestSecurityCutoffMicrosecondPrecision(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t)
 				id := "u-prec-" + strings.ReplaceAll(c.name, " ", "-")
-				require.NoError(t, e.users.Put(ctx, id, Account[testUser]{ID: id, TokensValidAfter: time.Unix(1, 0)}))
+				require.NoError(t, e.users.Put(ctx, id, Account[testUser]{ID: id, Confirmed: true, TokensValidAfter: time.Unix(1, 0)}))
 				require.NoError(t, e.users.Update(ctx, id, func(a *Account[testUser]) { a.TokensValidAfter = c.cutoff }))
 				tok, _, err := e.auth.issueToken(ctx, id, iat)
 				require.NoError(t, err)
@@ -151,7 +151,7 @@ func TestSecurityReusedIDDoesNotReviveTokens(t *testing.T) {
 				e := newEnv(t)
 				ctx := context.Background()
 				mk := func(login string) error {
-					acct := Account[testUser]{ID: "u-reused", User: testUser{Name: login}}
+					acct := Account[testUser]{ID: "u-reused", Confirmed: true, User: testUser{Name: login}}
 					if create == "Add" {
 						return e.users.Add(ctx, login, "pw-"+login, acct)
 					}
@@ -694,7 +694,7 @@ func TestSecurityClientKey(t *testing.T) {
 }
 
 // looseLoginStore matches logins after trimming spaces and lower-casing,
-// and says so through loginKeyer.
+// and says so through LoginKeyer.
 type looseLoginStore struct{ UserStore[testUser] }
 
 func (s looseLoginStore) LoginKey(login string) string {
@@ -720,7 +720,7 @@ func TestSecurityLoginThrottleKeyFromStore(t *testing.T) {
 			assert.Equal(t, c.plain, plain.auth.loginThrottleKey(c.login))
 			assert.Equal(t, c.keys, loose.auth.loginThrottleKey(c.login))
 		}
-		var _ loginKeyer = NewMemoryUserStore[testUser](nil)
+		var _ LoginKeyer = NewMemoryUserStore[testUser](nil)
 		assert.Equal(t, "alice", NewMemoryUserStore[testUser](cheapHasher).LoginKey("ALICE"))
 	})
 }

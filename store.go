@@ -15,6 +15,18 @@ type Account[U any] struct {
 	// 1 to 255 bytes.
 	ID string
 
+	// Login is the account's login as the store holds it (its canonical
+	// form, such as the lower-cased email address). Mail account links
+	// to it, never to the spelling a client typed. Account tokens are
+	// bound to it, so an email change ends the links sent before.
+	Login string
+
+	// Confirmed reports whether the user proved to own the login
+	// (Confirm). It is the one confirmed flag: a CheckAccount that refuses
+	// unconfirmed accounts reads it. Account tokens are bound to it, so a
+	// confirmation link works once.
+	Confirmed bool
+
 	// PasswordHash is the stored hash in PHC ($argon2id$…) or bcrypt ($2b$…)
 	// form. An empty hash never matches any password.
 	PasswordHash string
@@ -91,19 +103,22 @@ type UserStore[U any] interface {
 	UserByID(ctx context.Context, id string) (*Account[U], error)
 }
 
-// loginKeyer is an optional interface for a UserStore: LoginKey returns the
+// LoginKeyer is an optional interface for a UserStore: LoginKey returns the
 // canonical form of login, the same for every spelling that UserByLogin
-// matches to one account (for example strings.ToLower(strings.TrimSpace(
-// norm.NFKC.String(login)))). The per-login limiter counts against it.
-// Without it, the key is strings.ToLower(login).
-type loginKeyer interface {
+// matches to one account (for example precis.UsernameCaseMapped's). The
+// per-login limiter and the verified-password cache key on it. Without
+// it, the key is strings.ToLower(login). MemoryUserStore and sqlstore
+// implement it.
+type LoginKeyer interface {
 	LoginKey(login string) string
 }
 
-// passwordRehasher is an optional interface for a UserStore. When a user
+// PasswordRehasher is an optional interface for a UserStore. When a user
 // logs in with a hash below the current policy (an old bcrypt cost, weaker
-// argon2id parameters), the authenticator offers the new hash through it.
-type passwordRehasher interface {
+// argon2id parameters, a hash imported from another framework), the
+// authenticator offers the new hash through it. MemoryUserStore and
+// sqlstore implement it.
+type PasswordRehasher interface {
 	// UpdatePasswordHash replaces the hash of account id with newHash, but
 	// only if the stored hash is still oldHash (so a concurrent password
 	// change wins). A store that finds oldHash replaced returns nil.
@@ -111,19 +126,18 @@ type passwordRehasher interface {
 }
 
 // AccountStore is an optional interface for a UserStore: the writes that
-// Confirm, ResetPassword and ChangeLogin make, and the state they bind
-// tokens to. Implementations must be safe for concurrent use.
+// Confirm, ResetPassword, ChangeLogin and RevokeHandler make.
+// Implementations must be safe for concurrent use.
+//
+// Account tokens are bound to the account's state as UserByID returns it:
+// ID, Login, Confirmed, PasswordHash, Disabled and TokensValidAfter. An
+// AccountStore's lookups must therefore fill Login and Confirmed, so that
+// MarkConfirmed and SetLogin end the links sent before them.
 //
 // Contract for the writes: a missing account is an error for which
 // errors.Is(err, ErrUserNotFound) holds; any other error is a store
 // failure. A write is visible to the next UserByID.
 type AccountStore[U any] interface {
-	// AccountStamp returns the state of acct that the Account fields do
-	// not show and that a token must be bound to: at least the confirmed
-	// flag and the login, so that MarkConfirmed and SetLogin end the
-	// tokens issued before them. It must not block.
-	AccountStamp(acct *Account[U]) []byte
-
 	// MarkConfirmed marks account id confirmed. Confirming a confirmed
 	// account is not an error.
 	MarkConfirmed(ctx context.Context, id string) error
@@ -140,4 +154,9 @@ type AccountStore[U any] interface {
 	// holds (by the store's own matching rule) is an error wrapping
 	// ErrAccountExists, and changes nothing.
 	SetLogin(ctx context.Context, id, login string) error
+
+	// SetTokensValidAfter sets account id's TokensValidAfter to t: "log
+	// out everywhere" with t = time.Now(). RevokeHandler calls it to fold
+	// a user's revocations into the cutoff past revocationsPerTTL.
+	SetTokensValidAfter(ctx context.Context, id string, t time.Time) error
 }

@@ -1,7 +1,6 @@
 package httpauthtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -18,20 +17,28 @@ import (
 // newHarness is TestUserStore's; its Store must also implement
 // httpauth.AccountStore[U]. The suite checks:
 //
-//   - MarkConfirmed changes AccountStamp, and confirming again does not;
+//   - lookups fill Account.Login (the canonical login) and
+//     Account.Confirmed, which account tokens are bound to;
+//
+//   - MarkConfirmed sets Confirmed, and confirming again is no error;
+//
 //   - SwapPasswordHash from the stored hash stores the new one as given
 //     and moves TokensValidAfter to the time of the write; from any other
 //     hash (a racing reset already won) it reports false and changes
 //     nothing;
+//
 //   - SetLogin moves the account to the new login (the old one is then
-//     unknown) and changes AccountStamp; a login another account holds is
+//     unknown) and changes Login; a login another account holds is
 //     ErrAccountExists and changes nothing; changing only the case of
 //     one's own login is allowed;
+//
 //   - every write on a missing account is ErrUserNotFound, and a
 //     cancelled context is an error that is not.
 //
-// Its subtests, for [Skip], are MarkConfirmed, SwapPasswordHash, SetLogin
-// and CancelledContext. It takes [Skip] and [IgnoresContext], and accepts
+//   - SetTokensValidAfter sets the cutoff, to TimePrecision;
+//
+// Its subtests, for [Skip], are MarkConfirmed, SwapPasswordHash, SetLogin,
+// SetTokensValidAfter and CancelledContext. It takes [Skip] and [IgnoresContext], and accepts
 // TestUserStore's [DerivedRoles] (it checks no roles).
 func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserStoreHarness[U], opts ...Option) {
 	t.Helper()
@@ -56,14 +63,28 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 		{"MarkConfirmed", func(t *testing.T) {
 			hs, as := h(t)
 			ctx := ctxT(t)
-			mustAdd(t, hs, "conf@example.com", httpauth.Account[U]{ID: "id-conf", PasswordHash: hashArgon})
-			before := as.AccountStamp(byID(t, hs, "id-conf"))
-			assert.Equal(t, before, as.AccountStamp(byID(t, hs, "id-conf")), "a stamp is stable")
+			mustAdd(t, hs, "Conf@example.com", httpauth.Account[U]{ID: "id-conf", PasswordHash: hashArgon})
+			before := byID(t, hs, "id-conf")
+			if before.Confirmed {
+				t.Error("a new account is confirmed")
+			}
+			if before.Login != "conf@example.com" {
+				t.Errorf("Login = %q, want the canonical login %q", before.Login, "conf@example.com")
+			}
+			if byLogin, err := hs.Store.UserByLogin(ctx, "CONF@example.com"); err != nil || byLogin.Login != "conf@example.com" {
+				t.Errorf("UserByLogin: Login = %v, %v; want %q", byLogin, err, "conf@example.com")
+			}
 			require.NoError(t, as.MarkConfirmed(ctx, "id-conf"))
-			after := as.AccountStamp(byID(t, hs, "id-conf"))
-			assert.False(t, bytes.Equal(before, after), "confirming changes the stamp")
+			if !byID(t, hs, "id-conf").Confirmed {
+				t.Error("MarkConfirmed did not set Confirmed")
+			}
+			if before.Confirmed {
+				t.Error("an account returned earlier was mutated")
+			}
 			require.NoError(t, as.MarkConfirmed(ctx, "id-conf"), "confirming twice")
-			assert.Equal(t, after, as.AccountStamp(byID(t, hs, "id-conf")))
+			if !byID(t, hs, "id-conf").Confirmed {
+				t.Error("confirming twice unset Confirmed")
+			}
 			assert.ErrorIs(t, as.MarkConfirmed(ctx, "id-missing"), httpauth.ErrUserNotFound)
 		}},
 
@@ -103,7 +124,6 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			ctx := ctxT(t)
 			mustAdd(t, hs, "old@example.com", httpauth.Account[U]{ID: "id-move", PasswordHash: hashArgon})
 			mustAdd(t, hs, "taken@example.com", httpauth.Account[U]{ID: "id-taken", PasswordHash: hashBcr})
-			before := as.AccountStamp(byID(t, hs, "id-move"))
 			require.NoError(t, as.SetLogin(ctx, "id-move", "new@example.com"))
 			a, err := hs.Store.UserByLogin(ctx, "new@example.com")
 			require.NoError(t, err)
@@ -111,7 +131,9 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			assert.Equal(t, hashArgon, a.PasswordHash)
 			a, err = hs.Store.UserByLogin(ctx, "old@example.com")
 			wantNotFound(t, "UserByLogin(old login)", a, err)
-			assert.False(t, bytes.Equal(before, as.AccountStamp(byID(t, hs, "id-move"))), "a login change changes the stamp")
+			if got := byID(t, hs, "id-move").Login; got != "new@example.com" {
+				t.Errorf("Login after SetLogin = %q, want %q", got, "new@example.com")
+			}
 
 			err = as.SetLogin(ctx, "id-move", "TAKEN@example.com")
 			assert.ErrorIs(t, err, httpauth.ErrAccountExists)
@@ -126,6 +148,16 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			assert.ErrorIs(t, as.SetLogin(ctx, "id-missing", "x@example.com"), httpauth.ErrUserNotFound)
 		}},
 
+		{"SetTokensValidAfter", func(t *testing.T) {
+			hs, as := h(t)
+			ctx := ctxT(t)
+			mustAdd(t, hs, "cut@example.com", httpauth.Account[U]{ID: "id-cut", PasswordHash: hashArgon})
+			cutoff := time.Date(2031, 2, 3, 4, 5, 6, 7000, time.UTC)
+			require.NoError(t, as.SetTokensValidAfter(ctx, "id-cut", cutoff))
+			checkTime(t, "TokensValidAfter", byID(t, hs, "id-cut").TokensValidAfter, cutoff)
+			assert.ErrorIs(t, as.SetTokensValidAfter(ctx, "id-missing", cutoff), httpauth.ErrUserNotFound)
+		}},
+
 		{"CancelledContext", func(t *testing.T) {
 			hs, as := h(t)
 			mustAdd(t, hs, "ctx@example.com", httpauth.Account[U]{ID: "id-ctx", PasswordHash: hashArgon})
@@ -137,7 +169,8 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 					_, err := as.SwapPasswordHash(ctx, "id-ctx", hashArgon, hashNew)
 					return err
 				}(),
-				"SetLogin": as.SetLogin(ctx, "id-ctx", "ctx2@example.com"),
+				"SetLogin":            as.SetLogin(ctx, "id-ctx", "ctx2@example.com"),
+				"SetTokensValidAfter": as.SetTokensValidAfter(ctx, "id-ctx", time.Now()),
 			} {
 				if !o.ignoresContext { // else nil, the live answer, will do
 					assert.Error(t, err, name)

@@ -590,14 +590,8 @@ func testDelete[U any](t *testing.T, h userSuite[U]) {
 	h.checkCreated(t, "re-added", a2, httpauth.Account[U]{ID: "id-frank-2", PasswordHash: hashBcr}, since, until)
 }
 
-// passwordRehasher is the optional rehash method of a UserStore that the
-// authenticator looks for.
-type passwordRehasher interface {
-	UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string) error
-}
-
 func testRehash[U any](t *testing.T, h userSuite[U]) {
-	rh, ok := h.Store.(passwordRehasher)
+	rh, ok := h.Store.(httpauth.PasswordRehasher)
 	if !ok {
 		t.Skip("store has no UpdatePasswordHash method")
 	}

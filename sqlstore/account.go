@@ -2,15 +2,11 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -18,56 +14,6 @@ import (
 )
 
 var _ httpauth.AccountStore[User] = (*Store[User])(nil)
-
-// AccountStamp implements httpauth.AccountStore: the login and the
-// confirmed flag, so that confirming or changing the login ends the
-// account tokens issued before.
-//
-// For the default User they are read from acct.User. For another type
-// they are those of the row acct was read from, so acct must be an
-// account this store returned, not a copy: any other account gets a
-// random stamp, which no token matches (fail closed).
-func (s *Store[U]) AccountStamp(acct *httpauth.Account[U]) []byte {
-	if s.stamps == nil {
-		u := any(acct.User).(User) // s.stamps is nil only for U = User
-		return stamp(u.Login, u.Confirmed)
-	}
-	if b, ok := s.stamps.get(acct); ok {
-		return b
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return b
-}
-
-func stamp(login string, confirmed bool) []byte {
-	b := []byte(login)
-	if confirmed {
-		return append(b, 0, 1)
-	}
-	return append(b, 0, 0)
-}
-
-// stamps remembers the AccountStamp of each account a Store[U] returned,
-// for a U that does not carry the login and confirmed flag. It holds the
-// accounts weakly: an entry goes when its account is collected.
-type stamps[U any] struct {
-	m sync.Map // weak.Pointer[httpauth.Account[U]] -> []byte
-}
-
-func (s *stamps[U]) remember(acct *httpauth.Account[U], b []byte) {
-	k := weak.Make(acct)
-	s.m.Store(k, b)
-	runtime.AddCleanup(acct, func(k weak.Pointer[httpauth.Account[U]]) { s.m.Delete(k) }, k)
-}
-
-func (s *stamps[U]) get(acct *httpauth.Account[U]) ([]byte, bool) {
-	b, ok := s.m.Load(weak.Make(acct))
-	if !ok {
-		return nil, false
-	}
-	return b.([]byte), true
-}
 
 // MarkConfirmed implements httpauth.AccountStore: it marks user id
 // confirmed. Confirming a confirmed user is not an error.

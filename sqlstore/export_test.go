@@ -22,13 +22,3 @@ func (s *Store[U]) SetListenerHook(h func(event string)) { s.cache.hook.Store(&h
 // HeartbeatEchoes returns how many of its heartbeats the listener heard
 // back.
 func (s *Store[U]) HeartbeatEchoes() uint64 { return s.cache.echoes.Load() }
-
-// RememberedStamps returns how many accounts' stamps the store holds (a
-// host type only).
-func (s *Store[U]) RememberedStamps() int {
-	n := 0
-	if s.stamps != nil {
-		s.stamps.m.Range(func(any, any) bool { n++; return true })
-	}
-	return n
-}

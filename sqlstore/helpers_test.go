@@ -175,14 +175,16 @@ func anyHarness[U any](t *testing.T, db *sql.DB, s *sqlstore.Store[U], check fun
 			a := *cur
 			fn(&a)
 			errs := []error{
-				s.SetPasswordHash(ctx, id, a.PasswordHash),
+				s.SetPasswordHash(ctx, id, a.PasswordHash), // moves the cutoff: restored below
 				s.SetRoles(ctx, id, a.Roles),
 			}
+			disabling := a.Disabled && !cur.Disabled
 			if a.Disabled != cur.Disabled {
-				errs = append(errs, s.SetDisabled(ctx, id, a.Disabled)) // a disable moves the cutoff
+				errs = append(errs, s.SetDisabled(ctx, id, a.Disabled))
 			}
-			if !a.TokensValidAfter.Equal(cur.TokensValidAfter) {
-				// Last, so that a cutoff fn set wins.
+			if !disabling || !a.TokensValidAfter.Equal(cur.TokensValidAfter) {
+				// Last, so that the cutoff is fn's; a disable's own move
+				// of the cutoff stands unless fn set one.
 				errs = append(errs, s.SetTokensValidAfter(ctx, id, a.TokensValidAfter))
 			}
 			return errors.Join(errs...)

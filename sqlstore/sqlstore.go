@@ -271,9 +271,6 @@ type Store[U any] struct {
 	dialect Dialect
 	hasher  httpauth.PasswordHasher
 	user    func(*Row) (U, error)
-	// stamps holds the AccountStamp of each account returned, unless U is
-	// the default User, whose fields hold it.
-	stamps *stamps[U]
 
 	table string  // quoted
 	cols  Columns // quoted
@@ -366,8 +363,6 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 			return nil, errors.New("sqlstore: Columns.Extra needs Config.User to scan them")
 		}
 		s.user = f
-	} else {
-		s.stamps = new(stamps[U])
 	}
 	if s.hasher == nil {
 		s.hasher = httpauth.DefaultHasher()
@@ -679,6 +674,7 @@ func (s *Store[U]) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpaut
 		}
 		r.ID, r.Login, r.Confirmed = id.String, login.String, confirmed.Bool
 		a.ID, a.PasswordHash, a.Disabled = id.String, hash.String, disabled.Bool
+		a.Login, a.Confirmed = login.String, confirmed.Bool
 		a.TokensValidAfter = decodeTime(cutoff.Int64)
 		return nil
 	}}
@@ -694,11 +690,7 @@ func (s *Store[U]) scan(ctx context.Context, st *sql.Stmt, arg string) (*httpaut
 		return nil, "", errors.New("the User hook did not call Row.Scan")
 	}
 	a.User, a.Roles = u, row.Roles
-	acct := &a
-	if s.stamps != nil {
-		s.stamps.remember(acct, stamp(row.Login, row.Confirmed))
-	}
-	return acct, row.Login, nil
+	return &a, row.Login, nil
 }
 
 // UpdatePasswordHash is the authenticator's optional rehash hook: it replaces the

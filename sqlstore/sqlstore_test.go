@@ -458,7 +458,7 @@ func TestNullColumns(t *testing.T) {
 	s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, Table: "u"})
 	a, err := s.UserByLogin(t.Context(), "NUL")
 	require.NoError(t, err)
-	assert.Equal(t, &httpauth.Account[sqlstore.User]{ID: "n1", User: sqlstore.User{ID: "n1", Login: "nul"}}, a)
+	assert.Equal(t, &httpauth.Account[sqlstore.User]{ID: "n1", Login: "nul", User: sqlstore.User{ID: "n1", Login: "nul"}}, a)
 }
 
 // TestClosedDB checks that a dead database is a failure on every path.

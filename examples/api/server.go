@@ -34,7 +34,8 @@ var demoUsers = []demoUser{
 // request, so the exception needs no second authenticator.
 func checkAccount(r *http.Request, a *httpauth.Account[User]) error {
 	resend := r.Method == http.MethodPost && r.URL.Path == resendConfirmationPath
-	if !a.User.Confirmed && !resend {
+	if !a.Confirmed && !resend { // the store's one confirmed flag
+
 		return httpauth.Forbidden("Unconfirmed account")
 	}
 	return nil
