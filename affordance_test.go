@@ -154,7 +154,7 @@ func TestOptionalAnonymousIsNotAFailure(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	var reasons []string
+	var reasons []httpauth.Reason
 	auth := newHostAuth(t, func(c *httpauth.Config[hostUser]) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.OnEvent = func(e httpauth.Event) {
@@ -184,7 +184,7 @@ func TestOptionalAnonymousIsNotAFailure(t *testing.T) {
 		}
 		tt.h.ServeHTTP(httptest.NewRecorder(), req)
 		assert.Equal(t, tt.failure, strings.Contains(logs.String(), "auth.failure"), "%s: log %q", tt.name, logs.String())
-		assert.Contains(t, reasons, tt.reason, tt.name)
+		assert.Contains(t, reasons, httpauth.Reason(tt.reason), tt.name)
 	}
 }
 

@@ -88,11 +88,11 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 	ctx := r.Context()
 	t := creds.Transport
 	if !parseAPIKey(creds.Token) {
-		a.auditMethod(r, false, "", reasonAPIKeyMalformed, APIKeyCredential, t)
+		a.auditCredential(r, false, "", ReasonAPIKeyMalformed, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	if a.cfg.APIKeys == nil {
-		a.auditMethod(r, false, "", reasonAPIKeyUnknown, APIKeyCredential, t)
+		a.auditCredential(r, false, "", ReasonAPIKeyUnknown, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	sum := sha256.Sum256([]byte(creds.Token))
@@ -101,7 +101,7 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 		if !errors.Is(err, ErrKeyNotFound) {
 			return nil, internalFailure(err)
 		}
-		a.auditMethod(r, false, "", reasonAPIKeyUnknown, APIKeyCredential, t)
+		a.auditCredential(r, false, "", ReasonAPIKeyUnknown, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	if k == nil || subtle.ConstantTimeCompare(k.Hash[:], sum[:]) != 1 {
@@ -109,7 +109,7 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 	}
 	now := time.Now()
 	if !k.Expires.IsZero() && !now.Before(k.Expires) {
-		a.auditMethod(r, false, k.UserID, reasonAPIKeyExpired, APIKeyCredential, t)
+		a.auditCredential(r, false, k.UserID, ReasonAPIKeyExpired, APIKeyCredential, t)
 		return nil, failExpiredToken
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, k.UserID)
@@ -117,14 +117,14 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 		return nil, internalFailure(err)
 	}
 	if err != nil || acct.Disabled {
-		a.auditMethod(r, false, k.UserID, reasonAPIKeyUserGone, APIKeyCredential, t)
+		a.auditCredential(r, false, k.UserID, ReasonAPIKeyUserGone, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	// A key dies with the account's cutoff, as a token does: a password
 	// change or reset, "log out everywhere", a disable, and an ID reused
 	// by a new account (whose cutoff is its creation) all end it.
 	if !issuedAfter(k.Created, acct.TokensValidAfter) {
-		a.auditMethod(r, false, k.UserID, reasonAPIKeyCutoff, APIKeyCredential, t)
+		a.auditCredential(r, false, k.UserID, ReasonAPIKeyCutoff, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
 	eff := *acct
@@ -138,7 +138,7 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 		return nil, f
 	}
 	a.life.touch.note(k.ID, now)
-	a.auditMethod(r, true, k.UserID, reasonAPIKey, APIKeyCredential, t)
+	a.auditCredential(r, true, k.UserID, ReasonAPIKey, APIKeyCredential, t)
 	ac := newAuthContext(ctx, &eff, APIKeyCredential, t, Claims{}, time.Time{})
 	ac.id.APIKeyID = k.ID
 	return ac, nil

@@ -29,10 +29,10 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	case errors.Is(err, ErrNoCredentials):
 		return nil, failNoCredentials // the caller decides whether that is a failure
 	case errors.Is(err, errAmbiguousCredentials):
-		a.audit(r, false, "", reasonAmbiguousCredentials, 0)
+		a.audit(r, false, "", ReasonAmbiguousCredentials, 0)
 		return nil, failBadRequest
 	case err != nil:
-		a.audit(r, false, "", reasonMalformedCredentials, creds.Transport)
+		a.audit(r, false, "", ReasonMalformedCredentials, creds.Transport)
 		if creds.Transport == transportBearer || creds.Transport == transportHeader {
 			return nil, failInvalidToken // a failed token, whatever its transport
 		}
@@ -40,7 +40,7 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	}
 	if creds.Transport != transportBasic {
 		if passwordOnly {
-			a.audit(r, false, "", reasonTokenCannotMintToken, creds.Transport)
+			a.audit(r, false, "", ReasonTokenCannotMintToken, creds.Transport)
 			return nil, failUnauthorized
 		}
 		return a.authToken(r, creds)
@@ -62,7 +62,7 @@ func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Accou
 	}
 	var fe *forbiddenError
 	if errors.As(err, &fe) {
-		a.audit(r, false, who, reasonAccountCheck, t)
+		a.audit(r, false, who, ReasonAccountCheck, t)
 		return &failure{status: http.StatusForbidden, err: fe}
 	}
 	return internalFailure(err)

@@ -57,11 +57,11 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 	login := creds.Login
 	if looksLikeToken(login) || parseAPIKey(login) {
 		// "Basic base64(token:unused)": never a login, and never to be logged.
-		a.audit(r, false, "", reasonTokenWithPassword, transportBasic)
+		a.audit(r, false, "", ReasonTokenWithPassword, transportBasic)
 		return nil, failUnauthorized
 	}
 	if len(creds.Password) > a.opt.maxPasswordLen || len(login) > 512 {
-		a.audit(r, false, a.loginRef(login), reasonTooLong, transportBasic)
+		a.audit(r, false, a.loginRef(login), ReasonTooLong, transportBasic)
 		return nil, failUnauthorized
 	}
 	loginKey := a.loginThrottleKey(login)
@@ -198,7 +198,7 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 		a.badCredentials(r, login)
 		return nil, false, nil
 	case acct.Disabled:
-		a.audit(r, false, login, reasonDisabled, transportBasic)
+		a.audit(r, false, login, ReasonDisabled, transportBasic)
 		return nil, false, nil
 	}
 	return acct, true, nil
@@ -241,7 +241,7 @@ func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask fu
 		return internalFailure(err)
 	}
 	if !ok {
-		a.audit(r, false, a.loginRef(login), reasonThrottled, transportBasic)
+		a.audit(r, false, a.loginRef(login), ReasonThrottled, transportBasic)
 		return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 	}
 	return nil
@@ -260,7 +260,7 @@ func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *A
 	if a.cache != nil && !cached {
 		a.cache.put(cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(r, true, login, reasonPassword, transportBasic)
+	a.audit(r, true, login, ReasonPassword, transportBasic)
 	return ac, nil
 }
 

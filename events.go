@@ -14,55 +14,54 @@ import (
 	"unicode/utf8"
 )
 
-// Reason says why an authentication attempt ended as it did. It is the
-// "reason" attribute of the auth.success and auth.failure log lines and
-// Event.Reason, so metrics can count outcomes without parsing logs.
+// Reason says why an authentication attempt ended as it did: Event.Reason,
+// and the "reason" attribute of the auth.success and auth.failure log
+// lines, fit for a metric label. An unknown login and a wrong password
+// share one reason, ReasonBadCredentials, so that no event, metric or log
+// line tells which logins exist.
+type Reason string
 
-// Success reasons.
+// The reasons. Successes: ReasonPassword, ReasonToken, ReasonAPIKey,
+// ReasonTokenRevokedBy and ReasonTokensCutOffBy. ReasonAnonymous and
+// ReasonPasswordHashed are neither; every other reason is a failure.
 const (
-	reasonPassword       = "password"                // a login and password verified
-	reasonToken          = "token"                   // an access token verified
-	reasonAPIKey         = "api_key"                 // an API key verified
-	reasonTokenRevokedBy = "token_revoked_by_owner"  // RevokeHandler revoked the request's token
-	reasonTokensCutOffBy = "tokens_cut_off_by_owner" // RevokeHandler, past the rate, moved the cutoff
+	ReasonPassword       Reason = "password"                // a login and password verified
+	ReasonToken          Reason = "token"                   // an access token verified
+	ReasonAPIKey         Reason = "api_key"                 // an API key verified
+	ReasonTokenRevokedBy Reason = "token_revoked_by_owner"  // RevokeHandler revoked the request's token
+	ReasonTokensCutOffBy Reason = "tokens_cut_off_by_owner" // RevokeHandler, past its bound, moved the user's cutoff
+
+	ReasonAnonymous Reason = "anonymous" // an Optional route let a request without credentials through
+	// ReasonPasswordHashed is not an outcome: its Event reports one
+	// password hash (HashDuration) for a latency histogram; the outcome of
+	// that attempt follows as its own event.
+	ReasonPasswordHashed Reason = "password_hashed"
+
+	ReasonNoCredentials        Reason = "no_credentials"
+	ReasonAmbiguousCredentials Reason = "ambiguous_credentials" // two Authorization lines, or two kinds of credentials
+	ReasonMalformedCredentials Reason = "malformed_credentials"
+	ReasonTokenCannotMintToken Reason = "token_cannot_mint_token" // a token or API key at TokenHandler
+	ReasonTokenWithPassword    Reason = "token_with_password"     // a token or key as a Basic login, with a password
+	ReasonTooLong              Reason = "too_long"
+	ReasonBadCredentials       Reason = "bad_credentials" // unknown login, wrong password or untrusted hash: one reason, on purpose
+	ReasonDisabled             Reason = "disabled"
+	ReasonThrottled            Reason = "throttled" // a 429: the login or client is over its Limiter budget
+	ReasonAccountCheck         Reason = "account_check"
+	ReasonTokenExpired         Reason = "token_expired"
+	ReasonTokenInvalid         Reason = "token_invalid"
+	ReasonTokenRevoked         Reason = "token_revoked"
+	ReasonTokenUnknownUser     Reason = "token_unknown_user"
+	ReasonTokenUserCutoff      Reason = "token_user_disabled_or_cutoff"
+	ReasonTokenDeletedUser     Reason = "token_minted_for_deleted_user"
+	ReasonAccountChanged       Reason = "account_changed_during_login"
+	ReasonTokenRateExceeded    Reason = "token_rate_exceeded"
+	ReasonInsufficientRole     Reason = "insufficient_role"
+	ReasonAPIKeyMalformed      Reason = "api_key_malformed" // wrong prefix, length or checksum; no store lookup
+	ReasonAPIKeyUnknown        Reason = "api_key_unknown"   // not in the KeyStore (deleted, or never made)
+	ReasonAPIKeyExpired        Reason = "api_key_expired"
+	ReasonAPIKeyUserGone       Reason = "api_key_user_disabled_or_deleted"
+	ReasonAPIKeyCutoff         Reason = "api_key_before_cutoff" // made before the account's TokensValidAfter
 )
-
-// reasonAnonymous is neither: an Optional route let a request without
-// credentials through.
-const reasonAnonymous = "anonymous"
-
-// Failure reasons.
-const (
-	reasonNoCredentials        = "no_credentials"
-	reasonAmbiguousCredentials = "ambiguous_credentials"
-	reasonMalformedCredentials = "malformed_credentials"
-	reasonTokenCannotMintToken = "token_cannot_mint_token" // a token or API key at TokenHandler
-	reasonTokenWithPassword    = "token_with_password"
-	reasonTooLong              = "too_long"
-	reasonBadCredentials       = "bad_credentials" // unknown login, wrong password or untrusted hash: one reason, on purpose
-	reasonDisabled             = "disabled"
-	reasonThrottled            = "throttled" // a 429: the login or client is over its Limiter budget
-	reasonAccountCheck         = "account_check"
-	reasonTokenExpired         = "token_expired"
-	reasonTokenInvalid         = "token_invalid"
-	reasonTokenRevoked         = "token_revoked"
-	reasonTokenUnknownUser     = "token_unknown_user"
-	reasonTokenUserCutoff      = "token_user_disabled_or_cutoff"
-	reasonTokenDeletedUser     = "token_minted_for_deleted_user"
-	reasonAccountChanged       = "account_changed_during_login"
-	reasonTokenRateExceeded    = "token_rate_exceeded"
-	reasonInsufficientRole     = "insufficient_role"
-	reasonAPIKeyMalformed      = "api_key_malformed" // wrong prefix, length or checksum; no store lookup
-	reasonAPIKeyUnknown        = "api_key_unknown"   // not in the KeyStore (deleted, or never made)
-	reasonAPIKeyExpired        = "api_key_expired"
-	reasonAPIKeyUserGone       = "api_key_user_disabled_or_deleted"
-	reasonAPIKeyCutoff         = "api_key_before_cutoff" // made before the account's TokensValidAfter
-)
-
-// reasonPasswordHashed is not an outcome: its Event reports one password
-// hash (HashDuration) for a latency histogram. Count outcomes on the other
-// events.
-const reasonPasswordHashed = "password_hashed"
 
 // Event is one authentication outcome, given to Config.OnEvent. Events
 // with Reason "password_hashed" instead report a password hash's
@@ -72,34 +71,11 @@ type Event struct {
 	Request *http.Request
 	// Success is true for an authenticated request (or a revoked token).
 	Success bool
-	// Reason says why, as a short stable string that is also the "reason"
-	// attribute of the audit log, fit for a metric label.
-	//
-	// Successes: "password", "token", "api_key",
-	// "token_revoked_by_owner" (RevokeHandler revoked the request's token)
-	// and "tokens_cut_off_by_owner" (RevokeHandler, past the user's token
-	// rate, ended all of the user's tokens instead).
-	//
-	// Failures: "no_credentials", "ambiguous_credentials",
-	// "malformed_credentials", "token_cannot_mint_token",
-	// "token_with_password", "too_long", "bad_credentials" (an unknown
-	// login, a wrong password and an untrusted stored hash alike, so that
-	// no metric or log line tells which logins exist), "disabled", "throttled",
-	// "account_check", "token_expired", "token_invalid", "token_revoked",
-	// "token_unknown_user", "token_user_disabled_or_cutoff",
-	// "token_minted_for_deleted_user", "account_changed_during_login",
-	// "token_rate_exceeded", "insufficient_role", "api_key_malformed",
-	// "api_key_unknown", "api_key_expired",
-	// "api_key_user_disabled_or_deleted" and "api_key_before_cutoff".
-	//
-	// Neither: "anonymous" (an Optional route let a request without
-	// credentials through) and "password_hashed" (see HashDuration).
-	Reason string
+	// Reason says why (see the Reason constants).
+	Reason Reason
 	// Credential is how the request tried to authenticate; 0 ("none") when
 	// the credentials could not be told apart (no or malformed ones).
 	Credential Credential
-	// transport is where the credentials came from; 0 when none.
-	transport transport
 	// Who is the login or the account ID, never a secret. It is what the
 	// client sent: do not use it as a metric label. Before a password has
 	// matched ("bad_credentials", "too_long", "throttled"), the login may be
@@ -111,12 +87,9 @@ type Event struct {
 	HashDuration time.Duration
 }
 
-// Throttled reports whether the event is a throttled login (a 429).
-func (e Event) Throttled() bool { return e.Reason == reasonThrottled }
-
-// methodOf guesses the method from the transport, for the audit calls
+// credentialOf guesses the credential from the transport, for the audit calls
 // that do not name one: Basic is a password, the rest are tokens.
-func methodOf(t transport) Credential {
+func credentialOf(t transport) Credential {
 	switch t {
 	case 0:
 		return 0
@@ -144,7 +117,7 @@ func (a *Authenticator[U]) emit(e Event) {
 // hashed reports a password hash that took d, when a hook is set.
 func (a *Authenticator[U]) hashed(r *http.Request, d time.Duration) {
 	if a.cfg.OnEvent != nil {
-		a.emit(Event{Request: r, Reason: reasonPasswordHashed, Credential: PasswordCredential, transport: transportBasic, HashDuration: d})
+		a.emit(Event{Request: r, Reason: ReasonPasswordHashed, Credential: PasswordCredential, HashDuration: d})
 	}
 }
 
@@ -158,8 +131,8 @@ func errAttr(err error) slog.Attr { return slog.Any("error", err) }
 // audit emits one auth.success or auth.failure event. who is a login or a
 // user ID, never a secret; it is escaped so CR, LF or ANSI codes in a login
 // cannot forge log lines.
-func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reason string, t transport) {
-	a.auditMethod(r, success, who, reason, methodOf(t), t)
+func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reason Reason, t transport) {
+	a.auditCredential(r, success, who, reason, credentialOf(t), t)
 }
 
 // anonymous reports a request without credentials that an Optional route
@@ -167,15 +140,15 @@ func (a *Authenticator[U]) audit(r *http.Request, success bool, who string, reas
 // see many.
 func (a *Authenticator[U]) anonymous(r *http.Request) {
 	if a.cfg.OnEvent != nil {
-		a.emit(Event{Request: r, Reason: reasonAnonymous})
+		a.emit(Event{Request: r, Reason: ReasonAnonymous})
 	}
 }
 
-// auditMethod is audit for a method that the transport does not tell (an
+// auditCredential is audit for a credential that the transport does not tell (an
 // API key travels like a token). It also emits the Config.OnEvent event.
-func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string, reason string, m Credential, t transport) {
+func (a *Authenticator[U]) auditCredential(r *http.Request, success bool, who string, reason Reason, m Credential, t transport) {
 	if a.cfg.OnEvent != nil {
-		a.emit(Event{Request: r, Success: success, Reason: reason, Credential: m, transport: t, Who: who})
+		a.emit(Event{Request: r, Success: success, Reason: reason, Credential: m, Who: who})
 	}
 	level, msg := slog.LevelWarn, "auth.failure"
 	if success {
@@ -200,7 +173,7 @@ func (a *Authenticator[U]) auditMethod(r *http.Request, success bool, who string
 // wrong password and an untrusted stored hash share one reason, so that
 // no event, metric or log line tells which logins exist.
 func (a *Authenticator[U]) badCredentials(r *http.Request, login string) {
-	a.audit(r, false, a.loginRef(login), reasonBadCredentials, transportBasic)
+	a.audit(r, false, a.loginRef(login), ReasonBadCredentials, transportBasic)
 }
 
 // loginRef is what logs and events show of a login that has not been

@@ -37,7 +37,7 @@ func internalFailure(cause error) *failure {
 // them for free.
 func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failure) {
 	if f.noCredentials {
-		a.audit(r, false, "", reasonNoCredentials, 0)
+		a.audit(r, false, "", ReasonNoCredentials, 0)
 	}
 	if f.cause != nil {
 		a.reportError(r, f.cause)

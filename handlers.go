@@ -55,7 +55,7 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 			return
 		}
 		if id.Credential != PasswordCredential {
-			a.audit(r, false, id.Account.ID, reasonTokenCannotMintToken, id.transport)
+			a.audit(r, false, id.Account.ID, ReasonTokenCannotMintToken, id.transport)
 			a.fail(w, r, failUnauthorized)
 			return
 		}
@@ -97,11 +97,11 @@ func (a *Authenticator[U]) recheckMinted(r *http.Request, id *Identity[U], c Cla
 		if !isNotFound(err) {
 			return internalFailure(err)
 		}
-		a.audit(r, false, id.Account.ID, reasonTokenDeletedUser, id.transport)
+		a.audit(r, false, id.Account.ID, ReasonTokenDeletedUser, id.transport)
 		return failUnauthorized
 	}
 	if acct.Disabled || !issuedAfter(c.IssuedAt, acct.TokensValidAfter) {
-		a.audit(r, false, id.Account.ID, reasonAccountChanged, id.transport)
+		a.audit(r, false, id.Account.ID, ReasonAccountChanged, id.transport)
 		return failUnauthorized
 	}
 	return nil
@@ -136,10 +136,10 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 			a.fail(w, r, &failure{status: http.StatusBadRequest, err: errNoToken})
 			return
 		}
-		reason := reasonTokenRevokedBy
+		reason := ReasonTokenRevokedBy
 		var err error
 		if cs, ok := a.cfg.Users.(AccountStore[U]); ok && !a.revokeRate.allow(id.Account.ID) {
-			reason = reasonTokensCutOffBy
+			reason = ReasonTokensCutOffBy
 			err = a.foldIntoCutoff(r.Context(), cs, id.Account.ID)
 		} else {
 			err = a.revoke(r.Context(), id.Claims)
@@ -192,7 +192,7 @@ func (a *Authenticator[U]) checkTokenRate(r *http.Request, id *Identity[U]) *fai
 	if ok {
 		return nil
 	}
-	a.audit(r, false, id.Account.ID, reasonTokenRateExceeded, id.transport)
+	a.audit(r, false, id.Account.ID, ReasonTokenRateExceeded, id.transport)
 	wait = retryAfter(wait)
 	return &failure{status: http.StatusTooManyRequests, err: &ThrottledError{RetryAfter: wait, tokenRate: true}, retryAfter: wait}
 }

@@ -71,7 +71,7 @@ func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Hand
 					f.bearerError = "insufficient_scope"
 					f.challenge = scopeChallenge
 				}
-				a.auditMethod(r, false, id.Account.ID, reasonInsufficientRole, id.Credential, id.transport)
+				a.auditCredential(r, false, id.Account.ID, ReasonInsufficientRole, id.Credential, id.transport)
 				a.fail(w, r, f)
 				return
 			}

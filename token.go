@@ -77,10 +77,10 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds credentials) (contex
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrTokenExpired):
-			a.audit(r, false, "", reasonTokenExpired, creds.Transport)
+			a.audit(r, false, "", ReasonTokenExpired, creds.Transport)
 			return nil, failExpiredToken
 		case errors.Is(err, ErrTokenInvalid):
-			a.audit(r, false, "", reasonTokenInvalid, creds.Transport)
+			a.audit(r, false, "", ReasonTokenInvalid, creds.Transport)
 			return nil, failInvalidToken
 		}
 		return nil, internalFailure(err)
@@ -90,7 +90,7 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds credentials) (contex
 		return nil, internalFailure(err)
 	}
 	if revoked {
-		a.audit(r, false, claims.Subject, reasonTokenRevoked, creds.Transport)
+		a.audit(r, false, claims.Subject, ReasonTokenRevoked, creds.Transport)
 		return nil, failInvalidToken
 	}
 	acct, err := a.cfg.Users.UserByID(ctx, claims.Subject)
@@ -98,18 +98,18 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds credentials) (contex
 		if !isNotFound(err) {
 			return nil, internalFailure(err)
 		}
-		a.audit(r, false, claims.Subject, reasonTokenUnknownUser, creds.Transport)
+		a.audit(r, false, claims.Subject, ReasonTokenUnknownUser, creds.Transport)
 		return nil, failInvalidToken
 	}
 	if acct.Disabled || !issuedAfter(claims.IssuedAt, acct.TokensValidAfter) {
-		a.audit(r, false, claims.Subject, reasonTokenUserCutoff, creds.Transport)
+		a.audit(r, false, claims.Subject, ReasonTokenUserCutoff, creds.Transport)
 		return nil, failInvalidToken
 	}
 	ac := newAuthContext(ctx, acct, TokenCredential, creds.Transport, claims, time.Time{})
 	if f := a.checkAccount(r, claims.Subject, &ac.acct, creds.Transport); f != nil {
 		return nil, f
 	}
-	a.audit(r, true, claims.Subject, reasonToken, creds.Transport)
+	a.audit(r, true, claims.Subject, ReasonToken, creds.Transport)
 	return ac, nil
 }
 

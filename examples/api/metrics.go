@@ -43,30 +43,13 @@ func newMetrics() *metrics {
 	return m
 }
 
-// badCredentials are the reasons that tell an existing login from a
-// missing one (or from an account whose hash is not trusted). A metric
-// must not: anyone could enumerate accounts with one failed login each,
-// and read the answer off the counters. They are all counted as the one
-// reason "bad_credentials", as the 401 they get is the same.
-var badCredentials = map[string]bool{
-	"wrong_password": true,
-	"unknown_login":  true,
-	"untrusted_hash": true,
-}
-
-// metricReason is the reason label of an event's reason.
-func metricReason(reason string) string {
-	if badCredentials[reason] {
-		return "bad_credentials"
-	}
-	return reason
-}
-
 // observe is the Config.OnEvent hook. Labels are bounded sets (the
-// values listed on Event.Reason and Credential's names); Event.Who, which
-// the client chooses, is never one.
+// httpauth.Reason constants and Credential's names); Event.Who, which
+// the client chooses, is never one. An unknown login and a wrong password
+// share one reason, ReasonBadCredentials, so that the counters cannot be
+// used to enumerate accounts.
 func (m *metrics) observe(e httpauth.Event) {
-	if e.Reason == "password_hashed" {
+	if e.Reason == httpauth.ReasonPasswordHashed {
 		m.hash.Observe(e.HashDuration.Seconds())
 		return
 	}
@@ -74,8 +57,8 @@ func (m *metrics) observe(e httpauth.Event) {
 	if e.Success {
 		result = "success"
 	}
-	m.outcomes.WithLabelValues(e.Credential.String(), result, metricReason(e.Reason)).Inc()
-	if e.Throttled() {
+	m.outcomes.WithLabelValues(e.Credential.String(), result, string(e.Reason)).Inc()
+	if e.Reason == httpauth.ReasonThrottled {
 		m.throttled.Inc()
 	}
 }
