@@ -343,8 +343,8 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 // password with Config.Hasher and stores it through
 // AccountStore.SwapPasswordHash, which also ends every token and API key
 // issued before (access tokens included) and this reset token. Apply your
-// password policy first: an empty password wraps ErrBadRequest, and one
-// longer than 1024 bytes ErrPasswordTooLong. The write is a compare-and-set
+// password policy first: an empty password, or one longer than 1024
+// bytes, is an error wrapping ErrBadRequest. The write is a compare-and-set
 // on the hash the token was bound to, so of two requests racing with one
 // token, one sets the password and the other gets the error of a used
 // token (wrapping ErrTokenInvalid).
@@ -361,7 +361,7 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 	case password == "":
 		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
 	case len(password) > a.opt.maxPasswordLen:
-		return nil, ErrPasswordTooLong
+		return nil, errPasswordTooLong
 	}
 	h, err := a.hashWithSlot(ctx, password)
 	if err != nil {

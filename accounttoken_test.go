@@ -363,7 +363,7 @@ func TestAccountTokenErrors(t *testing.T) {
 		_, err = f.auth.ResetPassword(ctx, tok, "")
 		assert.ErrorIs(t, err, ErrBadRequest)
 		_, err = f.auth.ResetPassword(ctx, tok, strings.Repeat("x", 2000))
-		assert.ErrorIs(t, err, ErrPasswordTooLong)
+		assert.ErrorIs(t, err, errPasswordTooLong)
 
 		tok, err = f.auth.accountToken(ctx, purposeEmailChange, "u-alice", "ADMIN")
 		require.NoError(t, err)

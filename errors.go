@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -41,14 +42,18 @@ var (
 	ErrUntrustedHash = errors.New("httpauth: untrusted password hash")
 	// ErrBadRequest matches errors caused by the client's input: the 400
 	// for a request with two sets of credentials, a revoke request that
-	// did not use a token, and the input errors of CreateAPIKey and
-	// ResetPassword, which a handler answers with a 400.
+	// did not use a token, the input errors of CreateAPIKey and
+	// ResetPassword (an empty password, or one longer than 1024 bytes or
+	// than bcrypt's 72), and a login a store refuses; a handler answers
+	// them with a 400. The error's text after "httpauth: bad request: "
+	// says what was wrong.
 	ErrBadRequest = errors.New("httpauth: bad request")
-	// ErrPasswordTooLong means a password is longer than the hashing scheme
-	// takes without truncating it (72 bytes for bcrypt) or than the 1024
-	// bytes the library hashes at most.
-	ErrPasswordTooLong = errors.New("httpauth: password too long")
 )
+
+// errPasswordTooLong is a password longer than the hashing scheme takes
+// without truncating it (72 bytes for bcrypt) or than the 1024 bytes the
+// library hashes at most.
+var errPasswordTooLong = fmt.Errorf("%w: password too long", ErrBadRequest)
 
 // Errors given to an ErrorWriter for the statuses that say it all.
 var (

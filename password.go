@@ -204,20 +204,6 @@ func (h *argon2idHasher) NeedsRehash(_ context.Context, hash string) bool {
 	return p.memory < c.Memory || p.time < c.Time
 }
 
-// hashBcrypt returns a bcrypt hash of password, for hosts that must still
-// write bcrypt. A password over 72 bytes is ErrPasswordTooLong, never
-// truncated; cost must be 10 or more.
-func hashBcrypt(password string, cost int) (string, error) {
-	if len(password) > bcryptMaxLen {
-		return "", fmt.Errorf("%w: bcrypt takes at most %d bytes", ErrPasswordTooLong, bcryptMaxLen)
-	}
-	if cost < 10 || cost > bcrypt.MaxCost {
-		return "", fmt.Errorf("httpauth: bcrypt cost %d outside 10..%d", cost, bcrypt.MaxCost)
-	}
-	b, err := bcrypt.GenerateFromPassword([]byte(password), cost)
-	return string(b), err
-}
-
 func isBcrypt(hash string) bool {
 	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
 }

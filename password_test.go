@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Known answers for argon2id("password", "somesalt", 24-byte key), from the
@@ -312,13 +313,13 @@ func TestPasswordBcrypt72ByteRule(t *testing.T) {
 	require.NoError(t, err)
 	for _, pw := range []string{p72 + "x", strings.Repeat("€", 25), strings.Repeat("\U0001D11E", 64)} {
 		_, err := hashBcrypt(pw, 10)
-		assert.ErrorIs(t, err, ErrPasswordTooLong, "%d bytes (%d characters)", len(pw), len([]rune(pw)))
+		assert.ErrorIs(t, err, errPasswordTooLong, "%d bytes (%d characters)", len(pw), len([]rune(pw)))
 	}
 	for _, cost := range []int{-1, 0, 4, 9, 32} {
 		_, err := hashBcrypt("pw", cost)
 		assert.Error(t, err, "cost %d", cost)
 	}
-	assert.False(t, errors.Is(nil, ErrPasswordTooLong))
+	assert.False(t, errors.Is(nil, errPasswordTooLong))
 }
 
 func TestPasswordNeedsRehash(t *testing.T) {
@@ -353,4 +354,18 @@ func TestPasswordNeedsRehash(t *testing.T) {
 	// A cheaper policy never asks to rehash a stronger hash.
 	assert.False(t, cheapHasher.NeedsRehash(ctx, phc("m=19456,t=2,p=1")))
 	assert.False(t, cheapHasher.NeedsRehash(ctx, pwtBase))
+}
+
+// hashBcrypt returns a bcrypt hash of password, for the tests that need
+// bcrypt hashes. A password over 72 bytes is errPasswordTooLong, never
+// truncated; cost must be 10 or more.
+func hashBcrypt(password string, cost int) (string, error) {
+	if len(password) > bcryptMaxLen {
+		return "", fmt.Errorf("%w: bcrypt takes at most %d bytes", errPasswordTooLong, bcryptMaxLen)
+	}
+	if cost < 10 || cost > bcrypt.MaxCost {
+		return "", fmt.Errorf("httpauth: bcrypt cost %d outside 10..%d", cost, bcrypt.MaxCost)
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	return string(b), err
 }

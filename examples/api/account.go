@@ -314,10 +314,8 @@ func (a *accounts) tokenError(w http.ResponseWriter, r *http.Request, what strin
 	switch {
 	case errors.Is(err, httpauth.ErrTokenInvalid), errors.Is(err, httpauth.ErrTokenExpired):
 		writeError(w, http.StatusBadRequest, "invalid_token", "The link is invalid, expired or already used")
-	case errors.Is(err, httpauth.ErrPasswordTooLong):
-		writeError(w, http.StatusBadRequest, "bad_request", "The password is too long")
 	case errors.Is(err, httpauth.ErrBadRequest):
-		writeError(w, http.StatusBadRequest, "bad_request", "A password is required")
+		writeError(w, http.StatusBadRequest, "bad_request", "The password must be 1 to 1024 bytes")
 	case r.Context().Err() != nil:
 		// The request ended (the client left, or the server is shutting
 		// down) while waiting for a hashing slot: nothing was changed.

@@ -336,8 +336,8 @@ func TestAccountFlowsHTTP(t *testing.T) {
 				invalid(t, "/password-reset/confirm", map[string]string{"token": early[0], "password": "x-new-1"})
 				invalid(t, "/password-reset/confirm", map[string]string{"token": confirm[0], "password": "x-new-1"})
 				for _, tc := range []struct{ name, password, message string }{
-					{"empty password", "", "A password is required"},
-					{"password over 1 KiB", strings.Repeat("p", 1025), "The password is too long"},
+					{"empty password", "", "The password must be 1 to 1024 bytes"},
+					{"password over 1 KiB", strings.Repeat("p", 1025), "The password must be 1 to 1024 bytes"},
 				} {
 					r = s.do(t, request{method: "POST", path: "/password-reset/confirm", body: map[string]string{"token": reset, "password": tc.password}})
 					assert.Equal(t, 400, r.status, tc.name)
