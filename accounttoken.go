@@ -360,7 +360,7 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 	switch {
 	case password == "":
 		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
-	case len(password) > a.opt.maxPasswordLen:
+	case len(password) > maxPasswordLen:
 		return nil, errPasswordTooLong
 	}
 	h, err := a.hashWithSlot(ctx, password)

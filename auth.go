@@ -227,8 +227,6 @@ type Throttle struct {
 // options are the knobs whose defaults serve every host. Tests set them;
 // New uses the defaults.
 type options struct {
-	maxPasswordLen      int           // bytes before hashing; default 1024
-	maxHeaderLen        int           // credential header bytes; default 8192
 	maxConcurrentHashes int           // default 2×GOMAXPROCS
 	cacheSize           int           // verified credentials; default 10000, negative off
 	cacheTTL            time.Duration // default 5 minutes
@@ -236,6 +234,14 @@ type options struct {
 	disableThrottling   bool          // no per-login limiter
 	accountTTL          [len(purposes) + 1]time.Duration
 }
+
+// Input limits, checked before any work: a password longer than
+// maxPasswordLen is never hashed, and a credential header longer than
+// maxHeaderLen is never decoded.
+const (
+	maxPasswordLen = 1024
+	maxHeaderLen   = 8192
+)
 
 // Authenticator authenticates requests. It is safe for concurrent use and
 // immutable after New.
@@ -333,12 +339,6 @@ func withDefaults[U any](cfg Config[U], opt options) (Config[U], options) {
 	if opt.tokenBurst == 0 {
 		opt.tokenBurst = defaultTokenBurst
 	}
-	if opt.maxPasswordLen == 0 {
-		opt.maxPasswordLen = 1024
-	}
-	if opt.maxHeaderLen == 0 {
-		opt.maxHeaderLen = 8192
-	}
 	if opt.maxConcurrentHashes == 0 {
 		opt.maxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -375,7 +375,7 @@ func validate[U any](cfg Config[U], opt options) error {
 		return errors.New("httpauth: Config.TokenHeader must not be Authorization")
 	case cfg.TokenTTL < 0:
 		return errors.New("httpauth: Config.TokenTTL must not be negative")
-	case opt.maxPasswordLen < 0 || opt.maxHeaderLen < 0 || opt.maxConcurrentHashes < 0 || opt.cacheTTL < 0 || opt.tokenBurst < 0:
+	case opt.maxConcurrentHashes < 0 || opt.cacheTTL < 0 || opt.tokenBurst < 0:
 		return errors.New("httpauth: limits must not be negative")
 	}
 	for _, d := range opt.accountTTL[1:] {

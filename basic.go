@@ -60,7 +60,7 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 		a.audit(r, false, "", ReasonTokenWithPassword, transportBasic)
 		return nil, failUnauthorized
 	}
-	if len(creds.Password) > a.opt.maxPasswordLen || len(login) > 512 {
+	if len(creds.Password) > maxPasswordLen || len(login) > 512 {
 		a.audit(r, false, a.loginRef(login), ReasonTooLong, transportBasic)
 		return nil, failUnauthorized
 	}
