@@ -380,12 +380,11 @@ func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password st
 // hashWithSlot hashes a new password within the hash-slot bound, like a
 // login's hash.
 func (a *Authenticator[U]) hashWithSlot(ctx context.Context, password string) (string, error) {
-	select {
-	case a.hashSlots <- struct{}{}:
-		defer func() { <-a.hashSlots }() // released even if the hasher panics
-	case <-ctx.Done():
-		return "", ctx.Err()
+	release, err := a.acquireHashSlot(ctx)
+	if err != nil {
+		return "", err
 	}
+	defer release() // even if the hasher panics
 	return a.cfg.Hasher.Hash(ctx, password)
 }
 

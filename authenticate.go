@@ -24,7 +24,7 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	// Taken before any account is read: a token minted for this request
 	// is issued at it (see Identity.authTime).
 	start := time.Now()
-	creds, err := parseCredentials(r, a.cfg.TokenHeader, maxHeaderLen, false)
+	creds, err := parseCredentials(r, a.cfg.TokenHeader, maxHeaderLen)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
 		return nil, failNoCredentials // the caller decides whether that is a failure

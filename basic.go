@@ -141,12 +141,11 @@ func (a *Authenticator[U]) cachedPassword(r *http.Request, login, loginKey, clie
 // let its holder spray guesses at every other login.
 func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, loginKey string) (*Account[U], *failure) {
 	ctx := r.Context()
-	select {
-	case a.hashSlots <- struct{}{}:
-		defer func() { <-a.hashSlots }() // released even if the store or hasher panics
-	case <-ctx.Done():
+	release, err := a.acquireHashSlot(ctx)
+	if err != nil {
 		return nil, failBusy
 	}
+	defer release() // even if the store or hasher panics
 	acct, ok, f := a.verifyPassword(r, login, password)
 	if f != nil {
 		return nil, f

@@ -18,7 +18,7 @@ type credentials struct {
 	Token string
 }
 
-// Errors from parseAuthorization, besides ErrNoCredentials.
+// Errors from parseCredentials, besides ErrNoCredentials.
 var (
 	// errMalformedCredentials means the credentials could not be parsed,
 	// or used a scheme other than Basic and Bearer.
@@ -29,21 +29,14 @@ var (
 	errAmbiguousCredentials = errors.New("httpauth: more than one set of credentials")
 )
 
-// parseAuthorization reads the credentials of r: Authorization (Basic or
+// parseCredentials reads the credentials of r: Authorization (Basic or
 // Bearer, ASCII case-insensitively, with exactly one space after the
-// scheme) and, if tokenHeader is not empty, that header (any spelling:
-// "X-API-Key" finds X-Api-Key). maxLen caps the header before anything is
-// decoded. It never authenticates anything.
-func parseAuthorization(r *http.Request, tokenHeader string, maxLen int) (credentials, error) {
-	return parseCredentials(r, http.CanonicalHeaderKey(tokenHeader), maxLen, true)
-}
-
-// parseCredentials is ParseAuthorization with tokenHeader already
-// canonical. The middleware passes checkBearer false: the signer's strict
-// parse refuses every value outside b64token with the same 401
-// invalid_token, and a token already verified (and cached) needs no second
-// scan.
-func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBearer bool) (credentials, error) {
+// scheme) and, if tokenHeader (canonical) is not empty, that header.
+// maxLen caps the header before anything is decoded. It never
+// authenticates anything, and does not check a Bearer value's grammar:
+// the signer's strict parse, and the API key's, refuse every value
+// outside theirs with the same 401 invalid_token.
+func parseCredentials(r *http.Request, tokenHeader string, maxLen int) (credentials, error) {
 	auth := r.Header["Authorization"]
 	var alt []string
 	if tokenHeader != "" {
@@ -63,7 +56,7 @@ func parseCredentials(r *http.Request, tokenHeader string, maxLen int, checkBear
 		}
 		return credentials{Transport: transportHeader, Token: alt[0]}, nil
 	}
-	return parseAuthorizationValue(auth[0], maxLen, checkBearer)
+	return parseAuthorizationValue(auth[0], maxLen)
 }
 
 // hasAccessTokenParam reports whether the raw query has an access_token
@@ -115,7 +108,7 @@ func asciiEqualFold(s, t string) bool {
 	return true
 }
 
-func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (credentials, error) {
+func parseAuthorizationValue(v string, maxLen int) (credentials, error) {
 	if v == "" {
 		return credentials{}, ErrNoCredentials
 	}
@@ -128,7 +121,7 @@ func parseAuthorizationValue(v string, maxLen int, checkBearer bool) (credential
 	scheme, rest, _ := strings.Cut(v, " ")
 	switch {
 	case asciiEqualFold(scheme, "Bearer"):
-		if rest == "" || checkBearer && !isB64Token(rest) {
+		if rest == "" {
 			return credentials{Transport: transportBearer}, errMalformedCredentials
 		}
 		return credentials{Transport: transportBearer, Token: rest}, nil

@@ -57,7 +57,6 @@ var errPasswordTooLong = fmt.Errorf("%w: password too long", ErrBadRequest)
 
 // Errors given to an ErrorWriter for the statuses that say it all.
 var (
-	errTooManyRequests  = errors.New("httpauth: too many failed attempts")
 	errMethodNotAllowed = errors.New("httpauth: method not allowed")
 	errInternal         = errors.New("httpauth: internal error")
 	errUnavailable      = errors.New("httpauth: busy") // no hashing slot in time
@@ -92,6 +91,3 @@ func (e *ThrottledError) Error() string {
 	}
 	return "httpauth: too many failed attempts; retry after " + e.RetryAfter.String()
 }
-
-// Is reports whether target is the 429's sentinel.
-func (e *ThrottledError) Is(target error) bool { return target == errTooManyRequests }

@@ -42,7 +42,7 @@ func FuzzParseAuthorization(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		r := &http.Request{Header: http.Header{"Authorization": {v}}}
-		c, err := parseAuthorization(r, "", 8192)
+		c, err := parseCredentials(r, "", 8192)
 		if err != nil {
 			if c.Login != "" || c.Password != "" || c.Token != "" {
 				t.Fatalf("%q: error %v with credentials %+v", v, err, c)
@@ -68,7 +68,7 @@ func FuzzParseAuthorization(f *testing.F) {
 				t.Fatalf("%q: accepted spelling differs from the canonical one", v)
 			}
 		case transportBearer:
-			if !strings.EqualFold(scheme, "Bearer") || rest != c.Token || !isB64Token(c.Token) {
+			if !strings.EqualFold(scheme, "Bearer") || rest != c.Token || c.Token == "" {
 				t.Fatalf("%q: bearer token %q", v, c.Token)
 			}
 		default:

@@ -7,6 +7,20 @@ import (
 	"sync"
 )
 
+// acquireHashSlot waits for one of the hashing slots (2 × GOMAXPROCS),
+// which bound the password hashes running at once by count, as
+// memBoundHasher bounds them by memory; it gives up with ctx's error when
+// ctx ends first. Every path that hashes a password (a login, a new
+// password) goes through it.
+func (a *Authenticator[U]) acquireHashSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case a.hashSlots <- struct{}{}:
+		return func() { <-a.hashSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // memBoundHasher bounds the memory of the hashes running at once, not only
 // their number: a stored argon2id hash may declare up to
 // argon2idHasher.MaxMemory (256 MiB by default), so counting hashing slots

@@ -127,7 +127,7 @@ func TestProblemWriter(t *testing.T) {
 		{"empty base is about:blank", "", 401, ErrUnauthorized, "about:blank"},
 		{"unauthorized", "https://example.com/problems/", 401, ErrUnauthorized, "https://example.com/problems/unauthorized"},
 		{"forbidden", "https://example.com/problems/", 403, Forbidden("No"), "https://example.com/problems/forbidden"},
-		{"throttled", "urn:example:auth:", 429, errTooManyRequests, "urn:example:auth:too_many_requests"},
+		{"throttled", "urn:example:auth:", 429, &ThrottledError{RetryAfter: time.Second}, "urn:example:auth:too_many_requests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

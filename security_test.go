@@ -326,7 +326,7 @@ func TestSecuritySchemeIsASCIIOnly(t *testing.T) {
 			})
 		})
 	}
-	_, err := parseAuthorization(getReq("Authorization", "Ba\u017fic "+creds), "", 8192)
+	_, err := parseCredentials(getReq("Authorization", http.CanonicalHeaderKey("Ba\u017fic "+creds)), "", 8192)
 	assert.ErrorIs(t, err, errMalformedCredentials)
 }
 
@@ -363,7 +363,7 @@ func TestSecurityParseAuthorizationCanonicalHeader(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
 			r.Header.Set("X-Api-Key", "tok")
-			c, err := parseAuthorization(r, name, 8192)
+			c, err := parseCredentials(r, http.CanonicalHeaderKey(name), 8192)
 			require.NoError(t, err)
 			assert.Equal(t, credentials{Transport: transportHeader, Token: "tok"}, c)
 		})
