@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -106,14 +105,11 @@ func newLifecycle[U any](cfg Config[U]) *lifecycle {
 }
 
 var (
-	errAcctMalformed = fmt.Errorf("%w: malformed account token", ErrTokenInvalid)
-	errAcctMAC       = fmt.Errorf("%w: account token signature mismatch", ErrTokenInvalid)
-	errAcctPurpose   = fmt.Errorf("%w: account token of another purpose", ErrTokenInvalid)
-	errAcctFuture    = fmt.Errorf("%w: account token issued in the future", ErrTokenInvalid)
-	errAcctState     = fmt.Errorf("%w: account token already used, or the account changed", ErrTokenInvalid)
-	errAcctNoUser    = fmt.Errorf("%w: account token names no account", ErrTokenInvalid)
-	errAcctExpired   = fmt.Errorf("%w: account token", ErrTokenExpired)
-	errNoAcctStore   = fmt.Errorf("httpauth: Config.Users is not an AccountStore: %w", errors.ErrUnsupported)
+	// The rest are those of tokencodec.go.
+	errAcctPurpose = fmt.Errorf("%w: account token of another purpose", ErrTokenInvalid)
+	errAcctState   = fmt.Errorf("%w: account token already used, or the account changed", ErrTokenInvalid)
+	errAcctNoUser  = fmt.Errorf("%w: account token names no account", ErrTokenInvalid)
+	errNoAcctStore = fmt.Errorf("httpauth: Config.Users is not an AccountStore: %w", errors.ErrUnsupported)
 )
 
 // ConfirmationToken returns a token that Confirm accepts for account id,
@@ -240,16 +236,9 @@ func (a *Authenticator[U]) verifyAccountToken(ctx context.Context, purpose purpo
 	if code == 0 {
 		return nil, "", fmt.Errorf("httpauth: unknown account token purpose %q", purpose)
 	}
-	if len(token) > acctMaxTokenLen {
-		return nil, "", errAcctMalformed
-	}
-	kid, rest, ok := strings.Cut(token, ".")
+	kid, payloadB64, tagB64, ok := splitToken(token, acctMaxTokenLen, acctMaxPayloadB)
 	if !ok {
-		return nil, "", errAcctMalformed
-	}
-	payloadB64, tagB64, ok := strings.Cut(rest, ".")
-	if !ok || len(tagB64) != macB64Len || payloadB64 == "" {
-		return nil, "", errAcctMalformed
+		return nil, "", errMalformed
 	}
 	var k *acctKey
 	for i := range a.life.keys {
@@ -258,24 +247,24 @@ func (a *Authenticator[U]) verifyAccountToken(ctx context.Context, purpose purpo
 		}
 	}
 	if k == nil {
-		return nil, "", errAcctMAC
+		return nil, "", errUnknownKey
 	}
 	tags, err := tokenB64.DecodeString(tagB64)
 	if err != nil || len(tags) != 2*acctTagLen {
-		return nil, "", errAcctMalformed
+		return nil, "", errMalformed
 	}
 	signed := token[:len(kid)+1+len(payloadB64)]
 	m := hmac.New(sha256.New, k.mac[code])
 	m.Write([]byte{1})
 	m.Write([]byte(signed))
 	if !hmac.Equal(m.Sum(nil)[:acctTagLen], tags[:acctTagLen]) {
-		return nil, "", errAcctMAC // also every token of another purpose
+		return nil, "", errBadMAC // also every token of another purpose
 	}
 
 	// Genuine from here on; decode strictly all the same.
 	p, err := tokenB64.DecodeString(payloadB64)
 	if err != nil || len(p) < acctFixed || p[0] != acctTokenVersion {
-		return nil, "", errAcctMalformed
+		return nil, "", errMalformed
 	}
 	if int(p[1]) != code {
 		return nil, "", errAcctPurpose // unreachable: the keys differ
@@ -284,14 +273,14 @@ func (a *Authenticator[U]) verifyAccountToken(ctx context.Context, purpose purpo
 	exp := int64(binary.BigEndian.Uint64(p[10:]))
 	n := int(p[18])
 	if iat <= 0 || exp <= iat || n == 0 || len(p) < acctFixed+n || !utf8.Valid(p[acctFixed:acctFixed+n]) {
-		return nil, "", errAcctMalformed
+		return nil, "", errMalformed
 	}
 	now := time.Now().UnixNano()
 	if iat > now {
-		return nil, "", errAcctFuture
+		return nil, "", errFuture
 	}
 	if now >= exp {
-		return nil, "", errAcctExpired
+		return nil, "", errExpired
 	}
 	subject, data := string(p[acctFixed:acctFixed+n]), string(p[acctFixed+n:])
 	acct, err := a.cfg.Users.UserByID(ctx, subject)
