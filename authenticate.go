@@ -45,11 +45,7 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 		}
 		return a.authToken(r, creds)
 	}
-	ctx, f = a.authPassword(r, creds)
-	if ac, ok := ctx.(*authContext[U]); ok {
-		ac.id.authTime = start
-	}
-	return ctx, f
+	return a.authPassword(r, creds, start)
 }
 
 func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t transport) *failure {

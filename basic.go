@@ -52,7 +52,19 @@ func decodeBasic(s string) (login, password string, err error) {
 
 // authPassword checks a login and password. Every path that reaches the
 // store runs exactly one password hash, whether the login exists or not.
-func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (context.Context, *failure) {
+// passwordAttempt is one password check, built once: the request, the
+// credentials, and the keys the limiters and the cache count them under.
+type passwordAttempt struct {
+	r         *http.Request
+	login     string
+	password  string
+	loginKey  string    // the per-login limiter's key
+	clientKey string    // the per-client limiter's key; "" without Throttle.Clients
+	cacheKey  credKey   // the verified-password cache's key; zero without a cache
+	start     time.Time // when authentication began: a minted token's issue time
+}
+
+func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials, start time.Time) (context.Context, *failure) {
 	ctx := r.Context()
 	login := creds.Login
 	if looksLikeToken(login) || parseAPIKey(login) {
@@ -64,25 +76,23 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 		a.audit(r, false, a.loginRef(login), ReasonTooLong, transportBasic)
 		return nil, failUnauthorized
 	}
-	loginKey := a.loginThrottleKey(login)
-	clientKey := ""
+	at := &passwordAttempt{r: r, login: login, password: creds.Password, loginKey: a.loginThrottleKey(login), start: start}
 	if a.cfg.Throttle.Clients != nil {
-		clientKey = "client:" + a.clientIP(r)
+		at.clientKey = "client:" + a.clientIP(r)
 	}
 
 	// A cached verification skips the hash. Concurrent requests with the
 	// same login and password (a client's connections after its cache entry
 	// expired) wait for one verification instead of each counting an
 	// attempt, so a right password is never throttled by its own burst.
-	var cacheKey credKey
 	if a.cache != nil {
 		// The canonical login: every spelling the store matches to one
 		// account shares one entry, as it shares one throttle budget.
-		cacheKey = a.cache.key(loginKey, creds.Password)
-		if ctx, f, hit := a.cachedPassword(r, login, loginKey, clientKey, cacheKey); hit {
+		at.cacheKey = a.cache.key(at.loginKey, at.password)
+		if ctx, f, hit := a.cachedPassword(at); hit {
 			return ctx, f
 		}
-		wait, release := a.cache.join(cacheKey)
+		wait, release := a.cache.join(at.cacheKey)
 		if release != nil {
 			defer release()
 		} else {
@@ -91,7 +101,7 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 			case <-ctx.Done():
 				return nil, failBusy
 			}
-			if ctx, f, hit := a.cachedPassword(r, login, loginKey, clientKey, cacheKey); hit {
+			if ctx, f, hit := a.cachedPassword(at); hit {
 				return ctx, f
 			}
 		}
@@ -100,37 +110,37 @@ func (a *Authenticator[U]) authPassword(r *http.Request, creds credentials) (con
 	// Every other attempt is counted before it waits for a hash slot or
 	// hashes: a refused one costs no hash and no slot, and concurrency
 	// cannot get more hashes through than the limit.
-	if f := a.reserveAttempt(r, login, loginKey, clientKey); f != nil {
+	if f := a.reserveAttempt(at); f != nil {
 		return nil, f
 	}
-	acct, f := a.guessWithSlot(r, login, creds.Password, loginKey)
+	acct, f := a.guessWithSlot(at)
 	if f != nil {
 		return nil, f
 	}
-	return a.finishPassword(r, login, acct, cacheKey, false)
+	return a.finishPassword(at, acct, false)
 }
 
 // cachedPassword answers from the verified-credential cache, but only
 // while the stored hash is the one the entry was made against. It reserves
 // nothing, since it runs no hash, but a locked login is refused even with
 // the right password. hit is false when the cache cannot answer.
-func (a *Authenticator[U]) cachedPassword(r *http.Request, login, loginKey, clientKey string, k credKey) (ctx context.Context, f *failure, hit bool) {
-	e, ok := a.cache.get(k)
+func (a *Authenticator[U]) cachedPassword(at *passwordAttempt) (ctx context.Context, f *failure, hit bool) {
+	e, ok := a.cache.get(at.cacheKey)
 	if !ok {
 		return nil, nil, false
 	}
-	if f := a.checkThrottle(r, login, loginKey, clientKey); f != nil {
+	if f := a.checkThrottle(at); f != nil {
 		return nil, f, true
 	}
-	acct, err := a.cfg.Users.UserByLogin(r.Context(), login)
+	acct, err := a.cfg.Users.UserByLogin(at.r.Context(), at.login)
 	if err != nil && !isNotFound(err) {
 		return nil, internalFailure(err), true
 	}
 	if err == nil && e.matches(acct.ID, acct.PasswordHash, acct.Disabled) {
-		ctx, f = a.finishPassword(r, login, acct, k, true)
+		ctx, f = a.finishPassword(at, acct, true)
 		return ctx, f, true
 	}
-	a.cache.remove(k)
+	a.cache.remove(at.cacheKey)
 	return nil, nil, false
 }
 
@@ -139,14 +149,14 @@ func (a *Authenticator[U]) cachedPassword(r *http.Request, login, loginKey, clie
 // success resets the login's count. The per-client count is left as it is:
 // a success must not wipe a client's budget, or one valid account would
 // let its holder spray guesses at every other login.
-func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, loginKey string) (*Account[U], *failure) {
-	ctx := r.Context()
+func (a *Authenticator[U]) guessWithSlot(at *passwordAttempt) (*Account[U], *failure) {
+	ctx := at.r.Context()
 	release, err := a.acquireHashSlot(ctx)
 	if err != nil {
 		return nil, failBusy
 	}
 	defer release() // even if the store or hasher panics
-	acct, ok, f := a.verifyPassword(r, login, password)
+	acct, ok, f := a.verifyPassword(at)
 	if f != nil {
 		return nil, f
 	}
@@ -154,18 +164,19 @@ func (a *Authenticator[U]) guessWithSlot(r *http.Request, login, password, login
 		return nil, failUnauthorized
 	}
 	if a.cfg.Throttle.Logins != nil {
-		if err := a.cfg.Throttle.Logins.Reset(ctx, loginKey); err != nil {
+		if err := a.cfg.Throttle.Logins.Reset(ctx, at.loginKey); err != nil {
 			return nil, internalFailure(err)
 		}
 	}
-	a.maybeRehash(r, acct, password)
+	a.maybeRehash(at.r, acct, at.password)
 	return acct, nil
 }
 
 // verifyPassword runs the one hash of a password check. ok is false for an
 // unknown login, a wrong password, a disabled account or an untrusted
 // stored hash, which all look the same to the client.
-func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password string) (*Account[U], bool, *failure) {
+func (a *Authenticator[U]) verifyPassword(at *passwordAttempt) (*Account[U], bool, *failure) {
+	r, login, password := at.r, at.login, at.password
 	ctx := r.Context()
 	acct, err := a.cfg.Users.UserByLogin(ctx, login)
 	if err != nil && !isNotFound(err) {
@@ -205,14 +216,14 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, login, password strin
 
 // checkThrottle peeks at the limiters without counting, for a credential
 // verified earlier (no hash runs): a locked login or client is a 429.
-func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clientKey string) *failure {
+func (a *Authenticator[U]) checkThrottle(at *passwordAttempt) *failure {
 	if a.cfg.Throttle.Logins != nil {
-		if f := a.throttleVerdict(r, login, a.cfg.Throttle.Logins.Allow, loginKey); f != nil {
+		if f := a.throttleVerdict(at, a.cfg.Throttle.Logins.Allow, at.loginKey); f != nil {
 			return f
 		}
 	}
-	if clientKey != "" {
-		return a.throttleVerdict(r, login, a.cfg.Throttle.Clients.Allow, clientKey)
+	if at.clientKey != "" {
+		return a.throttleVerdict(at, a.cfg.Throttle.Clients.Allow, at.clientKey)
 	}
 	return nil
 }
@@ -222,44 +233,44 @@ func (a *Authenticator[U]) checkThrottle(r *http.Request, login, loginKey, clien
 // that a throttled client cannot spend a login's budget. A refusal is a
 // 429; a limiter error is a 500, so a limiter that cannot count (say, a
 // full Redis) never lets a guess reach the hasher.
-func (a *Authenticator[U]) reserveAttempt(r *http.Request, login, loginKey, clientKey string) *failure {
-	if clientKey != "" {
-		if f := a.throttleVerdict(r, login, a.cfg.Throttle.Clients.Reserve, clientKey); f != nil {
+func (a *Authenticator[U]) reserveAttempt(at *passwordAttempt) *failure {
+	if at.clientKey != "" {
+		if f := a.throttleVerdict(at, a.cfg.Throttle.Clients.Reserve, at.clientKey); f != nil {
 			return f
 		}
 	}
 	if a.cfg.Throttle.Logins != nil {
-		return a.throttleVerdict(r, login, a.cfg.Throttle.Logins.Reserve, loginKey)
+		return a.throttleVerdict(at, a.cfg.Throttle.Logins.Reserve, at.loginKey)
 	}
 	return nil
 }
 
-func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask func(context.Context, string) (bool, time.Duration, error), key string) *failure {
-	ok, wait, err := ask(r.Context(), key)
+func (a *Authenticator[U]) throttleVerdict(at *passwordAttempt, ask func(context.Context, string) (bool, time.Duration, error), key string) *failure {
+	ok, wait, err := ask(at.r.Context(), key)
 	if err != nil {
 		return internalFailure(err)
 	}
 	if !ok {
-		a.audit(r, false, a.loginRef(login), ReasonThrottled, transportBasic)
+		a.audit(at.r, false, a.loginRef(at.login), ReasonThrottled, transportBasic)
 		return &failure{status: 429, err: &ThrottledError{RetryAfter: wait}, retryAfter: wait}
 	}
 	return nil
 }
 
 // finishPassword runs the account check and builds the identity.
-func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *Account[U], cacheKey credKey, cached bool) (context.Context, *failure) {
+func (a *Authenticator[U]) finishPassword(at *passwordAttempt, acct *Account[U], cached bool) (context.Context, *failure) {
 	// Hooks and handlers get the request's copy, never the store's account.
-	ac := newAuthContext(r.Context(), acct, PasswordCredential, transportBasic, Claims{}, time.Time{})
-	if f := a.checkAccount(r, login, &ac.acct, transportBasic); f != nil {
+	ac := newAuthContext(at.r.Context(), acct, PasswordCredential, transportBasic, Claims{}, at.start)
+	if f := a.checkAccount(at.r, at.login, &ac.acct, transportBasic); f != nil {
 		if a.cache != nil {
-			a.cache.remove(cacheKey)
+			a.cache.remove(at.cacheKey)
 		}
 		return nil, f
 	}
 	if a.cache != nil && !cached {
-		a.cache.put(cacheKey, acct.ID, acct.PasswordHash)
+		a.cache.put(at.cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(r, true, login, ReasonPassword, transportBasic)
+	a.audit(at.r, true, at.login, ReasonPassword, transportBasic)
 	return ac, nil
 }
 
