@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var basicB64 = base64.StdEncoding.Strict()
@@ -16,8 +17,11 @@ var basicB64 = base64.StdEncoding.Strict()
 const maxStackBasic = 384
 
 // decodeBasic decodes token68 strictly: padded standard base64 with no
-// stray bits, one colon-separated login and password, valid UTF-8 and no
-// control characters in either.
+// stray bits, one colon-separated login and password, and no control
+// characters in either. Credentials are UTF-8 (RFC 7617's charset); bytes
+// that are not valid UTF-8 are read as ISO-8859-1, which Python's requests
+// and browsers' btoa send, and which no valid UTF-8 can be mistaken for,
+// so "pässwörd" is the same password whichever of the two a client sent.
 func decodeBasic(s string) (login, password string, err error) {
 	if s == "" {
 		return "", "", errMalformedCredentials
@@ -43,11 +47,30 @@ func decodeBasic(s string) (login, password string, err error) {
 			return "", "", errMalformedCredentials
 		}
 	}
-	login, password, ok := strings.Cut(string(raw), ":")
+	text := string(raw)
+	if !utf8.ValidString(text) {
+		if text, err = latin1(raw); err != nil {
+			return "", "", err
+		}
+	}
+	login, password, ok := strings.Cut(text, ":")
 	if !ok || !validCredentialText(login) || !validCredentialText(password) {
 		return "", "", errMalformedCredentials
 	}
 	return login, password, nil
+}
+
+// latin1 reads b as ISO-8859-1. Its C1 controls (0x80–0x9F) are
+// refused, as the C0 ones are.
+func latin1(b []byte) (string, error) {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		if c >= 0x80 && c < 0xa0 {
+			return "", errMalformedCredentials
+		}
+		r[i] = rune(c)
+	}
+	return string(r), nil
 }
 
 // authPassword checks a login and password. Every path that reaches the

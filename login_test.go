@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"testing"
 
@@ -77,4 +78,22 @@ func TestMemoryStoreOneAccountPerVisibleLogin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "4", a.ID)
 	assert.Equal(t, s.LoginKey("KATE@example.com"), s.LoginKey("\uff2b\uff41\uff54\uff45@example.com"))
+}
+
+// TestLatin1BasicIsTheUTF8Login: Basic credentials that are not valid
+// UTF-8 are read as ISO-8859-1, into the same login and password as the
+// UTF-8 spelling, so the store, the throttle key and the credential cache
+// see one login.
+func TestLatin1BasicIsTheUTF8Login(t *testing.T) {
+	t.Parallel()
+	utf8Login, utf8PW, err := decodeBasic(base64.StdEncoding.EncodeToString([]byte("j\u00fcrgen@example.com:p\u00e4ssw\u00f6rd")))
+	require.NoError(t, err)
+	l1Login, l1PW, err := decodeBasic(base64.StdEncoding.EncodeToString([]byte("j\xfcrgen@example.com:p\xe4ssw\xf6rd")))
+	require.NoError(t, err)
+	assert.Equal(t, utf8Login, l1Login)
+	assert.Equal(t, utf8PW, l1PW)
+	s := NewMemoryUserStore[testUser](cheapHasher)
+	assert.Equal(t, s.LoginKey(utf8Login), s.LoginKey(l1Login))
+	_, _, err = decodeBasic(base64.StdEncoding.EncodeToString([]byte("j\x85rgen:pw")))
+	assert.ErrorIs(t, err, errMalformedCredentials, "a C1 control")
 }
