@@ -246,9 +246,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	h := newOpenAPIHarness(t, doc)
 
 	const (
-		alicePw  = "wonderland-42"
-		adminPw  = "s3cret:with:colons"
-		bobPw    = "builder-42"
+		alicePw = "wonderland-42"
+		adminPw = "s3cret:with:colons"
+		bobPw   = "builder-42"
 		mallory = "mallory@example.com" // throttled: ten failed passwords
 		limited = "198.51.100.7:40000"  // a client over the e-mail routes' limit
 	)
