@@ -12,7 +12,7 @@ import (
 type credentials struct {
 	// Transport is where the credentials came from.
 	Transport transport
-	// Login and Password are set for TransportBasic.
+	// Login and Password are set for transportBasic.
 	Login, Password string
 	// Token is set for the token transports.
 	Token string
@@ -38,7 +38,7 @@ func parseAuthorization(r *http.Request, tokenHeader string, maxLen int) (creden
 	return parseCredentials(r, http.CanonicalHeaderKey(tokenHeader), maxLen, true)
 }
 
-// parseCredentials is ParseAuthorization with tokenHeader already
+// parseCredentials is parseAuthorization with tokenHeader already
 // canonical. The middleware passes checkBearer false: the signer's strict
 // parse refuses every value outside b64token with the same 401
 // invalid_token, and a token already verified (and cached) needs no second
