@@ -769,7 +769,7 @@ func (ix *docIndex) resolve(r docRef) string {
 // scope is where a name without a package is looked up: for a doc
 // comment, its own package and then the repository's packages its file
 // imports; for Markdown, the package whose README it is first, then every
-// public package, then every other.
+// public package, then (for BENCHMARKS.md only) every other.
 func (ix *docIndex) scope(r docRef) []*docPkg {
 	var out []*docPkg
 	if r.pkg != nil {
@@ -785,6 +785,9 @@ func (ix *docIndex) scope(r docRef) []*docPkg {
 		out = append(out, r.home)
 	}
 	for _, pub := range []bool{true, false} {
+		if !pub && r.public {
+			break // public docs name no command's or internal package's names
+		}
 		for _, q := range ix.pkgs {
 			if q.public == pub && !slices.Contains(out, q) {
 				out = append(out, q)
@@ -975,6 +978,9 @@ func (ix *docIndex) checkMarkdown(t *testing.T, rel string, report func(string, 
 		home = q
 	}
 	public := rel != "BENCHMARKS.md"
+	// Words that are HTTP, not Go: header names without a '-' and
+	// authentication schemes.
+	httpWords := strings.Fields("Authorization Origin Cookie Host Vary Location Basic Bearer")
 	n := 0
 	check := func(r docRef) {
 		n++
@@ -1013,7 +1019,7 @@ func (ix *docIndex) checkMarkdown(t *testing.T, rel string, report func(string, 
 		}
 		for _, m := range docSpanRE.FindAllStringSubmatch(line, -1) {
 			segs, prefix, ok := parseSpan(m[1])
-			if !ok || !ix.wanted(segs, nil) {
+			if !ok || !ix.wanted(segs, nil) || len(segs) == 1 && slices.Contains(httpWords, m[1]) {
 				continue
 			}
 			check(docRef{line: i + 1, text: m[0], segs: segs, prefix: prefix})
