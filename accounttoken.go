@@ -221,16 +221,17 @@ func (a *Authenticator[U]) writeState(m hash.Hash, acct *Account[U]) {
 	field(cutoff[:])
 }
 
-// VerifyAccountToken checks a token of purpose and returns the account it
+// verifyAccountToken checks a token of purpose and returns the account it
 // names, as it is now, and the data it carries. It checks the length
 // before decoding, the first MAC before reading the payload, the purpose
-// and the expiry, then reads the account (UserByID) and checks that its
-// state is still the one the token was bound to.
+// and the expiry, then reads the account ([UserStore.UserByID]) and checks
+// that its state is still the one the token was bound to.
 //
-// The error wraps ErrTokenInvalid (malformed, forged, another purpose,
-// already used or outdated, a disabled or missing account) or
-// ErrTokenExpired; any other error is a store failure. Most hosts call
-// Confirm, ResetPassword or ChangeLogin, which verify and then write.
+// The error wraps [ErrTokenInvalid] (malformed, forged, another purpose,
+// issued in the future, already used or outdated, a disabled or missing
+// account) or [ErrTokenExpired]; any other error is a store failure.
+// [Authenticator.Confirm], [Authenticator.ResetPassword] and
+// [Authenticator.ChangeLogin] call it, and then write.
 func (a *Authenticator[U]) verifyAccountToken(ctx context.Context, purpose purpose, token string) (*Account[U], string, error) {
 	code := purposeCode(purpose)
 	if code == 0 {
@@ -311,11 +312,17 @@ func (a *Authenticator[U]) accountStore() (AccountStore[U], error) {
 	return s, nil
 }
 
-// Confirm verifies a ConfirmationToken and marks its account
-// confirmed through the store's AccountStore.MarkConfirmed; the token dies
-// with it. It returns the account as it was before. Errors are those of
-// VerifyAccountToken, a store failure, or errors.ErrUnsupported when the
-// store is not an AccountStore.
+// Confirm verifies a token from [Authenticator.ConfirmationToken] and
+// marks its account confirmed through the store's
+// [AccountStore.MarkConfirmed]; the token dies with it. It returns the
+// account as it was before.
+//
+// An invalid token is an error wrapping [ErrTokenInvalid] (malformed,
+// forged, made for another purpose, already used, or its account changed,
+// disabled or gone) and an expired one an error wrapping
+// [ErrTokenExpired]; both are the client's fault. Any other error is a
+// store failure, or wraps [errors.ErrUnsupported] when [Config.Users] is
+// not an [AccountStore].
 func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[U], error) {
 	s, err := a.accountStore()
 	if err != nil {
@@ -328,15 +335,28 @@ func (a *Authenticator[U]) Confirm(ctx context.Context, token string) (*Account[
 	return acct, s.MarkConfirmed(ctx, acct.ID)
 }
 
-// ResetPassword verifies a PasswordResetToken, then hashes
-// password with Config.Hasher and stores it through
-// AccountStore.SwapPasswordHash, which also ends every token and API key
+// ResetPassword verifies a token from [Authenticator.PasswordResetToken],
+// then hashes password with [Config.Hasher] and stores it through
+// [AccountStore.SwapPasswordHash], which also ends every token and API key
 // issued before (access tokens included) and this reset token. Apply your
-// password policy first: an empty password, or one longer than 1024
-// bytes, is an error wrapping ErrBadRequest. The write is a compare-and-set
-// on the hash the token was bound to, so of two requests racing with one
-// token, one sets the password and the other gets the error of a used
-// token (wrapping ErrTokenInvalid).
+// password policy first. The write is a compare-and-set on the hash the
+// token was bound to, so of two requests racing with one token, one sets
+// the password and the other gets the error of a used token.
+//
+// Errors, checked in this order:
+//   - an invalid token wraps [ErrTokenInvalid]: malformed, forged, made for
+//     another purpose, already used (the password changed since it was
+//     made, including by a racing reset), or its account changed, disabled
+//     or gone;
+//   - an expired token wraps [ErrTokenExpired];
+//   - an empty password, or one longer than 1024 bytes, wraps
+//     [ErrBadRequest] (the token stays valid);
+//   - anything else is a failure of the store or the hasher, or of ctx, or
+//     wraps [errors.ErrUnsupported] when [Config.Users] is not an
+//     [AccountStore].
+//
+// The first three are the client's fault; answer them with a 400 (or ask
+// for a new link), and the others with a 500.
 func (a *Authenticator[U]) ResetPassword(ctx context.Context, token, password string) (*Account[U], error) {
 	s, err := a.accountStore()
 	if err != nil {
@@ -377,10 +397,19 @@ func (a *Authenticator[U]) hashWithSlot(ctx context.Context, password string) (s
 	return a.cfg.Hasher.Hash(ctx, password)
 }
 
-// ChangeLogin verifies an EmailChangeToken and moves its account to
-// the login the token carries (AccountStore.SetLogin); the token dies with
-// the old login. A login taken meanwhile is an error wrapping
-// ErrAccountExists. It returns the account as it was before.
+// ChangeLogin verifies a token from [Authenticator.EmailChangeToken] and
+// moves its account to the login the token carries
+// ([AccountStore.SetLogin]); the token dies with the old login. It returns
+// the account as it was before.
+//
+// Errors:
+//   - an invalid token wraps [ErrTokenInvalid]: malformed, forged, made for
+//     another purpose, without a login, already used (the login changed
+//     since it was made), or its account changed, disabled or gone;
+//   - an expired token wraps [ErrTokenExpired];
+//   - a login taken meanwhile wraps [ErrAccountExists];
+//   - anything else is a store failure, or wraps [errors.ErrUnsupported]
+//     when [Config.Users] is not an [AccountStore].
 func (a *Authenticator[U]) ChangeLogin(ctx context.Context, token string) (*Account[U], error) {
 	s, err := a.accountStore()
 	if err != nil {

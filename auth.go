@@ -126,8 +126,13 @@ type Config[U any] struct {
 	Users UserStore[U]
 
 	// Signer mints and verifies access tokens. Required: usually
-	// NewHMACSigner(key), with key from KeyFromHex. Account tokens and API
-	// keys need an *HMACSigner; a custom signer leaves them off.
+	// [NewHMACSigner](key), with key from [KeyFromHex]. Account tokens
+	// ([Authenticator.ConfirmationToken], [Authenticator.PasswordResetToken],
+	// [Authenticator.EmailChangeToken]) are keyed from an *[HMACSigner]'s
+	// secrets, so a custom signer leaves them off: minting one is an error
+	// and every one is invalid. API keys do not use the signer at all
+	// (they are random, and looked up by their SHA-256 in [Config.APIKeys]),
+	// so they work with any signer.
 	Signer TokenSigner
 
 	// Realm is the protection space named in WWW-Authenticate challenges.
@@ -169,7 +174,8 @@ type Config[U any] struct {
 	// client sees only as a generic 500 (at Error, with the cause as the
 	// "error" attribute). It is the one place errors go. To silence the
 	// audit log but keep errors, give it a handler with
-	// HandlerOptions.Level set to slog.LevelError. Default slog.Default().
+	// [slog.HandlerOptions.Level] set to [slog.LevelError]. Default
+	// [slog.Default]().
 	Logger *slog.Logger
 
 	// OnEvent, if set, receives every authentication outcome (and each

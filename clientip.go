@@ -15,7 +15,7 @@ const clientKeyInvalidChain = "invalid-forwarded-chain"
 
 // clientIP returns the key a per-client limit counts against: the client's
 // address, IPv4 per address and IPv6 per /64 (one host usually holds a
-// whole /64). The client is RemoteAddr's host, unless RemoteAddr is a
+// whole /64). The client is r.RemoteAddr's host, unless it is a
 // trusted proxy, in which case it is the rightmost X-Forwarded-For entry
 // that is not itself a trusted proxy.
 func (a *Authenticator[U]) clientIP(r *http.Request) string {

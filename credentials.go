@@ -12,7 +12,7 @@ import (
 type credentials struct {
 	// Transport is where the credentials came from.
 	Transport transport
-	// Login and Password are set for TransportBasic.
+	// Login and Password are set for transportBasic.
 	Login, Password string
 	// Token is set for the token transports.
 	Token string

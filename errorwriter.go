@@ -190,7 +190,7 @@ func ProblemWriter(typeBase string) ErrorWriter {
 }
 
 func writeProblemBody(w http.ResponseWriter, p problem) {
-	b, _ := json.Marshal(p) // a Problem of strings and an int always encodes
+	b, _ := json.Marshal(p) // a problem of strings and an int always encodes
 	b = append(b, '\n')
 	h := w.Header()
 	h.Set("Content-Type", problemContentType+"; charset=utf-8")

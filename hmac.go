@@ -92,8 +92,9 @@ type macState struct {
 // keeps verifying until its tokens expire. Each key needs a distinct ID
 // and a secret of at least 32 bytes that is not all zeros (KeyFromHex
 // makes one from a hex string). Access tokens are bound to their purpose:
-// the account tokens and API keys derived from the same secrets can never
-// pass for them.
+// the account tokens, whose keys are derived from the same secrets for
+// other purposes, can never pass for them. (API keys use no secret: they
+// are random, and stored by their SHA-256.)
 func NewHMACSigner(keys ...SigningKey) (*HMACSigner, error) {
 	return newHMACSigner(hmacSignerConfig{Keys: keys, Purpose: defaultPurpose})
 }

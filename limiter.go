@@ -45,15 +45,15 @@ const (
 	defaultFailureWindow = 15 * time.Minute
 )
 
-// memoryLimiter is an in-memory fixed-window Limiter. The window starts at
-// a key's first attempt; after MaxFailures reserved attempts the key is
+// memoryLimiter is an in-memory fixed-window [Limiter]. The window starts at
+// a key's first attempt; after max reserved attempts the key is
 // refused until the window ends. Keys are spread over shards so that
 // logins do not contend on one lock.
 //
 // Memory is bounded: a key is held as a 128-bit keyed hash of it (so a long
 // login costs no more than a short one), ended windows are swept as the
-// limiter is used, and at most MemoryLimiterMaxEntries keys are held, at
-// most 96 bytes each (MemoryLimiterMaxBytes, 24 MiB, in all; measured at
+// limiter is used, and at most memoryLimiterMaxEntries keys are held, at
+// most 96 bytes each (memoryLimiterMaxBytes, 24 MiB, in all; measured at
 // about 80). When the limiter is full,
 // keys that have not reached the limit are dropped before locked ones.
 type memoryLimiter struct {

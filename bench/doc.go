@@ -11,7 +11,7 @@
 //     per request. httpauth (Bearer, and the token as the Basic username;
 //     a repeated token, and fresh ones the token cache does not hold),
 //     a hand-written golang-jwt/jwt/v5 middleware, go-chi/jwtauth/v5, and
-//     echo v4 KeyAuth beside echo with no authentication.
+//     echo v4's key-auth middleware beside echo with no authentication.
 //   - BenchmarkBasic: a login and password per request, all peers checking
 //     the same bcrypt hash (cost 10, and cost 4 to show their overhead);
 //     httpauth cold (every request misses the credential cache and pays

@@ -2,7 +2,7 @@
 //
 // For hosts testing their own handlers behind the middleware, Authorize
 // makes a request that the middleware accepts as a given account, and
-// FastHasher is a cheap PasswordHasher for the store and the
+// [FastHasher] is a cheap [httpauth.PasswordHasher] for the store and the
 // authenticator, so that no test pays for argon2id. Both are for tests
 // only.
 //

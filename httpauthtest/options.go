@@ -63,7 +63,7 @@ func DerivedRoles(derive func(given []string) []string) Option {
 // context may answer as if the context were live. The context subtests
 // then accept, from each call, either that live answer or an error, and
 // still require that an error never wraps the not-found sentinel
-// (ErrUserNotFound, ErrKeyNotFound) for something that exists, and that a
+// ([httpauth.ErrUserNotFound], [httpauth.ErrKeyNotFound]) for something that exists, and that a
 // limiter never allows on an error. Default: every call with a cancelled
 // or expired context must fail.
 func IgnoresContext() Option {

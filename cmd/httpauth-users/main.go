@@ -37,7 +37,7 @@
 // ask twice with echo off; otherwise the password is the first line of
 // standard input, without its line ending (nothing else is trimmed).
 // Passwords that could never log in are refused: empty, longer than the
-// authenticator's default MaxPasswordLen (1024 bytes), not UTF-8, or with
+// authenticator's limit (1024 bytes), not UTF-8, or with
 // a control character.
 //
 // The database password is never taken from argv either, where ps and the

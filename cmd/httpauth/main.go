@@ -15,7 +15,7 @@
 // hash-password reads a password, without echoing it when standard input
 // is a terminal (it asks twice), or as the one line of piped standard
 // input, and prints its argon2id hash in PHC form, ready for
-// Account.PasswordHash or a users table.
+// httpauth.Account.PasswordHash or a users table.
 //
 // inspect-token verifies a token's signature and expiry with the key in
 // HTTPAUTH_SECRET and prints its claims. Without TOKEN (or with -) it

@@ -1,4 +1,4 @@
-// Command stdlib protects a standard library ServeMux, with Go 1.22
+// Command stdlib protects a standard library [http.ServeMux], with Go 1.22
 // method and wildcard patterns, with httpauth.
 //
 //	go run ./examples/stdlib [-addr 127.0.0.1:8080]

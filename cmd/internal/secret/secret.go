@@ -87,7 +87,7 @@ func Prompt(f *os.File, w io.Writer, prompts ...string) (string, error) {
 // readQuietLine turns echo off, prints prompt and reads a line from
 // terminal f.
 //
-// x/term turns echo off only inside ReadPassword, after any prompt, and
+// x/term turns echo off only inside term.ReadPassword, after any prompt, and
 // has no call that turns off echo alone; so the terminal goes to raw mode
 // (echo off, nothing interpreted), and readRawLine does the little line
 // editing a password needs.
