@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,6 +60,15 @@ func checkPrefix(prefix string) (string, error) {
 	}
 	if len(prefix) > maxPrefixLen {
 		return "", fmt.Errorf("redisstore: Prefix is %d bytes, more than %d", len(prefix), maxPrefixLen)
+	}
+	// Redis Cluster hashes only the part between the first "{" and the
+	// next "}", if not empty. A prefix that opens a tag must close a
+	// non-empty one, or the keys' own tags would not be the ones hashed
+	// and a script's keys could fall in different slots (CROSSSLOT).
+	if i := strings.IndexByte(prefix, '{'); i >= 0 {
+		if j := strings.IndexByte(prefix[i+1:], '}'); j <= 0 {
+			return "", fmt.Errorf("redisstore: Prefix %q opens a Redis Cluster hash tag that it does not close around a non-empty name", prefix)
+		}
 	}
 	return prefix, nil
 }
