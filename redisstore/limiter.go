@@ -50,6 +50,17 @@ type LimiterOptions struct {
 	// MaxSilence is how long the local lock set stays trusted without
 	// hearing from the subscription. Default DefaultMaxSilence (1s).
 	MaxSilence time.Duration
+
+	// ReplicaAcks, if positive, makes the Reserve that locks a key wait
+	// (Redis's WAIT) until that many replicas have the lock, and fail
+	// (not allowed, an error) if fewer do within ReplicaTimeout, so that a
+	// lock that was answered survives a failover. Attempts below the limit
+	// do not wait. See RevocationOptions.ReplicaAcks. Default 0.
+	ReplicaAcks int
+
+	// ReplicaTimeout bounds the wait for ReplicaAcks. Default
+	// DefaultReplicaTimeout (1s).
+	ReplicaTimeout time.Duration
 }
 
 // DefaultLocalLocks is LimiterOptions.LocalLocks' default.
@@ -79,6 +90,7 @@ type Limiter struct {
 	max    int64
 	window time.Duration
 	sub    *subscriber // nil when LocalLocks < 0
+	reps   replicas
 
 	mu       sync.Mutex
 	locks    map[string]int64 // counter key → lock end, local unix nanos
@@ -145,10 +157,15 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 	if err != nil {
 		return nil, err
 	}
+	reps, err := checkReplicas(client, opts.ReplicaAcks, opts.ReplicaTimeout)
+	if err != nil {
+		return nil, err
+	}
 	if opts.LocalLocks == 0 {
 		opts.LocalLocks = DefaultLocalLocks
 	}
 	l := &Limiter{
+		reps:     reps,
 		client:   client,
 		prefix:   prefix,
 		max:      int64(opts.MaxFailures),
@@ -324,13 +341,14 @@ func (l *Limiter) Reserve(ctx context.Context, key string) (bool, time.Duration,
 		l.sub.start()
 	}
 	ck, index := l.keys(key)
-	res, err := reserveScript.Run(ctx, l.client, []string{ck, index},
-		l.window.Milliseconds(), l.max, l.prefix+locksChannel).Int64Slice()
+	reply, err := l.reps.run(ctx, l.client, reserveScript, []string{ck, index}, lockedNow,
+		l.window.Milliseconds(), l.max, l.prefix+locksChannel)
 	if err != nil {
 		return false, 0, fmt.Errorf("redisstore: reserve: %w", err)
 	}
-	if len(res) != 3 {
-		return false, 0, fmt.Errorf("redisstore: reserve: unexpected reply %v", res)
+	res, err := int64s(reply)
+	if err != nil || len(res) != 3 {
+		return false, 0, fmt.Errorf("redisstore: reserve: unexpected reply %v", reply)
 	}
 	left := time.Duration(res[1]) * time.Millisecond
 	if res[2] == 1 {
@@ -340,6 +358,29 @@ func (l *Limiter) Reserve(ctx context.Context, key string) (bool, time.Duration,
 		return true, 0, nil
 	}
 	return false, retryAfter(left), nil
+}
+
+// lockedNow reports whether a reply of reserveScript locked its key.
+func lockedNow(reply any) bool {
+	res, err := int64s(reply)
+	return err != nil || len(res) != 3 || res[2] == 1 // unsure: wait
+}
+
+// int64s reads a script's reply of integers.
+func int64s(reply any) ([]int64, error) {
+	vals, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("not an array: %T", reply)
+	}
+	res := make([]int64, len(vals))
+	for i, v := range vals {
+		n, ok := v.(int64)
+		if !ok {
+			return nil, fmt.Errorf("element %d is %T", i, v)
+		}
+		res[i] = n
+	}
+	return res, nil
 }
 
 // Allow implements httpauth.Limiter. While the limiter is live it answers

@@ -161,6 +161,8 @@ func TestNewRevocationStoreValidates(t *testing.T) {
 		{"empty hash tag", client, redisstore.RevocationOptions{Prefix: "{}app:"}, "hash tag"},
 		{"cache off", client, redisstore.RevocationOptions{CacheSize: -1, MaxSilence: time.Second}, ""},
 		{"negative MaxSilence", client, redisstore.RevocationOptions{MaxSilence: -time.Second}, "MaxSilence"},
+		{"ReplicaAcks", client, redisstore.RevocationOptions{ReplicaAcks: 2, ReplicaTimeout: time.Second}, ""},
+		{"negative ReplicaAcks", client, redisstore.RevocationOptions{ReplicaAcks: -1}, "ReplicaAcks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +204,10 @@ func TestNewLimiterValidates(t *testing.T) {
 		{"closed before opened", client, redisstore.LimiterOptions{Prefix: "}a{"}, "hash tag"},
 		{"local locks off", client, redisstore.LimiterOptions{LocalLocks: -1, MaxSilence: time.Second}, ""},
 		{"negative MaxSilence", client, redisstore.LimiterOptions{MaxSilence: -time.Second}, "MaxSilence"},
+		{"ReplicaAcks", client, redisstore.LimiterOptions{ReplicaAcks: 1}, ""},
+		{"negative ReplicaAcks", client, redisstore.LimiterOptions{ReplicaAcks: -1}, "ReplicaAcks"},
+		{"negative ReplicaTimeout", client, redisstore.LimiterOptions{ReplicaTimeout: -time.Second}, "ReplicaTimeout"},
+		{"ReplicaAcks on a Ring", redis.NewRing(&redis.RingOptions{}), redisstore.LimiterOptions{ReplicaAcks: 1}, "ReplicaAcks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
