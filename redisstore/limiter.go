@@ -535,6 +535,20 @@ func (l *Limiter) resync(ctx context.Context) {
 		}
 	}
 	l.mu.Lock()
+	// Locks this instance made while the indexes were being read are
+	// already in l.locks but may be missing from a bucket read before
+	// them; their own notifications come only after the feed is up. Keep
+	// them. (A Reset meanwhile may leave a key locked here until its
+	// notification arrives: refusing, never allowing.)
+	for k, e := range l.locks {
+		if _, ok := locks[k]; !ok {
+			if len(locks) >= l.maxLocks {
+				l.mu.Unlock()
+				return // overflow: stays incomplete
+			}
+			locks[k] = e
+		}
+	}
 	l.locks = locks
 	l.complete = true
 	l.mu.Unlock()
