@@ -19,14 +19,17 @@ import (
 // LimiterOptions configures a Limiter. The zero value is valid and takes
 // the defaults of httpauth's in-memory limiter: 10 attempts per 15 minutes.
 type LimiterOptions struct {
-	// Prefix starts every key the limiter writes, and names its lock index
-	// (prefix + "locked") and pub/sub channel (prefix + "locks").
-	// Default DefaultPrefix. httpauth namespaces its keys ("login:…",
-	// "client:…"), so a per-login and a per-client limiter may share a
-	// prefix; separate prefixes only make them easier to tell apart. Two
-	// applications sharing a Redis database need different prefixes. On
-	// Redis Cluster the prefix must be a hash tag, such as "{myapp}:",
-	// because a lock touches its counter and the lock index in one script.
+	// Prefix starts every key the limiter writes, and its pub/sub channel
+	// (prefix + "locks"). Default DefaultPrefix. httpauth namespaces its
+	// keys ("login:…", "client:…"), so a per-login and a per-client limiter
+	// may share a prefix; separate prefixes only make them easier to tell
+	// apart. Two applications sharing a Redis database need different
+	// prefixes. The keys carry their own Redis Cluster hash tags (one of
+	// 256 buckets per counter, see Key), so on a cluster they spread over
+	// the masters; a prefix with a hash tag of its own ("{myapp}:") still
+	// works but puts every key of the limiter in that one slot. A prefix
+	// with an unclosed or empty hash tag ("a{", "{}") is refused, since it
+	// would split a script's keys over slots.
 	Prefix string
 
 	// MaxFailures is how many attempts within Window make a key refused
@@ -47,6 +50,17 @@ type LimiterOptions struct {
 	// MaxSilence is how long the local lock set stays trusted without
 	// hearing from the subscription. Default DefaultMaxSilence (1s).
 	MaxSilence time.Duration
+
+	// ReplicaAcks, if positive, makes the Reserve that locks a key wait
+	// (Redis's WAIT) until that many replicas have the lock, and fail
+	// (not allowed, an error) if fewer do within ReplicaTimeout, so that a
+	// lock that was answered survives a failover. Attempts below the limit
+	// do not wait. See RevocationOptions.ReplicaAcks. Default 0.
+	ReplicaAcks int
+
+	// ReplicaTimeout bounds the wait for ReplicaAcks. Default
+	// DefaultReplicaTimeout (1s).
+	ReplicaTimeout time.Duration
 }
 
 // DefaultLocalLocks is LimiterOptions.LocalLocks' default.
@@ -59,16 +73,24 @@ const DefaultLocalLocks = 10000
 // Each key with attempts is one Redis counter, named by the SHA-256 of the
 // key (see [Limiter.Key]), that expires when its window ends. Reserve is
 // one script: it refuses a key at the limit without writing, and otherwise
-// increments its counter; a key that reaches the limit is added to the
-// lock index and published, and Reset removes and publishes it again. So
-// every instance keeps the set of locked keys, and Allow, the check of a
-// cached credential, needs no round trip while the subscription is live.
+// increments its counter; a key that reaches the limit is added to its
+// bucket's lock index and published, and Reset removes and publishes it
+// again. So every instance keeps the set of locked keys, and Allow, the
+// check of a cached credential, needs no round trip while the subscription
+// is live.
+//
+// The counters are spread over 256 buckets by the first byte of their
+// SHA-256, and each bucket has its own lock index in the same Redis
+// Cluster hash slot (the bucket is the hash tag of both), so every script
+// touches the keys of one slot, and the limiter's keys spread over a
+// cluster's masters.
 type Limiter struct {
 	client redis.UniversalClient
 	prefix string
 	max    int64
 	window time.Duration
 	sub    *subscriber // nil when LocalLocks < 0
+	reps   replicas
 
 	mu       sync.Mutex
 	locks    map[string]int64 // counter key → lock end, local unix nanos
@@ -98,9 +120,15 @@ const (
 var _ httpauth.Limiter = (*Limiter)(nil)
 
 const (
-	lockIndexSpace = "locked"
+	lockIndexSpace = "locked:"
 	locksChannel   = "locks"
 )
+
+// lockBuckets is the number of lock indexes: a counter's bucket is the
+// first byte of its SHA-256. A resynchronisation reads every index, in one
+// pipeline; 256 spreads a cluster's share of the limiter's keys evenly
+// enough over dozens of masters.
+const lockBuckets = 256
 
 // NewLimiter returns a Limiter that counts attempts in client. It returns
 // an error if client is nil or opts is invalid. It does not contact Redis;
@@ -129,10 +157,15 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 	if err != nil {
 		return nil, err
 	}
+	reps, err := checkReplicas(client, opts.ReplicaAcks, opts.ReplicaTimeout)
+	if err != nil {
+		return nil, err
+	}
 	if opts.LocalLocks == 0 {
 		opts.LocalLocks = DefaultLocalLocks
 	}
 	l := &Limiter{
+		reps:     reps,
 		client:   client,
 		prefix:   prefix,
 		max:      int64(opts.MaxFailures),
@@ -158,15 +191,28 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 }
 
 // Key returns the Redis key that counts the attempts of key:
-// prefix + "fail:" + the SHA-256 of key as 64 hex digits. Hashing makes
-// any bytes safe and bounds the key's length; it does not hide the login,
-// which a dictionary recovers.
+// prefix + "fail:{" + bucket + "}:" + the SHA-256 of key as 64 hex digits,
+// where bucket is the first two of those digits. Hashing makes any bytes
+// safe and bounds the key's length; it does not hide the login, which a
+// dictionary recovers. The braces are a Redis Cluster hash tag: the
+// counter shares its slot with its bucket's lock index.
 func (l *Limiter) Key(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return l.prefix + failSpace + hex.EncodeToString(sum[:])
+	ck, _ := l.keys(key)
+	return ck
 }
 
-func (l *Limiter) indexKey() string { return l.prefix + lockIndexSpace }
+// keys returns the counter of key and its bucket's lock index.
+func (l *Limiter) keys(key string) (counter, index string) {
+	sum := sha256.Sum256([]byte(key))
+	h := hex.EncodeToString(sum[:])
+	return l.prefix + failSpace + "{" + h[:2] + "}:" + h, l.indexKey(h[:2])
+}
+
+// indexKey returns the lock index of a bucket (two hex digits):
+// prefix + "locked:{" + bucket + "}".
+func (l *Limiter) indexKey(bucket string) string {
+	return l.prefix + lockIndexSpace + "{" + bucket + "}"
+}
 
 // Live reports whether the local lock set is trusted now: the subscription
 // is up, heard from within MaxSilence, and the set is complete. While it is
@@ -197,7 +243,8 @@ func (l *Limiter) Close() error {
 // writes nothing. A key that reaches the limit joins the lock index and is
 // published ("L <ms left> <counter>").
 //
-// KEYS[1] counter, KEYS[2] lock index; ARGV[1] window in milliseconds,
+// KEYS[1] counter, KEYS[2] its bucket's lock index (one slot); ARGV[1]
+// window in milliseconds,
 // ARGV[2] limit, ARGV[3] channel. Returns {ok, ms left, locked now}.
 var reserveScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
@@ -238,7 +285,7 @@ return {1, ttl, 1}
 // resetScript deletes a counter and, if it was locked, unlocks it
 // everywhere ("U <counter>").
 //
-// KEYS[1] counter, KEYS[2] lock index; ARGV[1] channel.
+// KEYS[1] counter, KEYS[2] its bucket's lock index; ARGV[1] channel.
 var resetScript = redis.NewScript(`
 redis.call('DEL', KEYS[1])
 if redis.call('ZREM', KEYS[2], KEYS[1]) > 0 then
@@ -270,7 +317,8 @@ end
 return {count, ttl}
 `)
 
-// resyncScript lists the locks that have not ended, with Redis's clock.
+// resyncScript lists the locks of one bucket that have not ended, with the
+// clock of the Redis that holds it.
 //
 // KEYS[1] lock index; ARGV[1] how many at most. Returns {now ms, key,
 // end ms, key, end ms, …}.
@@ -292,14 +340,15 @@ func (l *Limiter) Reserve(ctx context.Context, key string) (bool, time.Duration,
 	if l.sub != nil {
 		l.sub.start()
 	}
-	ck := l.Key(key)
-	res, err := reserveScript.Run(ctx, l.client, []string{ck, l.indexKey()},
-		l.window.Milliseconds(), l.max, l.prefix+locksChannel).Int64Slice()
+	ck, index := l.keys(key)
+	reply, err := l.reps.run(ctx, l.client, reserveScript, []string{ck, index}, lockedNow,
+		l.window.Milliseconds(), l.max, l.prefix+locksChannel)
 	if err != nil {
 		return false, 0, fmt.Errorf("redisstore: reserve: %w", err)
 	}
-	if len(res) != 3 {
-		return false, 0, fmt.Errorf("redisstore: reserve: unexpected reply %v", res)
+	res, err := int64s(reply)
+	if err != nil || len(res) != 3 {
+		return false, 0, fmt.Errorf("redisstore: reserve: unexpected reply %v", reply)
 	}
 	left := time.Duration(res[1]) * time.Millisecond
 	if res[2] == 1 {
@@ -309,6 +358,29 @@ func (l *Limiter) Reserve(ctx context.Context, key string) (bool, time.Duration,
 		return true, 0, nil
 	}
 	return false, retryAfter(left), nil
+}
+
+// lockedNow reports whether a reply of reserveScript locked its key.
+func lockedNow(reply any) bool {
+	res, err := int64s(reply)
+	return err != nil || len(res) != 3 || res[2] == 1 // unsure: wait
+}
+
+// int64s reads a script's reply of integers.
+func int64s(reply any) ([]int64, error) {
+	vals, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("not an array: %T", reply)
+	}
+	res := make([]int64, len(vals))
+	for i, v := range vals {
+		n, ok := v.(int64)
+		if !ok {
+			return nil, fmt.Errorf("element %d is %T", i, v)
+		}
+		res[i] = n
+	}
+	return res, nil
 }
 
 // Allow implements httpauth.Limiter. While the limiter is live it answers
@@ -360,8 +432,8 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: reset: %w", err)
 	}
-	ck := l.Key(key)
-	err := resetScript.Run(ctx, l.client, []string{ck, l.indexKey()}, l.prefix+locksChannel).Err()
+	ck, index := l.keys(key)
+	err := resetScript.Run(ctx, l.client, []string{ck, index}, l.prefix+locksChannel).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: reset: %w", err)
 	}
@@ -426,39 +498,92 @@ func (l *Limiter) apply(payload string) {
 
 // resync loads the locks in force. It runs on the subscriber's goroutine
 // after each subscription, before the feed goes live, so notifications
-// published meanwhile are applied after it, in order.
+// published meanwhile are applied after it, in order. It reads every
+// bucket's index in one pipeline (on a cluster, one per master, in
+// parallel); any error leaves the set incomplete.
 func (l *Limiter) resync(ctx context.Context) {
 	l.setIncomplete()
 	l.mu.Lock()
 	l.nextResync = time.Now().Add(resyncRetryError)
 	l.mu.Unlock()
-	res, err := resyncScript.Run(ctx, l.client, []string{l.indexKey()}, l.maxLocks+1).StringSlice()
-	if err != nil || len(res)%2 != 1 {
+	replies, err := l.readIndexes(ctx)
+	if err != nil {
 		return // stays incomplete: Allow reads Redis; retried at a later heartbeat
 	}
-	serverNow, err := strconv.ParseInt(res[0], 10, 64)
-	if err != nil {
-		return
-	}
-	if (len(res)-1)/2 > l.maxLocks {
-		l.mu.Lock()
-		l.nextResync = time.Now().Add(resyncRetryOverflow)
-		l.mu.Unlock()
-		return
-	}
 	now := time.Now()
-	locks := make(map[string]int64, (len(res)-1)/2)
-	for i := 1; i+1 < len(res); i += 2 {
-		end, err := strconv.ParseFloat(res[i+1], 64)
+	locks := make(map[string]int64)
+	for _, res := range replies {
+		if len(res)%2 != 1 {
+			return
+		}
+		serverNow, err := strconv.ParseInt(res[0], 10, 64)
 		if err != nil {
 			return
 		}
-		locks[res[i]] = now.Add(time.Duration(int64(end)-serverNow) * time.Millisecond).UnixNano()
+		if len(locks)+(len(res)-1)/2 > l.maxLocks {
+			l.mu.Lock()
+			l.nextResync = time.Now().Add(resyncRetryOverflow)
+			l.mu.Unlock()
+			return
+		}
+		for i := 1; i+1 < len(res); i += 2 {
+			end, err := strconv.ParseFloat(res[i+1], 64)
+			if err != nil {
+				return
+			}
+			locks[res[i]] = now.Add(time.Duration(int64(end)-serverNow) * time.Millisecond).UnixNano()
+		}
 	}
 	l.mu.Lock()
+	// Locks this instance made while the indexes were being read are
+	// already in l.locks but may be missing from a bucket read before
+	// them; their own notifications come only after the feed is up. Keep
+	// them. (A Reset meanwhile may leave a key locked here until its
+	// notification arrives: refusing, never allowing.)
+	for k, e := range l.locks {
+		if _, ok := locks[k]; !ok {
+			if len(locks) >= l.maxLocks {
+				l.mu.Unlock()
+				return // overflow: stays incomplete
+			}
+			locks[k] = e
+		}
+	}
 	l.locks = locks
 	l.complete = true
 	l.mu.Unlock()
+}
+
+// readIndexes runs resyncScript on every bucket's index in one pipeline,
+// loading the script first if Redis does not have it (after a restart, a
+// failover or SCRIPT FLUSH; on a cluster ScriptLoad reaches every master).
+func (l *Limiter) readIndexes(ctx context.Context) ([][]string, error) {
+	run := func() ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, lockBuckets)
+		_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for b := range lockBuckets {
+				cmds[b] = resyncScript.EvalSha(ctx, p, []string{l.indexKey(fmt.Sprintf("%02x", b))}, l.maxLocks+1)
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = resyncScript.Load(ctx, l.client).Err(); err == nil {
+			cmds, err = run()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	replies := make([][]string, len(cmds))
+	for i, c := range cmds {
+		if replies[i], err = c.StringSlice(); err != nil {
+			return nil, err
+		}
+	}
+	return replies, nil
 }
 
 // retryAfter rounds up to whole seconds, at least one, as Retry-After

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,6 +60,15 @@ func checkPrefix(prefix string) (string, error) {
 	}
 	if len(prefix) > maxPrefixLen {
 		return "", fmt.Errorf("redisstore: Prefix is %d bytes, more than %d", len(prefix), maxPrefixLen)
+	}
+	// Redis Cluster hashes only the part between the first "{" and the
+	// next "}", if not empty. A prefix that opens a tag must close a
+	// non-empty one, or the keys' own tags would not be the ones hashed
+	// and a script's keys could fall in different slots (CROSSSLOT).
+	if i := strings.IndexByte(prefix, '{'); i >= 0 {
+		if j := strings.IndexByte(prefix[i+1:], '}'); j <= 0 {
+			return "", fmt.Errorf("redisstore: Prefix %q opens a Redis Cluster hash tag that it does not close around a non-empty name", prefix)
+		}
 	}
 	return prefix, nil
 }
@@ -108,6 +118,20 @@ type RevocationOptions struct {
 	// from the subscription; the store pings it every MaxSilence/4.
 	// Default DefaultMaxSilence (1s).
 	MaxSilence time.Duration
+
+	// ReplicaAcks, if positive, makes Revoke wait (Redis's WAIT, on the
+	// connection that wrote) until that many replicas of the key's master
+	// have the revocation, and fail if fewer do within ReplicaTimeout.
+	// Redis replicates asynchronously: without it, a revocation
+	// acknowledged just before the master dies may be missing on the
+	// replica promoted in its place (Sentinel or cluster failover), and the
+	// token works again. It needs a *redis.Client (standalone or
+	// redis.NewFailoverClient) or a *redis.ClusterClient. Default 0.
+	ReplicaAcks int
+
+	// ReplicaTimeout bounds the wait for ReplicaAcks. Default
+	// DefaultReplicaTimeout (1s).
+	ReplicaTimeout time.Duration
 }
 
 // RevocationStore is an httpauth.RevocationStore in Redis. It is safe for
@@ -121,6 +145,7 @@ type RevocationStore struct {
 	client   redis.UniversalClient
 	prefix   string
 	extraTTL time.Duration
+	replicas replicas
 	sub      *subscriber                        // nil when the cache is off
 	cache    *localstate.Cache[[16]byte, int64] // revoked until (unix nanos), 0 = not revoked
 }
@@ -145,7 +170,11 @@ func NewRevocationStore(client redis.UniversalClient, opts RevocationOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &RevocationStore{client: client, prefix: prefix, extraTTL: opts.ExtraTTL}
+	reps, err := checkReplicas(client, opts.ReplicaAcks, opts.ReplicaTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &RevocationStore{client: client, prefix: prefix, extraTTL: opts.ExtraTTL, replicas: reps}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = DefaultRevocationCacheSize
 	}
@@ -229,7 +258,8 @@ func (s *RevocationStore) Revoke(ctx context.Context, id [16]byte, expiresAt tim
 		return nil // already dead everywhere: nothing to remember
 	}
 	ttl = ceilMillis(ttl)
-	err := revokeScript.Run(ctx, s.client, []string{s.Key(id)}, ttl.Milliseconds(), s.prefix+revokedChannel, hex.EncodeToString(id[:])).Err()
+	_, err := s.replicas.run(ctx, s.client, revokeScript, []string{s.Key(id)}, func(any) bool { return true },
+		ttl.Milliseconds(), s.prefix+revokedChannel, hex.EncodeToString(id[:]))
 	if s.cache != nil {
 		// Also on error: the write may have happened. This instance must
 		// not wait for its own notification.

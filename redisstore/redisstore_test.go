@@ -34,8 +34,10 @@ func newClient(t *testing.T) *redis.Client {
 }
 
 // uniquePrefix returns a key prefix no other test uses, and deletes the
-// keys under it when the test ends.
-func uniquePrefix(t *testing.T, client *redis.Client) string {
+// keys under it when the test ends (on a cluster, from every master). The
+// prefix has no hash tag, so on a cluster the keys spread as with
+// DefaultPrefix.
+func uniquePrefix(t *testing.T, client redis.UniversalClient) string {
 	t.Helper()
 	var b [8]byte
 	_, err := rand.Read(b[:])
@@ -43,64 +45,96 @@ func uniquePrefix(t *testing.T, client *redis.Client) string {
 	prefix := "httpauth-test:" + hex.EncodeToString(b[:]) + ":"
 	t.Cleanup(func() {
 		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			_ = client.Del(ctx, iter.Val()).Err()
+		clean := func(ctx context.Context, node redis.UniversalClient) error {
+			iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				_ = node.Del(ctx, iter.Val()).Err()
+			}
+			return iter.Err()
 		}
-		if err := iter.Err(); err != nil {
+		var err error
+		if c, ok := client.(*redis.ClusterClient); ok {
+			err = c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return clean(ctx, node) })
+		} else {
+			err = clean(ctx, client)
+		}
+		if err != nil {
 			t.Logf("cleaning up %s*: %v", prefix, err)
 		}
 	})
 	return prefix
 }
 
+// backend is a Redis deployment the tests run against.
+type backend struct {
+	name   string
+	client func(t *testing.T) redis.UniversalClient
+}
+
+// backends are the standalone Redis (HTTPAUTH_REDIS_TEST_URL) and the
+// three-master cluster (HTTPAUTH_REDIS_CLUSTER_TEST_URL); each sub-test
+// skips (or fails with CI=true) when its variable is unset.
+var backends = []backend{
+	{"standalone", func(t *testing.T) redis.UniversalClient { return newClient(t) }},
+	{"cluster", func(t *testing.T) redis.UniversalClient { return newClusterClient(t) }},
+}
+
 func TestRevocationStoreConformance(t *testing.T) {
-	client := newClient(t)
-	for _, tt := range []struct {
-		name string
-		opts redisstore.RevocationOptions
-	}{
-		{"cached", redisstore.RevocationOptions{}},
-		{"cache off", redisstore.RevocationOptions{CacheSize: -1}},
-		{"one-entry cache", redisstore.RevocationOptions{CacheSize: 1}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			httpauthtest.TestRevocationStore(t, func(t *testing.T) httpauth.RevocationStore {
-				opts := tt.opts
-				opts.Prefix = uniquePrefix(t, client)
-				s, err := redisstore.NewRevocationStore(client, opts)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = s.Close() })
-				return s
-			})
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			client := be.client(t)
+			for _, tt := range []struct {
+				name string
+				opts redisstore.RevocationOptions
+			}{
+				{"cached", redisstore.RevocationOptions{}},
+				{"cache off", redisstore.RevocationOptions{CacheSize: -1}},
+				{"one-entry cache", redisstore.RevocationOptions{CacheSize: 1}},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					httpauthtest.TestRevocationStore(t, func(t *testing.T) httpauth.RevocationStore {
+						opts := tt.opts
+						opts.Prefix = uniquePrefix(t, client)
+						s, err := redisstore.NewRevocationStore(client, opts)
+						require.NoError(t, err)
+						t.Cleanup(func() { _ = s.Close() })
+						return s
+					})
+				})
+			}
 		})
 	}
 }
 
 // TestLimiterConformance runs the suite with the local lock set, without
-// it, and with a set of one entry (which overflows, so Allow reads Redis).
+// it, and with a set of one entry (which overflows, so Allow reads Redis),
+// on a standalone Redis and on a cluster.
 func TestLimiterConformance(t *testing.T) {
-	client := newClient(t)
-	for _, tt := range []struct {
-		name  string
-		local int
-	}{
-		{"local locks", 0},
-		{"local locks off", -1},
-		{"one local lock", 1},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
-				l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
-					Prefix:      uniquePrefix(t, client),
-					MaxFailures: maxFailures,
-					Window:      window,
-					LocalLocks:  tt.local,
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			client := be.client(t)
+			for _, tt := range []struct {
+				name  string
+				local int
+			}{
+				{"local locks", 0},
+				{"local locks off", -1},
+				{"one local lock", 1},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					httpauthtest.TestLimiter(t, func(t *testing.T, maxFailures int, window time.Duration) httpauth.Limiter {
+						l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{
+							Prefix:      uniquePrefix(t, client),
+							MaxFailures: maxFailures,
+							Window:      window,
+							LocalLocks:  tt.local,
+						})
+						require.NoError(t, err)
+						t.Cleanup(func() { _ = l.Close() })
+						return l
+					})
 				})
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = l.Close() })
-				return l
-			})
+			}
 		})
 	}
 }
@@ -122,8 +156,13 @@ func TestNewRevocationStoreValidates(t *testing.T) {
 		{"long prefix", client, redisstore.RevocationOptions{Prefix: strings.Repeat("p", 257)}, "Prefix"},
 		{"negative ExtraTTL", client, redisstore.RevocationOptions{ExtraTTL: -time.Second}, "ExtraTTL"},
 		{"huge ExtraTTL", client, redisstore.RevocationOptions{ExtraTTL: 25 * time.Hour}, "ExtraTTL"},
+		{"hash-tag prefix", client, redisstore.RevocationOptions{Prefix: "{app}:"}, ""},
+		{"unclosed hash tag", client, redisstore.RevocationOptions{Prefix: "app{"}, "hash tag"},
+		{"empty hash tag", client, redisstore.RevocationOptions{Prefix: "{}app:"}, "hash tag"},
 		{"cache off", client, redisstore.RevocationOptions{CacheSize: -1, MaxSilence: time.Second}, ""},
 		{"negative MaxSilence", client, redisstore.RevocationOptions{MaxSilence: -time.Second}, "MaxSilence"},
+		{"ReplicaAcks", client, redisstore.RevocationOptions{ReplicaAcks: 2, ReplicaTimeout: time.Second}, ""},
+		{"negative ReplicaAcks", client, redisstore.RevocationOptions{ReplicaAcks: -1}, "ReplicaAcks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,8 +197,17 @@ func TestNewLimiterValidates(t *testing.T) {
 		{"negative MaxFailures", client, redisstore.LimiterOptions{MaxFailures: -1}, "MaxFailures"},
 		{"negative Window", client, redisstore.LimiterOptions{Window: -time.Second}, "Window"},
 		{"long prefix", client, redisstore.LimiterOptions{Prefix: strings.Repeat("p", 257)}, "Prefix"},
+		{"hash-tag prefix", client, redisstore.LimiterOptions{Prefix: "{app}:"}, ""},
+		{"closed later", client, redisstore.LimiterOptions{Prefix: "a{b:c}:"}, ""},
+		{"unclosed hash tag", client, redisstore.LimiterOptions{Prefix: "app{"}, "hash tag"},
+		{"empty hash tag", client, redisstore.LimiterOptions{Prefix: "{}app:"}, "hash tag"},
+		{"closed before opened", client, redisstore.LimiterOptions{Prefix: "}a{"}, "hash tag"},
 		{"local locks off", client, redisstore.LimiterOptions{LocalLocks: -1, MaxSilence: time.Second}, ""},
 		{"negative MaxSilence", client, redisstore.LimiterOptions{MaxSilence: -time.Second}, "MaxSilence"},
+		{"ReplicaAcks", client, redisstore.LimiterOptions{ReplicaAcks: 1}, ""},
+		{"negative ReplicaAcks", client, redisstore.LimiterOptions{ReplicaAcks: -1}, "ReplicaAcks"},
+		{"negative ReplicaTimeout", client, redisstore.LimiterOptions{ReplicaTimeout: -time.Second}, "ReplicaTimeout"},
+		{"ReplicaAcks on a Ring", redis.NewRing(&redis.RingOptions{}), redisstore.LimiterOptions{ReplicaAcks: 1}, "ReplicaAcks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,9 +247,9 @@ func TestKeyLayout(t *testing.T) {
 
 			l, err := redisstore.NewLimiter(client, redisstore.LimiterOptions{Prefix: tt.prefix})
 			require.NoError(t, err)
-			assert.Equal(t, tt.wantPrefix+"fail:"+aliceSum, l.Key("alice"))
+			assert.Equal(t, tt.wantPrefix+"fail:{2b}:"+aliceSum, l.Key("alice"))
 			assert.NotEqual(t, l.Key("alice"), l.Key("Alice"))
-			assert.Len(t, l.Key(strings.Repeat("x", 1<<20)), len(tt.wantPrefix)+len("fail:")+64,
+			assert.Len(t, l.Key(strings.Repeat("x", 1<<20)), len(tt.wantPrefix)+len("fail:{xx}:")+64,
 				"a long login must not make a long key")
 		})
 	}

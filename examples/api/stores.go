@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -178,20 +179,10 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 }
 
 func (s *stores) openRedis(url, prefix string) error {
-	opts, err := redis.ParseURL(url)
+	rdb, err := newRedisClient(url)
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
 	}
-	// go-redis already keeps idle connections (10 per CPU at most); warm
-	// them up front so the first burst opens none. A pool_size or
-	// min_idle_conns in the URL wins.
-	if opts.PoolSize == 0 {
-		opts.PoolSize = max(poolSize(), 10*runtime.GOMAXPROCS(0))
-	}
-	if opts.MinIdleConns == 0 {
-		opts.MinIdleConns = poolSize()
-	}
-	rdb := redis.NewClient(opts)
 	s.closers = append(s.closers, rdb.Close)
 	// Both keep process-local state (revocation verdicts, locked logins)
 	// that pub/sub keeps current, so a repeat request makes no Redis round
@@ -236,6 +227,55 @@ func (s *stores) openRedis(url, prefix string) error {
 		*l.dst = lim
 	}
 	return nil
+}
+
+// newRedisClient opens the -redis URL in go-redis's forms: a Sentinel
+// setup when it names a master (redis://sentinel:26379?master_name=mymaster
+// &addr=sentinel2:26379), a Redis Cluster when it lists more nodes
+// (redis://h1:7000?addr=h2:7001&addr=h3:7002), and one server otherwise
+// (redis://host:6379/0).
+func newRedisClient(url string) (redis.UniversalClient, error) {
+	// go-redis already keeps idle connections (10 per CPU at most); warm
+	// them up front so the first burst opens none (per node on a cluster).
+	// A pool_size or min_idle_conns in the URL wins.
+	pool := func(size, idle *int) {
+		if *size == 0 {
+			*size = max(poolSize(), 10*runtime.GOMAXPROCS(0))
+		}
+		if *idle == 0 {
+			*idle = poolSize()
+		}
+	}
+	q := ""
+	if _, after, ok := strings.Cut(url, "?"); ok {
+		q = after
+	}
+	values, err := neturl.ParseQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case values.Has("master_name"):
+		opts, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, err
+		}
+		pool(&opts.PoolSize, &opts.MinIdleConns)
+		return redis.NewFailoverClient(opts), nil
+	case values.Has("addr"):
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		pool(&opts.PoolSize, &opts.MinIdleConns)
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	pool(&opts.PoolSize, &opts.MinIdleConns)
+	return redis.NewClient(opts), nil
 }
 
 // createPrivate creates the SQLite database file at source with mode 0600
