@@ -41,7 +41,10 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	if creds.Transport != transportBasic {
 		if passwordOnly {
 			a.audit(r, false, "", ReasonTokenCannotMintToken, creds.Transport)
-			return nil, failUnauthorized
+			if isAPIKeyShaped(creds.Token) {
+				return nil, failKeyCannotMint
+			}
+			return nil, failTokenCannotMint
 		}
 		return a.authToken(r, creds)
 	}

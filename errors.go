@@ -75,6 +75,9 @@ func Forbidden(message string) error { return &forbiddenError{Message: message} 
 
 func (e *forbiddenError) Error() string { return e.Message }
 
+// ClientMessage is the message the default writers send.
+func (e *forbiddenError) ClientMessage() string { return e.Message }
+
 func (e *forbiddenError) Is(target error) bool { return target == ErrForbidden }
 
 // ThrottledError is a 429 carrying how long the client should wait.

@@ -55,6 +55,9 @@ func errorCode(status int) string {
 // message of a *forbiddenError, or a fixed text per status. It never
 // returns err.Error().
 func errorMessage(status int, err error) string {
+	if m := clientMessage(err); m != "" {
+		return m
+	}
 	switch status {
 	case http.StatusBadRequest:
 		if errors.Is(err, errNoToken) {
@@ -62,12 +65,23 @@ func errorMessage(status int, err error) string {
 		}
 		return "Malformed authentication request"
 	case http.StatusUnauthorized:
+		// Why, as far as it tells nothing about which logins exist: a
+		// wrong password and an unknown login are both "Invalid
+		// credentials".
+		switch {
+		case errors.Is(err, ErrNoCredentials):
+			return "Credentials required"
+		case errors.Is(err, ErrTokenExpired):
+			return "Token expired"
+		case errors.Is(err, errKeyCannotMint):
+			return "An API key cannot be used to get a token"
+		case errors.Is(err, errTokenCannotMint):
+			return "A token cannot be used to get a token"
+		case errors.Is(err, ErrTokenInvalid):
+			return "Invalid token"
+		}
 		return "Invalid credentials"
 	case http.StatusForbidden:
-		var fe *forbiddenError
-		if errors.As(err, &fe) && fe.Message != "" {
-			return fe.Message
-		}
 		return "Forbidden"
 	case http.StatusMethodNotAllowed:
 		return "Method not allowed"
@@ -84,13 +98,54 @@ func errorMessage(status int, err error) string {
 	}
 }
 
-// Pre-encoded bodies for the statuses whose message never varies (not 400
-// or 403), so the hot failure paths do not run the JSON encoder.
-var fixedBodies = func() map[int][]byte {
-	m := map[int][]byte{}
-	for _, s := range []int{401, 405, 429, 500, 503} {
-		b, _ := json.Marshal(errorBody{errorCode(s), errorMessage(s, nil)})
-		m[s] = append(b, '\n')
+// clientMessage returns the message of the first error in err's tree that
+// has a ClientMessage() string method (as Forbidden's errors do): a text
+// the caller meant for the client, which the default writers send for any
+// status. It walks the tree itself, so the hot paths allocate nothing.
+func clientMessage(err error) string {
+	for err != nil {
+		if cm, ok := err.(interface{ ClientMessage() string }); ok {
+			if m := cm.ClientMessage(); m != "" {
+				return m
+			}
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if m := clientMessage(inner); m != "" {
+					return m
+				}
+			}
+			return ""
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
+// fixedBodies are the pre-encoded bodies of the package's own refusals,
+// by status and message, so the hot failure paths do not run the JSON
+// encoder.
+var fixedBodies = func() map[int]map[string][]byte {
+	m := map[int]map[string][]byte{}
+	for _, e := range []struct {
+		status int
+		err    error
+	}{
+		{401, ErrUnauthorized}, {401, errNoCredentials401}, {401, errExpiredToken401},
+		{401, errInvalidToken401}, {401, errTokenCannotMint}, {401, errKeyCannotMint},
+		{405, nil}, {429, &ThrottledError{}}, {429, &ThrottledError{tokenRate: true}},
+		{500, nil}, {503, nil},
+	} {
+		msg := errorMessage(e.status, e.err)
+		b, _ := json.Marshal(errorBody{errorCode(e.status), msg})
+		if m[e.status] == nil {
+			m[e.status] = map[string][]byte{}
+		}
+		m[e.status][msg] = append(b, '\n')
 	}
 	return m
 }()
@@ -104,12 +159,10 @@ const jsonContentType = "application/json; charset=utf-8"
 // {"error":"<code>","message":"<message>"} with Content-Type
 // application/json; charset=utf-8.
 func WriteJSONError(w http.ResponseWriter, r *http.Request, status int, err error) {
-	body, ok := fixedBodies[status]
-	if te := (*ThrottledError)(nil); errors.As(err, &te) && te.tokenRate {
-		ok = false // not the fixed "failed attempts" body
-	}
+	msg := errorMessage(status, err)
+	body, ok := fixedBodies[status][msg]
 	if !ok {
-		b, _ := json.Marshal(errorBody{errorCode(status), errorMessage(status, err)})
+		b, _ := json.Marshal(errorBody{errorCode(status), msg})
 		body = append(b, '\n')
 	}
 	h := w.Header()

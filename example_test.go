@@ -108,7 +108,7 @@ func ExampleAuthenticator_Middleware() {
 	mux.ServeHTTP(rec, req)
 	fmt.Print(rec.Code, " ", rec.Body)
 	// Output:
-	// 401 [Basic realm="api", charset="UTF-8" Bearer realm="api"] {"error":"unauthorized","message":"Invalid credentials"}
+	// 401 [Basic realm="api", charset="UTF-8" Bearer realm="api"] {"error":"unauthorized","message":"Credentials required"}
 	// 200 hello, Alice
 }
 
@@ -160,7 +160,7 @@ func ExampleAuthenticator_TokenHandler() {
 	// 200 no-store true 3600
 	// GET /api/v1/me 200 Alice by token
 	// DELETE /api/v1/tokens/ 204
-	// GET /api/v1/me 401 {"error":"unauthorized","message":"Invalid credentials"}
+	// GET /api/v1/me 401 {"error":"unauthorized","message":"Invalid token"}
 }
 
 func ExampleAuthenticator_RequireAnyRole() {
@@ -253,7 +253,7 @@ func ExampleAuthenticator_Optional_insideProtectedPrefix() {
 	}
 	// Output:
 	// /api/v1/status 200 ok, signed in: false
-	// /api/v1/me 401 {"error":"unauthorized","message":"Invalid credentials"}
+	// /api/v1/me 401 {"error":"unauthorized","message":"Credentials required"}
 }
 
 func ExampleConfig_errorWriter() {
@@ -313,7 +313,7 @@ func ExampleProblemWriter_aboutBlank() {
 	fmt.Print(rec.Code, " ", rec.Header().Get("Content-Type"), "\n", rec.Body)
 	// Output:
 	// 401 application/problem+json; charset=utf-8
-	// {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid credentials","code":"unauthorized"}
+	// {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Credentials required","code":"unauthorized"}
 }
 
 func ExampleProblemWriter() {

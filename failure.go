@@ -20,13 +20,21 @@ type failure struct {
 	noCredentials bool
 }
 
+// The 401s of a token or API key sent to the token endpoint.
 var (
-	failNoCredentials = &failure{status: http.StatusUnauthorized, err: errNoCredentials401, noCredentials: true}
-	failUnauthorized  = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized}
-	failInvalidToken  = &failure{status: http.StatusUnauthorized, err: errInvalidToken401, bearerError: "invalid_token"}
-	failExpiredToken  = &failure{status: http.StatusUnauthorized, err: errExpiredToken401, bearerError: "invalid_token"}
-	failBadRequest    = &failure{status: http.StatusBadRequest, err: ErrBadRequest, bearerError: "invalid_request"}
-	failBusy          = &failure{status: http.StatusServiceUnavailable, err: errUnavailable}
+	errTokenCannotMint = fmt.Errorf("%w: a token cannot be used to get a token", ErrUnauthorized)
+	errKeyCannotMint   = fmt.Errorf("%w: an API key cannot be used to get a token", ErrUnauthorized)
+)
+
+var (
+	failTokenCannotMint = &failure{status: http.StatusUnauthorized, err: errTokenCannotMint}
+	failKeyCannotMint   = &failure{status: http.StatusUnauthorized, err: errKeyCannotMint}
+	failNoCredentials   = &failure{status: http.StatusUnauthorized, err: errNoCredentials401, noCredentials: true}
+	failUnauthorized    = &failure{status: http.StatusUnauthorized, err: ErrUnauthorized}
+	failInvalidToken    = &failure{status: http.StatusUnauthorized, err: errInvalidToken401, bearerError: "invalid_token"}
+	failExpiredToken    = &failure{status: http.StatusUnauthorized, err: errExpiredToken401, bearerError: "invalid_token"}
+	failBadRequest      = &failure{status: http.StatusBadRequest, err: ErrBadRequest, bearerError: "invalid_request"}
+	failBusy            = &failure{status: http.StatusServiceUnavailable, err: errUnavailable}
 )
 
 func internalFailure(cause error) *failure {

@@ -63,6 +63,11 @@ var (
 const (
 	body400 = `{"error":"bad_request","message":"Malformed authentication request"}` + "\n"
 	body401 = `{"error":"unauthorized","message":"Invalid credentials"}` + "\n"
+
+	body401NoCredentials = `{"error":"unauthorized","message":"Credentials required"}` + "\n"
+	body401Token         = `{"error":"unauthorized","message":"Invalid token"}` + "\n"
+	body401Expired       = `{"error":"unauthorized","message":"Token expired"}` + "\n"
+	body401TokenForToken = `{"error":"unauthorized","message":"A token cannot be used to get a token"}` + "\n"
 	body403 = `{"error":"forbidden","message":"Insufficient role"}` + "\n"
 	body405 = `{"error":"method_not_allowed","message":"Method not allowed"}` + "\n"
 	body429 = `{"error":"too_many_requests","message":"Too many failed attempts; try again later"}` + "\n"

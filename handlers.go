@@ -56,7 +56,11 @@ func (a *Authenticator[U]) TokenHandler() http.Handler {
 		}
 		if id.Credential != PasswordCredential {
 			a.audit(r, false, id.Account.ID, ReasonTokenCannotMintToken, id.transport)
-			a.fail(w, r, failUnauthorized)
+			if id.Credential == APIKeyCredential {
+				a.fail(w, r, failKeyCannotMint)
+			} else {
+				a.fail(w, r, failTokenCannotMint)
+			}
 			return
 		}
 		if f := a.checkTokenRate(r, id); f != nil {

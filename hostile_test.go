@@ -41,8 +41,10 @@ type expect struct {
 }
 
 var (
-	refused      = expect{http.StatusUnauthorized, chPlain, body401}  // bare challenges
-	refusedToken = expect{http.StatusUnauthorized, chToken, body401}  // invalid_token
+	refused      = expect{http.StatusUnauthorized, chPlain, body401}               // bare challenges
+	noCreds      = expect{http.StatusUnauthorized, chPlain, body401NoCredentials}  // nothing sent
+	refusedToken = expect{http.StatusUnauthorized, chToken, body401Token}          // invalid_token
+	expiredToken = expect{http.StatusUnauthorized, chToken, body401Expired}        // invalid_token, but it says why
 	ambiguous    = expect{http.StatusBadRequest, chRequest, body400}  // invalid_request
 	unconfirmed  = expect{http.StatusForbidden, nil, bodyUnconfirmed} // CheckAccount's 403
 	admitted     = expect{status: http.StatusOK}                      // next handler ran
@@ -147,8 +149,8 @@ func hostileCases() []hostileCase {
 
 	return []hostileCase{
 		// --- The shape of the header --------------------------------------
-		{name: "request without credentials is challenged", req: hdr(), want: refused, anonymous: true},
-		{name: "empty Authorization header counts as none", req: authz(""), want: refused, anonymous: true},
+		{name: "request without credentials is challenged", req: hdr(), want: noCreds, anonymous: true},
+		{name: "empty Authorization header counts as none", req: authz(""), want: noCreds, anonymous: true},
 		{name: "Digest scheme is refused", req: authz(`Digest username="alice", realm="api", nonce="x", uri="/", response="0"`), want: refused},
 		{name: "Token scheme is refused", req: authz("Token abcdefabcdef"), want: refused},
 		{name: "Negotiate scheme is refused", req: authz("Negotiate YIIabcdefgh"), want: refused},
@@ -195,7 +197,7 @@ func hostileCases() []hostileCase {
 		}), want: refusedToken, token: cannotMint},
 		{name: "token in the query alone is no credential", req: func(e *env) *http.Request {
 			return newReq(http.MethodGet, "/api/things?access_token="+url.QueryEscape(e.token))
-		}, want: refused, anonymous: true, secrets: func(e *env) []string { return []string{e.token} }},
+		}, want: noCreds, anonymous: true, secrets: func(e *env) []string { return []string{e.token} }},
 		{name: "token in the query beside a header is ambiguous", req: func(e *env) *http.Request {
 			return newReq(http.MethodGet, "/api/things?access_token="+url.QueryEscape(e.bobTok), "Authorization", "Bearer "+e.token)
 		}, want: ambiguous, secrets: func(e *env) []string { return []string{e.bobTok} }},
@@ -322,8 +324,8 @@ func hostileCases() []hostileCase {
 		{name: "token with a space inside is refused", req: bearer(func(tok string) string { return tok[:6] + " " + tok[6:] }), want: refusedToken, token: cannotMint},
 		{name: "token with a trailing comma is refused", req: bearer(func(tok string) string { return tok + "," }), want: refusedToken, token: cannotMint},
 		{name: "token with a colon inside is refused", req: bearer(func(tok string) string { return tok[:6] + ":" + tok[6:] }), want: refusedToken, token: cannotMint},
-		{name: "token that expired a second ago is refused", req: craft(now.Add(-time.Hour), now.Add(-time.Second), "u-alice"), want: refusedToken, token: cannotMint},
-		{name: "token expiring now is refused", req: craft(now.Add(-time.Hour), now, "u-alice"), want: refusedToken, token: cannotMint},
+		{name: "token that expired a second ago is refused", req: craft(now.Add(-time.Hour), now.Add(-time.Second), "u-alice"), want: expiredToken, token: cannotMint},
+		{name: "token expiring now is refused", req: craft(now.Add(-time.Hour), now, "u-alice"), want: expiredToken, token: cannotMint},
 		{name: "token expiring in a nanosecond is accepted", req: craft(now.Add(-time.Hour), now.Add(time.Nanosecond), "u-alice"), want: admitted, token: cannotMint, wantUser: "u-alice"},
 		{name: "token issued a nanosecond from now is refused", req: craft(now.Add(time.Nanosecond), now.Add(time.Hour), "u-alice"), want: refusedToken, token: cannotMint},
 		{name: "token issued now is accepted", req: craft(now, now.Add(time.Hour), "u-alice"), want: admitted, token: cannotMint, wantUser: "u-alice"},
@@ -377,7 +379,7 @@ func hostileCases() []hostileCase {
 			return e.auth.Middleware(e.auth.TokenHandler())
 		}, req: func(e *env) *http.Request {
 			return newReq(http.MethodPost, "/api/tokens", "Authorization", "Bearer "+e.token)
-		}, want: refused},
+		}, want: expect{http.StatusUnauthorized, chPlain, body401TokenForToken}},
 		{name: "GET to the token endpoint is not allowed", handler: tokenEndpoint, req: func(*env) *http.Request {
 			return newReq(http.MethodGet, "/api/tokens", "Authorization", basicHeader("alice", alicePW))
 		}, want: expect{status: http.StatusMethodNotAllowed, body: body405}, check: func(t *testing.T, _ *env, w *httptest.ResponseRecorder) {
@@ -385,12 +387,12 @@ func hostileCases() []hostileCase {
 		}},
 		{name: "credentials in the token endpoint's query are ignored", handler: tokenEndpoint, req: func(*env) *http.Request {
 			return newReq(http.MethodPost, "/api/tokens?username=alice&password="+url.QueryEscape(alicePW))
-		}, want: refused, secrets: func(*env) []string { return []string{alicePW} }},
+		}, want: noCreds, secrets: func(*env) []string { return []string{alicePW} }},
 		{name: "credentials in the token endpoint's form body are ignored", handler: tokenEndpoint, req: func(*env) *http.Request {
 			r := httptest.NewRequest(http.MethodPost, "/api/tokens", strings.NewReader("username=alice&password="+url.QueryEscape(alicePW)))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
-		}, want: refused, secrets: func(*env) []string { return []string{alicePW} }},
+		}, want: noCreds, secrets: func(*env) []string { return []string{alicePW} }},
 		{name: "token user without the role is forbidden and told the scope", handler: behindRoles(false, "admin"), req: bearer(same),
 			want: expect{http.StatusForbidden, []string{`Bearer realm="api", error="insufficient_scope", scope="admin"`}, body403}},
 		{name: "password user without the role is forbidden without a challenge", handler: behindRoles(false, "admin"), req: authz(alice),
@@ -449,7 +451,13 @@ func runHostileCase(t *testing.T, tc hostileCase, entry string) {
 		case mints:
 			require.Equal(t, http.StatusOK, want.status, "only an admitted password mints")
 		case cannotMint:
-			want, verifies = refused, 0
+			// A token never mints: refused, saying why — a token (or key)
+			// at the token endpoint, or the token's own fault when it
+			// cannot be read at all.
+			want, verifies = expect{http.StatusUnauthorized, chPlain, body401TokenForToken}, 0
+			if tc.want.body == body401Token && parsesAsMalformed(req) {
+				want = expect{http.StatusUnauthorized, chToken, body401Token}
+			}
 		}
 	}
 	e.hasher.verifies.Store(0)
@@ -1656,3 +1664,10 @@ func (s *rehashFailsStore) UpdatePasswordHash(context.Context, string, string, s
 }
 
 func tokenEndpoint(e *env) http.Handler { return e.auth.TokenHandler() }
+
+// parsesAsMalformed reports whether r's credentials fail to parse at all,
+// which every entry point refuses before it looks at what they are.
+func parsesAsMalformed(r *http.Request) bool {
+	_, err := parseCredentials(r, "X-Api-Key", maxHeaderLen)
+	return errors.Is(err, errMalformedCredentials)
+}

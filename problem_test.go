@@ -164,10 +164,11 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 		login     string
 		status    int
 		challenge bool
+		detail    string
 	}{
-		{"no credentials", []envOpt{problems}, "", 401, true},
-		{"wrong password", []envOpt{problems}, "alice", 401, true},
-		{"store failure", []envOpt{problems, broken}, "alice", 500, false},
+		{"no credentials", []envOpt{problems}, "", 401, true, "Credentials required"},
+		{"wrong password", []envOpt{problems}, "alice", 401, true, "Invalid credentials"},
+		{"store failure", []envOpt{problems, broken}, "alice", 500, false, "Internal server error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +193,7 @@ func TestWriteProblemAsErrorWriter(t *testing.T) {
 					t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.challenge)
 				}
 				p := decodeProblem(t, rec.Body.Bytes())
-				if p.Status != tt.status || p.Detail != errorMessage(tt.status, nil) {
+				if p.Status != tt.status || p.Detail != tt.detail {
 					t.Errorf("problem = %+v", p)
 				}
 				if tt.status == 500 {

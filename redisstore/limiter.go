@@ -556,7 +556,7 @@ func (l *Limiter) resync(ctx context.Context) {
 
 // readIndexes runs resyncScript on every bucket's index in one pipeline,
 // loading the script first if Redis does not have it (after a restart, a
-// failover or SCRIPT FLUSH; on a cluster ScriptLoad reaches every master).
+// failover or SCRIPT FLUSH; on a cluster, loading reaches every master).
 func (l *Limiter) readIndexes(ctx context.Context) ([][]string, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, lockBuckets)
