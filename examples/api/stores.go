@@ -24,20 +24,51 @@ import (
 // read from the database.
 const accountCacheSize = 10_000
 
-// poolSize is the number of database and Redis connections kept open: at
-// least 16, and 4 per CPU, since each request in flight may hold one.
-func poolSize() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
+// poolSize is the number of PostgreSQL connections each instance keeps
+// open, 4 per CPU (GOMAXPROCS), as the README's "Running in production"
+// explains: a lookup takes well under a millisecond, so 4 connections per
+// core serve more requests than the core can authenticate, and more only
+// add backends. Budget poolSize()+1 (the cache's LISTEN connection) per
+// instance against PostgreSQL's max_connections. It is also the number
+// of idle Redis connections kept warm.
+func poolSize() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// The Redis client's timeouts when the URL sets none (dial_timeout,
+// read_timeout, write_timeout, pool_timeout, max_retries): go-redis's defaults (5 s to
+// dial, 3 s to read, and waits longer) let a frozen Redis hold a request
+// for seconds. A healthy Redis answers in well under a millisecond, so a
+// command that takes redisReadTimeout has failed; the request gets a 500
+// and /readyz fails while pings do.
+const (
+	redisDialTimeout  = 2 * time.Second
+	redisReadTimeout  = time.Second
+	redisWriteTimeout = time.Second
+	redisPoolTimeout  = 2 * time.Second
+)
+
+// startupTimeout bounds each engine's check at start.
+const startupTimeout = 10 * time.Second
 
 // stores are the backends the flags chose; closers run at shutdown.
 type stores struct {
 	users       httpauth.UserStore[sqlstore.User]
 	revocations httpauth.RevocationStore // nil: in memory
 	limiter     httpauth.Limiter         // nil: in memory
+	clients     httpauth.Limiter         // per-client password attempts; nil: none
 	mail        mailLimits               // the e-mail routes' limits, in Redis with -redis
 	closers     []func() error
 	// live, one per store with process-local state, report whether that
 	// state is trusted (its change feed is up); /healthz shows them.
 	live map[string]func() bool
+	// pings check that each engine answers; /readyz runs them.
+	pings map[string]func(context.Context) error
+}
+
+func (s *stores) addPing(name string, ping func(context.Context) error) {
+	if s.pings == nil {
+		s.pings = make(map[string]func(context.Context) error)
+	}
+	s.pings[name] = ping
 }
 
 func (s *stores) addLive(name string, live func() bool) {
@@ -63,10 +94,13 @@ func openStores(ctx context.Context, o options, logger *slog.Logger) (*stores, e
 	if o.db == "" {
 		s.users, err = memoryUsers(ctx)
 	} else {
-		err = s.openSQL(ctx, o.db, o.demoUsers, logger)
+		err = s.openSQL(ctx, o, logger)
 	}
 	if err == nil && o.redis != "" {
-		err = s.openRedis(o.redis, o.redisPrefix)
+		err = s.openRedis(ctx, o, logger)
+	}
+	if err == nil && o.redis == "" && o.clientMax > 0 {
+		s.clients = httpauth.NewMemoryLimiter(o.clientMax, clientAttemptWindow)
 	}
 	if err != nil {
 		_ = s.Close()
@@ -101,9 +135,11 @@ func memoryUsers(ctx context.Context) (httpauth.UserStore[sqlstore.User], error)
 	return accts, nil
 }
 
-// openSQL opens the -db store; it creates the missing demo users only when
-// withDemo is set (-demo-users), never by default in a real database.
-func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger *slog.Logger) error {
+// openSQL opens the -db store; it runs the migrations only with
+// -migrate, and creates the missing demo users only with -demo-users,
+// never by default in a real database.
+func (s *stores) openSQL(ctx context.Context, o options, logger *slog.Logger) error {
+	dsn, withDemo := o.db, o.demoUsers
 	driver, source, dialect := "", "", sqlstore.Dialect("")
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
@@ -129,12 +165,10 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("-db: %w", err)
-	}
-	if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
+	if err := checkSQL(ctx, db, dialect, o.migrate, logger); err != nil {
 		return err
 	}
+	s.addPing(string(dialect), db.PingContext)
 	cfg := sqlstore.Config[sqlstore.User]{Dialect: dialect}
 	if dialect == sqlstore.Postgres {
 		// Repeat lookups from memory, kept current by the LISTEN/NOTIFY
@@ -177,22 +211,25 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 	return nil
 }
 
-func (s *stores) openRedis(url, prefix string) error {
-	opts, err := redis.ParseURL(url)
+func (s *stores) openRedis(ctx context.Context, o options, logger *slog.Logger) error {
+	prefix := o.redisPrefix
+	opts, err := redis.ParseURL(o.redis)
 	if err != nil {
-		return fmt.Errorf("-redis: %w", err)
+		return fmt.Errorf("-redis: %w", err) // go-redis's parse errors do not repeat the URL
 	}
+	setRedisTimeouts(opts)
 	// go-redis already keeps idle connections (10 per CPU at most); warm
 	// them up front so the first burst opens none. A pool_size or
 	// min_idle_conns in the URL wins.
-	if opts.PoolSize == 0 {
-		opts.PoolSize = max(poolSize(), 10*runtime.GOMAXPROCS(0))
-	}
 	if opts.MinIdleConns == 0 {
 		opts.MinIdleConns = poolSize()
 	}
 	rdb := redis.NewClient(opts)
 	s.closers = append(s.closers, rdb.Close)
+	if err := checkRedis(ctx, rdb, opts, logger); err != nil {
+		return err
+	}
+	s.addPing("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	// Both keep process-local state (revocation verdicts, locked logins)
 	// that pub/sub keeps current, so a repeat request makes no Redis round
 	// trip; while the subscription is down they read Redis. Set out
@@ -214,6 +251,18 @@ func (s *stores) openRedis(url, prefix string) error {
 	s.closers = append(s.closers, lim.Close)
 	s.addLive("limiter", lim.Live)
 	s.revocations, s.limiter = rev, lim
+	if o.clientMax > 0 {
+		// Per-client password attempts, shared by every instance. Locks
+		// are rare and per address, so no local lock set (LocalLocks -1).
+		clients, err := redisstore.NewLimiter(rdb, redisstore.LimiterOptions{
+			Prefix: prefix + "client:", MaxFailures: o.clientMax, Window: clientAttemptWindow, LocalLocks: -1,
+		})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, clients.Close)
+		s.clients = clients
+	}
 
 	// The e-mail routes' limits, shared by every instance. They only
 	// Reserve (never Allow), so they need no local lock set and no
