@@ -129,8 +129,8 @@ func setRedisLogger(logger *slog.Logger) { redis.SetLogger(redisLogger{logger}) 
 // counter (httpauth_http_server_errors_total) counts them all.
 const repeatWindow = 10 * time.Second
 
-// dedupHandler writes a WARN or ERROR record at most once per message per
-// repeatWindow; the next one after the window carries "repeated", how
+// dedupHandler writes a WARN or ERROR record at most once per message and
+// attributes (the error's text, the feed…) per repeatWindow; the next one after the window carries "repeated", how
 // many were dropped meanwhile. Lower levels pass untouched.
 type dedupHandler struct {
 	slog.Handler
@@ -155,8 +155,13 @@ func (h dedupHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn {
 		return h.Handler.Handle(ctx, r)
 	}
+	key := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		key += "\x00" + a.String()
+		return true
+	})
 	h.st.mu.Lock()
-	e := h.st.seen[r.Message]
+	e := h.st.seen[key]
 	if e != nil && r.Time.Sub(e.last) < repeatWindow {
 		e.dropped++
 		h.st.mu.Unlock()
@@ -168,7 +173,7 @@ func (h dedupHandler) Handle(ctx context.Context, r slog.Record) error {
 			clear(h.st.seen)
 		}
 		e = &dedupEntry{}
-		h.st.seen[r.Message] = e
+		h.st.seen[key] = e
 	}
 	dropped, e.dropped, e.last = e.dropped, 0, r.Time
 	h.st.mu.Unlock()

@@ -4,7 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -77,45 +77,43 @@ func watchFeeds(live map[string]func() bool, logger *slog.Logger) (stop func()) 
 	if len(live) == 0 {
 		return func() {}
 	}
-	names := make([]string, 0, len(live))
-	for name := range live {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		up := make(map[string]bool, len(live))
-		for _, name := range names {
-			if up[name] = live[name](); !up[name] {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for name, f := range live {
+		// One goroutine per feed, so that a slow one delays no other.
+		wg.Go(func() {
+			up := f()
+			seen := up
+			if !up {
 				logger.Info("change feed not live yet", slog.String("feed", name))
 			}
-		}
-		t := time.NewTicker(feedPoll)
-		defer t.Stop()
-		for {
-			for _, name := range names {
-				now := live[name]()
+			t := time.NewTicker(feedPoll)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+				now := f()
 				switch {
-				case up[name] && !now:
+				case up && !now:
 					logger.Warn("change feed lost: reading through to the store until it is back", slog.String("feed", name))
-				case !up[name] && now:
+				case !up && now && !seen:
+					logger.Info("change feed live", slog.String("feed", name))
+				case !up && now:
 					logger.Info("change feed back", slog.String("feed", name))
 				}
-				up[name] = now
+				seen = seen || now
+				up = now
 			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+		})
+	}
 	var once atomic.Bool
 	return func() {
 		if once.CompareAndSwap(false, true) {
 			close(done)
-			<-stopped
+			wg.Wait()
 		}
 	}
 }

@@ -97,9 +97,9 @@ type options struct {
 	proxies     []netip.Prefix // -trusted-proxies
 	clientMax   int            // -client-attempts: password attempts per client per window
 	drainDelay  time.Duration  // -drain-delay: readiness off before the listener closes
-	metricsAddr string  // the metrics listener's address; "": none
-	logLinks    bool    // with -db, write account links to stderr all the same
-	links       *mailer // where account links go; nil: nowhere
+	metricsAddr string         // the metrics listener's address; "": none
+	logLinks    bool           // with -db, write account links to stderr all the same
+	links       *mailer        // where account links go; nil: nowhere
 }
 
 // linksDelivered reports whether account links have somewhere to go: the

@@ -86,8 +86,8 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (*app, error
 			Clients:        st.clients, // nil: no per-client limit
 			TrustedProxies: o.proxies,
 		},
-		Revocations:  st.revocations,
-		APIKeys:      keys,
+		Revocations: st.revocations,
+		APIKeys:     keys,
 	})
 	if err != nil {
 		_ = st.Close()

@@ -75,7 +75,27 @@ func (s *stores) addLive(name string, live func() bool) {
 	if s.live == nil {
 		s.live = make(map[string]func() bool)
 	}
-	s.live[name] = live
+	s.live[name] = boundedLive(live)
+}
+
+// liveTimeout bounds a Live call: a redisstore Limiter's Live waits for
+// its lock, which a resynchronisation holds during Redis round trips. A
+// feed that does not answer within it counts as down.
+const liveTimeout = 500 * time.Millisecond
+
+// boundedLive returns live, answering false when it takes longer than
+// liveTimeout (the call finishes in the background).
+func boundedLive(live func() bool) func() bool {
+	return func() bool {
+		c := make(chan bool, 1)
+		go func() { c <- live() }()
+		select {
+		case v := <-c:
+			return v
+		case <-time.After(liveTimeout):
+			return false
+		}
+	}
 }
 
 func (s *stores) Close() error {
