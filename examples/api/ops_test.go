@@ -434,6 +434,17 @@ func TestKeyRotation(t *testing.T) {
 		failures.Add(1)
 		firstErr.CompareAndSwap(nil, fmt.Sprintf(format, args...))
 	}
+	procs := map[int]*proc{}
+	start := func(i int, keys string) {
+		// -drain-delay: a request that picked the instance just before the
+		// balancer dropped it still finds the listener open.
+		p := startProc(t, m.bin, append([]string{"-drain-delay", "1s"}, m.args...), envWith(keys))
+		mu.Lock()
+		procs[i], backends[i] = p, p.base
+		mu.Unlock()
+	}
+	start(0, oldKey) // before the load: the balancer never has no backend
+	start(1, oldKey)
 	users := [][2]string{{"alice@example.com", "wonderland-42"}, {"carol@example.com", "pässwörd-ü42"}, {"admin@example.com", "s3cret:with:colons"}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -497,13 +508,6 @@ func TestKeyRotation(t *testing.T) {
 		})
 	}
 
-	procs := map[int]*proc{}
-	start := func(i int, keys string) {
-		p := startProc(t, m.bin, m.args, envWith(keys))
-		mu.Lock()
-		procs[i], backends[i] = p, p.base
-		mu.Unlock()
-	}
 	// roll restarts each instance in turn: out of the balancer, SIGTERM
 	// (it drains its requests in flight), started again with keys, back in.
 	roll := func(keys string) {
@@ -517,8 +521,6 @@ func TestKeyRotation(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // some traffic on the mix
 		}
 	}
-	start(0, oldKey)
-	start(1, oldKey)
 	time.Sleep(time.Second)
 	roll(oldKey + "," + newKey) // step 1: the new key verifies; the old one signs
 	roll(newKey + "," + oldKey) // step 2: the new key signs
