@@ -108,6 +108,11 @@ _httpauth_services_redis() {
 	local port=$1
 	if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
 		_httpauth_services_log "Redis already running on 127.0.0.1:$port"
+		# --- issue 18: persistence. Revocations must survive a restart, as
+		# in production: turn the append-only file on (at runtime, so a
+		# packaged or already running server gets it too).
+		redis-cli -h 127.0.0.1 -p "$port" CONFIG SET appendonly yes >/dev/null 2>&1 ||
+			_httpauth_services_log "could not turn appendonly on (CONFIG SET refused)"
 		return 0
 	fi
 	_httpauth_services_log "starting Redis on 127.0.0.1:$port"
@@ -115,13 +120,18 @@ _httpauth_services_redis() {
 	# otherwise, or when it fails (no init scripts), start a bare daemon.
 	if [ "$port" = 6379 ] && [ -x /etc/init.d/redis-server ]; then
 		service redis-server start >/dev/null 2>&1 || true
-		_httpauth_services_wait sh -c "redis-cli -h 127.0.0.1 -p $port ping | grep -q PONG" && return 0
+		if _httpauth_services_wait sh -c "redis-cli -h 127.0.0.1 -p $port ping | grep -q PONG"; then
+			# --- issue 18: persistence (see above).
+			redis-cli -h 127.0.0.1 -p "$port" CONFIG SET appendonly yes >/dev/null 2>&1 ||
+				_httpauth_services_log "could not turn appendonly on (CONFIG SET refused)"
+			return 0
+		fi
 	fi
 	local dir=/tmp/httpauth-redis-$port
 	mkdir -p "$dir"
 	redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
 		--dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-		--save '' --appendonly no --maxmemory-policy noeviction ||
+		--save '' --appendonly yes --appendfsync everysec --maxmemory-policy noeviction ||
 		{ _httpauth_services_log "redis-server failed to start"; return 1; }
 	_httpauth_services_wait sh -c "redis-cli -h 127.0.0.1 -p $port ping | grep -q PONG" ||
 		{ _httpauth_services_log "Redis did not answer on 127.0.0.1:$port (log: $dir/redis.log)"; return 1; }

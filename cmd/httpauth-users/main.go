@@ -19,6 +19,8 @@
 //	delete LOGIN
 //	import [-dry-run] [-format csv|jsonl] FILE|-
 //	                                 create users from their existing hashes
+//	unlock LOGIN                     lift the login's password-failure lock
+//	                                 in the Redis limiter (-redis)
 //
 // import reads CSV with a header row (login, hash, and optionally
 // confirmed and roles; roles separated by commas, semicolons or spaces)
@@ -32,6 +34,16 @@
 // running it twice imports nothing new. It prints how many rows of each
 // format were imported, skipped as existing, and refused; -dry-run checks
 // and reports, and changes nothing.
+//
+// unlock needs -redis (default $HTTPAUTH_USERS_REDIS), the Redis the
+// servers' limiter uses, and -redis-prefix, its key prefix (default
+// "httpauth:", as the example's -redis-prefix). It counts the login as
+// the store does (its canonical form), so any spelling works, and tells
+// every running instance (their local lock sets forget it). A server
+// without Redis counts failures in its own memory: nothing outside the
+// process can reach that count; it ends with its window (15 minutes by
+// default) or a restart. A Redis URL with a password is refused in argv
+// as -db is: put it in $HTTPAUTH_USERS_REDIS.
 //
 // Passwords are never taken from argv. From a terminal, add and passwd
 // ask twice with echo off; otherwise the password is the first line of
@@ -65,7 +77,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/gohttpauth/httpauth/redisstore"
 	"github.com/gohttpauth/httpauth/sqlstore"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -86,6 +100,7 @@ commands:
   disable LOGIN | enable LOGIN | confirm LOGIN | unconfirm LOGIN
   roles LOGIN [ROLE...] | logout LOGIN | show LOGIN | delete LOGIN
   import [-dry-run] [-format csv|jsonl] FILE|-   (login,hash,confirmed,roles)
+  unlock LOGIN       (needs -redis URL or $HTTPAUTH_USERS_REDIS; -redis-prefix, default httpauth:)
 `
 
 // run is the whole command, testable: it returns the exit status.
@@ -94,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	dsn := fs.String("db", os.Getenv("HTTPAUTH_USERS_DB"), "sqlite:PATH or postgres://...")
+	redisURL := fs.String("redis", os.Getenv("HTTPAUTH_USERS_REDIS"), "redis://... of the servers' limiter (unlock)")
+	redisPrefix := fs.String("redis-prefix", redisstore.DefaultPrefix, "the servers' Redis key prefix (unlock)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -101,13 +118,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.Usage()
 		return 2
 	}
-	inArgv := false
-	fs.Visit(func(f *flag.Flag) { inArgv = inArgv || f.Name == "db" })
+	inArgv, redisInArgv := false, false
+	fs.Visit(func(f *flag.Flag) {
+		inArgv = inArgv || f.Name == "db"
+		redisInArgv = redisInArgv || f.Name == "redis"
+	})
 	if inArgv && dsnHasPassword(*dsn) {
 		fmt.Fprintln(stderr, "httpauth-users: -db must not contain the database password (ps and the shell history show argv); set PGPASSWORD, use ~/.pgpass, or put the DSN in HTTPAUTH_USERS_DB")
 		return 2
 	}
-	if err := command(ctx, *dsn, fs.Arg(0), fs.Args()[1:], stdin, stdout, stderr); err != nil {
+	if redisInArgv && redisHasPassword(*redisURL) {
+		fmt.Fprintln(stderr, "httpauth-users: -redis must not contain the Redis password (ps and the shell history show argv); put the URL in HTTPAUTH_USERS_REDIS")
+		return 2
+	}
+	var err error
+	if fs.Arg(0) == "unlock" {
+		err = unlock(ctx, *dsn, *redisURL, *redisPrefix, fs.Args()[1:], stdout)
+	} else {
+		err = command(ctx, *dsn, fs.Arg(0), fs.Args()[1:], stdin, stdout, stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "httpauth-users:", err)
 		if errors.Is(err, errUsage) {
 			fmt.Fprint(stderr, usage)
@@ -132,6 +162,62 @@ func dsnHasPassword(dsn string) bool {
 	}
 	_, set := u.User.Password()
 	return set || u.Query().Has("password")
+}
+
+// redisHasPassword reports whether a Redis URL carries a password.
+func redisHasPassword(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return strings.Contains(u, "@")
+	}
+	_, set := p.User.Password()
+	return set || p.Query().Has("password")
+}
+
+// unlock lifts login's lock in the servers' Redis limiter: Reset of the
+// key httpauth counts the login's failures against, "login:" and the
+// store's LoginKey (the canonical login), which deletes the counter and
+// tells every instance subscribed to the limiter.
+func unlock(ctx context.Context, dsn, redisURL, prefix string, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: unlock LOGIN", errUsage)
+	}
+	if redisURL == "" {
+		return fmt.Errorf("%w: unlock needs -redis or $HTTPAUTH_USERS_REDIS (a server without Redis keeps its locks in its own memory: they end with the window, 15 minutes by default, or a restart)", errUsage)
+	}
+	db, dialect, err := open(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: dialect})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// Ping first: a refused password or an unreachable server is an
+	// error with a non-zero exit, never a silent success.
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	lim, err := redisstore.NewLimiter(rdb, redisstore.LimiterOptions{Prefix: prefix, LocalLocks: -1})
+	if err != nil {
+		return err
+	}
+	defer lim.Close()
+	if err := lim.Reset(ctx, "login:"+store.LoginKey(args[0])); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "unlocked %s (prefix %q)\n", sqlstore.NormalizeLogin(args[0]), prefix)
+	return err
 }
 
 // createPrivate creates path with mode 0600 unless it exists, so that the

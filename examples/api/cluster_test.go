@@ -32,13 +32,14 @@ func TestRedisURLForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := newRedisClient(tt.url)
+			c, info, err := newRedisClient(tt.url)
 			if tt.wantErr {
 				assert.Error(t, err)
 				return
 			}
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = c.Close() })
+			assert.Equal(t, redisReadTimeout, info.read, "the example's timeouts, for every client kind")
 			switch c := c.(type) {
 			case *redis.ClusterClient:
 				assert.Equal(t, tt.want, "*redis.ClusterClient")

@@ -28,7 +28,7 @@ func TestCredentialTable(t *testing.T) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	instance := func() (*httpauth.Authenticator[User], *sqlstore.Store[User]) {
-		st, err := openStores(ctx, options{db: m.dsn, redis: m.redisURL, redisPrefix: "test:" + m.schema + ":"}, logger)
+		st, err := openStores(ctx, options{db: m.dsn, migrate: true, redis: m.redisURL, redisPrefix: "test:" + m.schema + ":"}, logger)
 		if err != nil {
 			t.Fatal(err)
 		}

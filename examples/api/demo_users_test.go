@@ -26,9 +26,9 @@ func TestDemoUsersOnlyWhenAsked(t *testing.T) {
 	}{
 		{"memory", nil, true},
 		{"memory, -demo-users", []string{"-demo-users"}, true},
-		{"-db", []string{"-db", "sqlite:DB"}, false},
-		{"-db -demo-users", []string{"-db", "sqlite:DB", "-demo-users"}, true},
-		{"-db -demo-users=false", []string{"-db", "sqlite:DB", "-demo-users=false"}, false},
+		{"-db", []string{"-db", "sqlite:DB", "-migrate"}, false},
+		{"-db -demo-users", []string{"-db", "sqlite:DB", "-migrate", "-demo-users"}, true},
+		{"-db -demo-users=false", []string{"-db", "sqlite:DB", "-migrate", "-demo-users=false"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/sqlstore"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -170,7 +171,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	}
 
 	a, err := newServer(ctx, options{
-		tokenTTL: time.Hour, key: testKey(t), db: pg.DSN(), redis: rd.URL(), redisPrefix: "fault:",
+		tokenTTL: time.Hour, keys: []httpauth.SigningKey{testKey(t)}, db: pg.DSN(), redis: rd.URL(), redisPrefix: "fault:",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)

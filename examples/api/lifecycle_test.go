@@ -166,12 +166,12 @@ func lifecycleModes(t *testing.T) map[string]func(t *testing.T) []string {
 	return map[string]func(t *testing.T) []string{
 		"memory": func(*testing.T) []string { return nil },
 		"sqlite": func(t *testing.T) []string {
-			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users", "-log-links"}
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-migrate", "-demo-users", "-log-links"}
 		},
 		"postgres and redis": func(t *testing.T) []string {
 			dsn, schema := pgTestSchema(t)
 			redisURL := httpauthtest.RequireEnv(t, "HTTPAUTH_REDIS_TEST_URL", "source .ci/services.sh")
-			return []string{"-db", dsn, "-demo-users", "-log-links", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
+			return []string{"-db", dsn, "-migrate", "-demo-users", "-log-links", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"}
 		},
 	}
 }
@@ -463,7 +463,7 @@ func keys(m map[string]any) []string {
 // server lists them.
 func TestKeyLastUsedWrittenAtShutdown(t *testing.T) {
 	t.Parallel()
-	args := []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users"}
+	args := []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-migrate", "-demo-users"}
 	admin := basicH("admin@example.com", "s3cret:with:colons")
 	s := startAPI(t, args...)
 	r := s.do(t, request{method: "POST", path: "/api/v1/keys", header: admin, body: map[string]any{"name": "ci", "roles": []string{"user"}}})

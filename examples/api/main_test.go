@@ -71,14 +71,15 @@ func TestParseOptions(t *testing.T) {
 			assert.Equal(t, tt.generated, generated)
 			assert.Equal(t, tt.ttl, o.tokenTTL)
 			assert.Equal(t, "127.0.0.1:8080", o.addr)
-			assert.Len(t, o.key.Secret, 32)
+			require.Len(t, o.keys, 1)
+			assert.Len(t, o.keys[0].Secret, 32)
 		})
 	}
 }
 
 func newTestServer(t *testing.T, ttl time.Duration) *httptest.Server {
 	t.Helper()
-	a, err := newServer(context.Background(), options{tokenTTL: ttl, key: testKey(t)}, slog.New(slog.DiscardHandler))
+	a, err := newServer(context.Background(), options{tokenTTL: ttl, keys: []httpauth.SigningKey{testKey(t)}}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.close() })
 	srv := httptest.NewServer(a.handler)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,9 +19,12 @@ type metrics struct {
 	outcomes  *prometheus.CounterVec
 	hash      prometheus.Histogram
 	throttled prometheus.Counter
+	errors    *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the registry; live are the change feeds, each a gauge
+// (1 live, 0 down).
+func newMetrics(live map[string]func() bool) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,8 +41,24 @@ func newMetrics() *metrics {
 			Name: "httpauth_throttled_logins_total",
 			Help: "Logins refused with a 429 because the login or client was over its budget.",
 		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpauth_http_server_errors_total",
+			Help: "Answers with a 5xx status, by route pattern and status code: alert on its rate.",
+		}, []string{"route", "code"}),
 	}
-	m.reg.MustRegister(m.outcomes, m.hash, m.throttled,
+	for name, f := range live {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "httpauth_change_feed_live",
+			Help:        "Whether a store's change feed is live (1) or down (0: the store reads through, /readyz fails).",
+			ConstLabels: prometheus.Labels{"feed": name},
+		}, func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	m.reg.MustRegister(m.errors, m.outcomes, m.hash, m.throttled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,4 +92,43 @@ func (m *metrics) handler() http.Handler {
 	mux.Handle("/metrics", methods{http.MethodGet: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})})
 	mux.HandleFunc("/", notFound)
 	return mux
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// countErrors counts h's 5xx answers by the route pattern that mux
+// matched (a bounded set; "none" if it matched none), so that a store
+// outage shows as a rate rather than as one log line per request.
+func (m *metrics) countErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		mux.ServeHTTP(rec, r)
+		if rec.status >= 500 {
+			route := r.Pattern
+			if route == "" {
+				route = "none"
+			}
+			m.errors.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		}
+	})
 }

@@ -72,7 +72,7 @@ func newMultiEnv(t *testing.T) *multiEnv {
 		db:       db,
 		redisURL: redisURL,
 		bin:      bin,
-		args:     []string{"-addr", "127.0.0.1:0", "-db", dsn, "-demo-users", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"},
+		args:     []string{"-addr", "127.0.0.1:0", "-client-attempts", "0", "-db", dsn, "-migrate", "-demo-users", "-redis", redisURL, "-redis-prefix", "test:" + schema + ":"},
 		env:      append(os.Environ(), "HTTPAUTH_SECRET="+hex.EncodeToString(secret)),
 	}
 }

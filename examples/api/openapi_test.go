@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gohttpauth/httpauth"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -103,7 +104,7 @@ func newOpenAPIHarness(t *testing.T, doc *openAPIDoc) *openAPIHarness {
 	t.Helper()
 	logs := &syncBuffer{}
 	a, err := newServer(context.Background(),
-		options{tokenTTL: time.Hour, key: testKey(t), links: newMailer(logs)}, slog.New(slog.DiscardHandler))
+		options{tokenTTL: time.Hour, keys: []httpauth.SigningKey{testKey(t)}, links: newMailer(logs)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.close() })
 	return &openAPIHarness{doc: doc, app: a, logs: logs, vars: map[string]string{}, seen: map[string]map[int]bool{}}

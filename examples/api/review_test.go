@@ -82,7 +82,7 @@ func newAccountsEnv(t *testing.T, queueSize int, limits mailLimits) *accountsEnv
 	}
 	e := &accountsEnv{users: users, queue: newMailQueue(queueSize, logger), out: &syncBuffer{}, logs: logs}
 	acc := newAccounts(auth, users, reg, httpauthtest.FastHasher{}, newMailer(e.out), e.queue, limits, logger)
-	e.handler = routes(auth, nil, &lifecycle{auth: auth, accounts: acc, logger: logger})
+	e.handler = routes(auth, nil, &lifecycle{auth: auth, accounts: acc, logger: logger}, &readiness{}, newMetrics(nil))
 	t.Cleanup(e.queue.close)
 	return e
 }
@@ -215,7 +215,7 @@ func TestMailRateLimits(t *testing.T) {
 			prefix := "test:mail:" + newID() + ":"
 			open := func() mailLimits {
 				s := &stores{}
-				require.NoError(t, s.openRedis(url, prefix))
+				require.NoError(t, s.openRedis(t.Context(), options{redis: url, redisPrefix: prefix}, slog.New(slog.DiscardHandler)))
 				t.Cleanup(func() { _ = s.Close() })
 				return s.mail
 			}
@@ -317,7 +317,7 @@ func delta(before, after map[string]float64) map[string]float64 {
 // amounts, and the public port serves no /metrics.
 func TestMetricsDoNotTellLoginsApart(t *testing.T) {
 	t.Parallel()
-	a, err := newServer(context.Background(), options{tokenTTL: time.Hour, key: testKey(t)}, slog.New(slog.DiscardHandler))
+	a, err := newServer(context.Background(), options{tokenTTL: time.Hour, keys: []httpauth.SigningKey{testKey(t)}}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.close() })
 	srv := httptest.NewServer(a.handler)
@@ -364,10 +364,10 @@ func TestAccountLinkRoutesOnlyWhereLinksMayBeLogged(t *testing.T) {
 	}{
 		{"memory", func(*testing.T) []string { return nil }, true},
 		{"-db", func(t *testing.T) []string {
-			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users"}
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-migrate", "-demo-users"}
 		}, false},
 		{"-db -log-links", func(t *testing.T) []string {
-			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-demo-users", "-log-links"}
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-migrate", "-demo-users", "-log-links"}
 		}, true},
 	}
 	for _, tt := range tests {
@@ -432,7 +432,7 @@ func TestSQLiteDatabaseFileMode(t *testing.T) {
 				require.NoError(t, os.Chmod(path, tt.existing))
 			}
 			var logs syncBuffer
-			o := options{db: "sqlite:" + path}
+			o := options{db: "sqlite:" + path, migrate: true}
 			st, err := openStores(t.Context(), o, slog.New(slog.NewTextHandler(&logs, nil)))
 			require.NoError(t, err)
 			require.NoError(t, st.Close())

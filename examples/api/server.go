@@ -48,6 +48,7 @@ type app struct {
 	metrics http.Handler // GET /metrics; served only on -metrics-addr
 	mail    *mailQueue   // the account e-mails' worker; nil when the account-link routes are off
 	close   func() error // drains the mail queue, then closes the authenticator and the stores
+	ready   *readiness   // /readyz; drain() fails it at shutdown
 }
 
 // accountLinkRoutesOff is logged at startup when the account-link routes
@@ -64,13 +65,13 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (*app, error
 	if err != nil {
 		return nil, err
 	}
-	signer, err := httpauth.NewHMACSigner(o.key)
+	signer, err := httpauth.NewHMACSigner(o.keys...)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	keys, register := lifecycleStores(st.users)
-	hasher, m := httpauth.DefaultHasher(), newMetrics()
+	hasher, m := httpauth.DefaultHasher(), newMetrics(st.live)
 	auth, err := httpauth.New(httpauth.Config[User]{
 		Users:        st.users,
 		Signer:       signer,
@@ -81,9 +82,13 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (*app, error
 		CheckAccount: checkAccount,
 		Logger:       logger,
 		OnEvent:      m.observe,
-		Throttle:     httpauth.Throttle{Logins: st.limiter}, // nil: in memory
-		Revocations:  st.revocations,
-		APIKeys:      keys,
+		Throttle: httpauth.Throttle{
+			Logins:         st.limiter, // nil: in memory
+			Clients:        st.clients, // nil: no per-client limit
+			TrustedProxies: o.proxies,
+		},
+		Revocations: st.revocations,
+		APIKeys:     keys,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -102,19 +107,25 @@ func newServer(ctx context.Context, o options, logger *slog.Logger) (*app, error
 	} else {
 		logger.Warn(accountLinkRoutesOff)
 	}
+	ready := &readiness{checks: st.pings, live: st.live}
+	stopWatch := watchFeeds(st.live, logger)
 	closeAll := func() error {
+		stopWatch()
 		if queue != nil {
 			queue.close() // sends what is queued, while the stores are open
 		}
 		_ = auth.Close() // writes the API keys' last-used times
 		return st.Close()
 	}
-	return &app{handler: routes(auth, st.live, lc), metrics: m.handler(), mail: queue, close: closeAll}, nil
+	h := routes(auth, st.live, lc, ready, m)
+	return &app{handler: h, metrics: m.handler(), mail: queue, close: closeAll, ready: ready}, nil
 }
 
 // routes builds the handler. live names the stores with process-local
-// state and reports whether each is trusted now; /healthz shows them.
-func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc *lifecycle) http.Handler {
+// state and reports whether each is trusted now; /healthz shows them,
+// and /readyz fails while one is not. m counts the 5xx answers; every
+// request gets a deadline (requestTimeout).
+func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc *lifecycle, ready *readiness, m *metrics) http.Handler {
 	api := http.NewServeMux()
 	api.Handle("/api/v1/tokens/{$}", methods{
 		http.MethodPost:   auth.TokenHandler(),
@@ -131,8 +142,10 @@ func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc 
 	api.HandleFunc("/", notFound)
 
 	root := http.NewServeMux()
+	root.Handle("/readyz", methods{http.MethodGet: ready})
 	root.Handle("/healthz", methods{http.MethodGet: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Not live is still healthy: the store reads through meanwhile.
+		// Liveness: the process serves. Not live is still healthy (the
+		// store reads through meanwhile); readiness is /readyz.
 		body := map[string]any{"status": "ok"}
 		if len(live) > 0 {
 			state := make(map[string]bool, len(live))
@@ -146,7 +159,7 @@ func routes(auth *httpauth.Authenticator[User], live map[string]func() bool, lc 
 	root.Handle("/api/v1/", auth.Middleware(api))
 	root.HandleFunc("/", notFound)
 	lc.routes(root, api)
-	return crossOriginProtection(root)
+	return crossOriginProtection(withDeadline(m.countErrors(root)))
 }
 
 // crossOriginProtection refuses cross-site browser requests that change

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,14 +148,17 @@ type redisServer struct {
 	bin  string
 	dir  string
 	port int
+	args []string // more redis-server arguments
 	cmd  *exec.Cmd
 }
 
-func startRedis(t *testing.T) *redisServer {
+// startRedis starts a private redis-server; args are more of its
+// command-line arguments, such as "--requirepass", "pw".
+func startRedis(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	needServer(t, "redis-server", err)
-	r := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	r := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t), args: args}
 	r.Start()
 	t.Cleanup(func() {
 		if r.cmd != nil {
@@ -171,12 +175,14 @@ func (r *redisServer) Start() {
 	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--dir", r.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--logfile", filepath.Join(r.dir, "redis.log"))
+	r.cmd.Args = append(r.cmd.Args, r.args...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(r.t, r.cmd.Start())
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer c.Close()
 	require.Eventually(r.t, func() bool {
-		return c.Ping(context.Background()).Err() == nil
+		err := c.Ping(context.Background()).Err()
+		return err == nil || strings.Contains(err.Error(), "NOAUTH") // up, with --requirepass
 	}, 60*time.Second, 20*time.Millisecond, "redis-server did not answer")
 }
 

@@ -25,27 +25,78 @@ import (
 // read from the database.
 const accountCacheSize = 10_000
 
-// poolSize is the number of database and Redis connections kept open: at
-// least 16, and 4 per CPU, since each request in flight may hold one.
-func poolSize() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
+// poolSize is the number of PostgreSQL connections each instance keeps
+// open, 4 per CPU (GOMAXPROCS), as the README's "Running in production"
+// explains: a lookup takes well under a millisecond, so 4 connections per
+// core serve more requests than the core can authenticate, and more only
+// add backends. Budget poolSize()+1 (the cache's LISTEN connection) per
+// instance against PostgreSQL's max_connections. It is also the number
+// of idle Redis connections kept warm.
+func poolSize() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// The Redis client's timeouts when the URL sets none (dial_timeout,
+// read_timeout, write_timeout, pool_timeout, max_retries): go-redis's defaults (5 s to
+// dial, 3 s to read, and waits longer) let a frozen Redis hold a request
+// for seconds. A healthy Redis answers in well under a millisecond, so a
+// command that takes redisReadTimeout has failed; the request gets a 500
+// and /readyz fails while pings do.
+const (
+	redisDialTimeout  = 2 * time.Second
+	redisReadTimeout  = time.Second
+	redisWriteTimeout = time.Second
+	redisPoolTimeout  = 2 * time.Second
+)
+
+// startupTimeout bounds each engine's check at start.
+const startupTimeout = 10 * time.Second
 
 // stores are the backends the flags chose; closers run at shutdown.
 type stores struct {
 	users       httpauth.UserStore[sqlstore.User]
 	revocations httpauth.RevocationStore // nil: in memory
 	limiter     httpauth.Limiter         // nil: in memory
+	clients     httpauth.Limiter         // per-client password attempts; nil: none
 	mail        mailLimits               // the e-mail routes' limits, in Redis with -redis
 	closers     []func() error
 	// live, one per store with process-local state, report whether that
 	// state is trusted (its change feed is up); /healthz shows them.
 	live map[string]func() bool
+	// pings check that each engine answers; /readyz runs them.
+	pings map[string]func(context.Context) error
+}
+
+func (s *stores) addPing(name string, ping func(context.Context) error) {
+	if s.pings == nil {
+		s.pings = make(map[string]func(context.Context) error)
+	}
+	s.pings[name] = ping
 }
 
 func (s *stores) addLive(name string, live func() bool) {
 	if s.live == nil {
 		s.live = make(map[string]func() bool)
 	}
-	s.live[name] = live
+	s.live[name] = boundedLive(live)
+}
+
+// liveTimeout bounds a Live call: a redisstore Limiter's Live waits for
+// its lock, which a resynchronisation holds during Redis round trips. A
+// feed that does not answer within it counts as down.
+const liveTimeout = 500 * time.Millisecond
+
+// boundedLive returns live, answering false when it takes longer than
+// liveTimeout (the call finishes in the background).
+func boundedLive(live func() bool) func() bool {
+	return func() bool {
+		c := make(chan bool, 1)
+		go func() { c <- live() }()
+		select {
+		case v := <-c:
+			return v
+		case <-time.After(liveTimeout):
+			return false
+		}
+	}
 }
 
 func (s *stores) Close() error {
@@ -64,10 +115,13 @@ func openStores(ctx context.Context, o options, logger *slog.Logger) (*stores, e
 	if o.db == "" {
 		s.users, err = memoryUsers(ctx)
 	} else {
-		err = s.openSQL(ctx, o.db, o.demoUsers, logger)
+		err = s.openSQL(ctx, o, logger)
 	}
 	if err == nil && o.redis != "" {
-		err = s.openRedis(o.redis, o.redisPrefix)
+		err = s.openRedis(ctx, o, logger)
+	}
+	if err == nil && o.redis == "" && o.clientMax > 0 {
+		s.clients = httpauth.NewMemoryLimiter(o.clientMax, clientAttemptWindow)
 	}
 	if err != nil {
 		_ = s.Close()
@@ -102,9 +156,11 @@ func memoryUsers(ctx context.Context) (httpauth.UserStore[sqlstore.User], error)
 	return accts, nil
 }
 
-// openSQL opens the -db store; it creates the missing demo users only when
-// withDemo is set (-demo-users), never by default in a real database.
-func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger *slog.Logger) error {
+// openSQL opens the -db store; it runs the migrations only with
+// -migrate, and creates the missing demo users only with -demo-users,
+// never by default in a real database.
+func (s *stores) openSQL(ctx context.Context, o options, logger *slog.Logger) error {
+	dsn, withDemo := o.db, o.demoUsers
 	driver, source, dialect := "", "", sqlstore.Dialect("")
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
@@ -130,12 +186,10 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("-db: %w", err)
-	}
-	if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
+	if err := checkSQL(ctx, db, dialect, o.migrate, logger); err != nil {
 		return err
 	}
+	s.addPing(string(dialect), db.PingContext)
 	cfg := sqlstore.Config[sqlstore.User]{Dialect: dialect}
 	if dialect == sqlstore.Postgres {
 		// Repeat lookups from memory, kept current by the LISTEN/NOTIFY
@@ -178,12 +232,17 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 	return nil
 }
 
-func (s *stores) openRedis(url, prefix string) error {
-	rdb, err := newRedisClient(url)
+func (s *stores) openRedis(ctx context.Context, o options, logger *slog.Logger) error {
+	prefix := o.redisPrefix
+	rdb, info, err := newRedisClient(o.redis)
 	if err != nil {
-		return fmt.Errorf("-redis: %w", err)
+		return fmt.Errorf("-redis: %w", err) // go-redis's parse errors do not repeat the URL
 	}
 	s.closers = append(s.closers, rdb.Close)
+	if err := checkRedis(ctx, rdb, info, logger); err != nil {
+		return err
+	}
+	s.addPing("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	// Both keep process-local state (revocation verdicts, locked logins)
 	// that pub/sub keeps current, so a repeat request makes no Redis round
 	// trip; while the subscription is down they read Redis. Set out
@@ -205,6 +264,18 @@ func (s *stores) openRedis(url, prefix string) error {
 	s.closers = append(s.closers, lim.Close)
 	s.addLive("limiter", lim.Live)
 	s.revocations, s.limiter = rev, lim
+	if o.clientMax > 0 {
+		// Per-client password attempts, shared by every instance. Locks
+		// are rare and per address, so no local lock set (LocalLocks -1).
+		clients, err := redisstore.NewLimiter(rdb, redisstore.LimiterOptions{
+			Prefix: prefix + "client:", MaxFailures: o.clientMax, Window: clientAttemptWindow, LocalLocks: -1,
+		})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, clients.Close)
+		s.clients = clients
+	}
 
 	// The e-mail routes' limits, shared by every instance. They only
 	// Reserve (never Allow), so they need no local lock set and no
@@ -234,10 +305,11 @@ func (s *stores) openRedis(url, prefix string) error {
 // &addr=sentinel2:26379), a Redis Cluster when it lists more nodes
 // (redis://h1:7000?addr=h2:7001&addr=h3:7002), and one server otherwise
 // (redis://host:6379/0).
-func newRedisClient(url string) (redis.UniversalClient, error) {
+func newRedisClient(url string) (redis.UniversalClient, redisInfo, error) {
 	// go-redis already keeps idle connections (10 per CPU at most); warm
 	// them up front so the first burst opens none (per node on a cluster).
-	// A pool_size or min_idle_conns in the URL wins.
+	// A pool_size or min_idle_conns in the URL wins. Timeouts the URL
+	// leaves out get the example's (setRedisTimeouts).
 	pool := func(size, idle *int) {
 		if *size == 0 {
 			*size = max(poolSize(), 10*runtime.GOMAXPROCS(0))
@@ -252,30 +324,36 @@ func newRedisClient(url string) (redis.UniversalClient, error) {
 	}
 	values, err := neturl.ParseQuery(q)
 	if err != nil {
-		return nil, err
+		return nil, redisInfo{}, err
 	}
 	switch {
 	case values.Has("master_name"):
 		opts, err := redis.ParseFailoverURL(url)
 		if err != nil {
-			return nil, err
+			return nil, redisInfo{}, err
 		}
 		pool(&opts.PoolSize, &opts.MinIdleConns)
-		return redis.NewFailoverClient(opts), nil
+		setRedisTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.ContextTimeoutEnabled)
+		info := redisInfo{addr: "sentinel " + opts.MasterName + " via " + strings.Join(opts.SentinelAddrs, ","), db: opts.DB, tls: opts.TLSConfig != nil, read: opts.ReadTimeout, dial: opts.DialTimeout}
+		return redis.NewFailoverClient(opts), info, nil
 	case values.Has("addr"):
 		opts, err := redis.ParseClusterURL(url)
 		if err != nil {
-			return nil, err
+			return nil, redisInfo{}, err
 		}
 		pool(&opts.PoolSize, &opts.MinIdleConns)
-		return redis.NewClusterClient(opts), nil
+		setRedisTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.ContextTimeoutEnabled)
+		info := redisInfo{addr: "cluster " + strings.Join(opts.Addrs, ","), tls: opts.TLSConfig != nil, read: opts.ReadTimeout, dial: opts.DialTimeout}
+		return redis.NewClusterClient(opts), info, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, err
+		return nil, redisInfo{}, err
 	}
 	pool(&opts.PoolSize, &opts.MinIdleConns)
-	return redis.NewClient(opts), nil
+	setRedisTimeouts(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.ContextTimeoutEnabled)
+	info := redisInfo{addr: opts.Addr, db: opts.DB, tls: opts.TLSConfig != nil, read: opts.ReadTimeout, dial: opts.DialTimeout}
+	return redis.NewClient(opts), info, nil
 }
 
 // createPrivate creates the SQLite database file at source with mode 0600
