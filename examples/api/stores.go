@@ -14,6 +14,7 @@ import (
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/redisstore"
 	"github.com/gohttpauth/httpauth/sqlstore"
+	"github.com/gohttpauth/httpauth/sqlstore/pgfeed"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // SQLite driver "sqlite"
@@ -142,6 +143,7 @@ func (s *stores) openSQL(ctx context.Context, dsn string, withDemo bool, logger 
 		// bypassed whenever the LISTEN connection is down. SQLite has no
 		// cross-process notification, so it always reads through.
 		cfg.CacheSize = accountCacheSize
+		cfg.ChangeFeed = pgfeed.New(db)
 	}
 	store, err := sqlstore.New(ctx, db, cfg)
 	if err != nil {
