@@ -3,14 +3,10 @@ package httpauthtest
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/gohttpauth/httpauth"
 )
@@ -52,78 +48,90 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) httpauth.KeyStore, o
 			s, ctx := newStore(t), ctxT(t)
 			k := mk("a1", "u1", base)
 			k.Expires = base.Add(24 * time.Hour)
-			require.NoError(t, s.CreateKey(ctx, k))
+			mustOK(t, s.CreateKey(ctx, k), `s.CreateKey(ctx, k)`)
 			got, err := s.KeyByHash(ctx, k.Hash)
-			require.NoError(t, err)
-			assert.Equal(t, k.ID, got.ID)
-			assert.Equal(t, k.UserID, got.UserID)
-			assert.Equal(t, k.Name, got.Name)
-			assert.Equal(t, k.Roles, got.Roles)
-			assert.Equal(t, k.Hash, got.Hash)
-			assert.WithinDuration(t, k.Created, got.Created, TimePrecision)
-			assert.WithinDuration(t, k.Expires, got.Expires, TimePrecision)
-			assert.True(t, got.LastUsed.IsZero(), "LastUsed of a new key")
+			mustOK(t, err, `s.KeyByHash(ctx, k.Hash)`)
+			checkEqual(t, got.ID, k.ID, "ID")
+			checkEqual(t, got.UserID, k.UserID, "UserID")
+			checkEqual(t, got.Name, k.Name, "Name")
+			checkEqual(t, got.Roles, k.Roles, "Roles")
+			checkEqual(t, got.Hash, k.Hash, "Hash")
+			checkNear(t, got.Created, k.Created, "Created")
+			checkNear(t, got.Expires, k.Expires, "Expires")
+			if !got.LastUsed.IsZero() {
+				t.Errorf("LastUsed of a new key = %v, want the zero time", got.LastUsed)
+			}
 
 			k2 := mk("a2", "u1", base)
 			k2.Roles = nil
-			require.NoError(t, s.CreateKey(ctx, k2))
+			mustOK(t, s.CreateKey(ctx, k2), `s.CreateKey(ctx, k2)`)
 			got, err = s.KeyByHash(ctx, k2.Hash)
-			require.NoError(t, err)
-			assert.Empty(t, got.Roles)
-			assert.True(t, got.Expires.IsZero(), "no expiry comes back as the zero time")
+			mustOK(t, err, `s.KeyByHash(ctx, k2.Hash)`)
+			if len(got.Roles) != 0 {
+				t.Errorf("Roles of a key created with none = %q, want none", got.Roles)
+			}
+			if !got.Expires.IsZero() {
+				t.Errorf("Expires of a key created with none = %v, want the zero time", got.Expires)
+			}
 
 			// The result is the caller's.
 			got.Roles = append(got.Roles, "admin")
 			again, err := s.KeyByHash(ctx, k2.Hash)
-			require.NoError(t, err)
-			assert.Empty(t, again.Roles)
+			mustOK(t, err, `s.KeyByHash(ctx, k2.Hash)`)
+			if len(again.Roles) != 0 {
+				t.Errorf("Roles = %q after the caller appended to a returned key's: want none, KeyByHash must return a copy", again.Roles)
+			}
 		}},
 
 		{"NotFound", func(t *testing.T) {
 			t.Parallel()
 			s, ctx := newStore(t), ctxT(t)
 			_, err := s.KeyByHash(ctx, sha256.Sum256([]byte("nope")))
-			assert.ErrorIs(t, err, httpauth.ErrKeyNotFound)
+			checkIs(t, err, httpauth.ErrKeyNotFound, `s.KeyByHash(ctx, sha256.Sum256([]byte("nope")))`)
 			keys, err := s.KeysByUser(ctx, "nobody")
-			require.NoError(t, err)
-			assert.Empty(t, keys)
+			mustOK(t, err, `s.KeysByUser(ctx, "nobody")`)
+			if len(keys) != 0 {
+				t.Errorf("KeysByUser of a user with no keys = %d keys, want none", len(keys))
+			}
 		}},
 
 		{"Duplicate", func(t *testing.T) {
 			t.Parallel()
 			s, ctx := newStore(t), ctxT(t)
 			k := mk("d1", "u1", base)
-			require.NoError(t, s.CreateKey(ctx, k))
+			mustOK(t, s.CreateKey(ctx, k), `s.CreateKey(ctx, k)`)
 			sameID := mk("d1", "u2", base)
 			sameID.Hash = sha256.Sum256([]byte("another secret"))
 			err := s.CreateKey(ctx, sameID)
-			require.Error(t, err, "taken ID")
-			assert.NotErrorIs(t, err, httpauth.ErrKeyNotFound)
+			mustFail(t, err, "CreateKey with a taken ID")
+			checkIsNot(t, err, httpauth.ErrKeyNotFound, "CreateKey with a taken ID")
 			sameHash := mk("d2", "u2", base)
 			sameHash.Hash = k.Hash
-			require.Error(t, s.CreateKey(ctx, sameHash), "taken hash")
+			mustFail(t, s.CreateKey(ctx, sameHash), "CreateKey with a taken hash")
 			got, err := s.KeyByHash(ctx, k.Hash)
-			require.NoError(t, err)
-			assert.Equal(t, "u1", got.UserID)
+			mustOK(t, err, `s.KeyByHash(ctx, k.Hash)`)
+			checkEqual(t, got.UserID, "u1", "UserID of the key after refused duplicates")
 			_, err = s.KeyByHash(ctx, sameID.Hash)
-			assert.ErrorIs(t, err, httpauth.ErrKeyNotFound)
+			checkIs(t, err, httpauth.ErrKeyNotFound, `s.KeyByHash(ctx, sameID.Hash)`)
 		}},
 
 		{"ListByUser", func(t *testing.T) {
 			t.Parallel()
 			s, ctx := newStore(t), ctxT(t)
-			require.NoError(t, s.CreateKey(ctx, mk("l2", "u1", base.Add(time.Minute))))
-			require.NoError(t, s.CreateKey(ctx, mk("l1", "u1", base)))
-			require.NoError(t, s.CreateKey(ctx, mk("l3", "u2", base)))
+			mustOK(t, s.CreateKey(ctx, mk("l2", "u1", base.Add(time.Minute))), `s.CreateKey(ctx, mk("l2", "u1", base.Add(time.Minute)))`)
+			mustOK(t, s.CreateKey(ctx, mk("l1", "u1", base)), `s.CreateKey(ctx, mk("l1", "u1", base))`)
+			mustOK(t, s.CreateKey(ctx, mk("l3", "u2", base)), `s.CreateKey(ctx, mk("l3", "u2", base))`)
 			keys, err := s.KeysByUser(ctx, "u1")
-			require.NoError(t, err)
-			require.Len(t, keys, 2)
-			assert.Equal(t, "l1", keys[0].ID, "oldest first")
-			assert.Equal(t, "l2", keys[1].ID)
+			mustOK(t, err, `s.KeysByUser(ctx, "u1")`)
+			if len(keys) != 2 {
+				t.Fatalf("KeysByUser(u1) = %d keys, want 2: %+v", len(keys), keys)
+			}
+			checkEqual(t, keys[0].ID, "l1", "ID of KeysByUser's first key (oldest first)")
+			checkEqual(t, keys[1].ID, "l2", "ID of KeysByUser's second key")
 			for _, k := range keys {
-				assert.Equal(t, "u1", k.UserID)
-				assert.Equal(t, "key "+k.ID, k.Name)
-				assert.Equal(t, []string{"user", "ci"}, k.Roles)
+				checkEqual(t, k.UserID, "u1", "UserID of listed key %s", k.ID)
+				checkEqual(t, k.Name, "key "+k.ID, "Name of listed key %s", k.ID)
+				checkEqual(t, k.Roles, []string{"user", "ci"}, "Roles of listed key %s", k.ID)
 			}
 		}},
 
@@ -131,58 +139,62 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) httpauth.KeyStore, o
 			t.Parallel()
 			s, ctx := newStore(t), ctxT(t)
 			k := mk("x1", "u1", base)
-			require.NoError(t, s.CreateKey(ctx, k))
-			assert.ErrorIs(t, s.DeleteKey(ctx, "u2", "x1"), httpauth.ErrKeyNotFound, "another user's key")
-			assert.ErrorIs(t, s.DeleteKey(ctx, "u1", "nope"), httpauth.ErrKeyNotFound, "unknown ID")
+			mustOK(t, s.CreateKey(ctx, k), `s.CreateKey(ctx, k)`)
+			checkIs(t, s.DeleteKey(ctx, "u2", "x1"), httpauth.ErrKeyNotFound, "DeleteKey of another user's key")
+			checkIs(t, s.DeleteKey(ctx, "u1", "nope"), httpauth.ErrKeyNotFound, "DeleteKey of an unknown ID")
 			_, err := s.KeyByHash(ctx, k.Hash)
-			require.NoError(t, err, "still there")
-			require.NoError(t, s.DeleteKey(ctx, "u1", "x1"))
+			mustOK(t, err, "KeyByHash after refused deletes (the key is still there)")
+			mustOK(t, s.DeleteKey(ctx, "u1", "x1"), `s.DeleteKey(ctx, "u1", "x1")`)
 			_, err = s.KeyByHash(ctx, k.Hash)
-			assert.ErrorIs(t, err, httpauth.ErrKeyNotFound)
+			checkIs(t, err, httpauth.ErrKeyNotFound, `s.KeyByHash(ctx, k.Hash)`)
 			keys, err := s.KeysByUser(ctx, "u1")
-			require.NoError(t, err)
-			assert.Empty(t, keys)
-			assert.ErrorIs(t, s.DeleteKey(ctx, "u1", "x1"), httpauth.ErrKeyNotFound, "twice")
+			mustOK(t, err, `s.KeysByUser(ctx, "u1")`)
+			if len(keys) != 0 {
+				t.Errorf("KeysByUser after its one key was deleted = %d keys, want none", len(keys))
+			}
+			checkIs(t, s.DeleteKey(ctx, "u1", "x1"), httpauth.ErrKeyNotFound, "deleting twice")
 		}},
 
 		{"Touch", func(t *testing.T) {
 			t.Parallel()
 			s, ctx := newStore(t), ctxT(t)
 			k := mk("t1", "u1", base)
-			require.NoError(t, s.CreateKey(ctx, k))
+			mustOK(t, s.CreateKey(ctx, k), `s.CreateKey(ctx, k)`)
 			later := base.Add(time.Hour)
-			require.NoError(t, s.TouchKeys(ctx, map[string]time.Time{"t1": later, "gone": later}))
+			mustOK(t, s.TouchKeys(ctx, map[string]time.Time{"t1": later, "gone": later}), `s.TouchKeys(ctx, map[string]time.Time{"t1": later, "gone": later})`)
 			got, err := s.KeyByHash(ctx, k.Hash)
-			require.NoError(t, err)
-			assert.WithinDuration(t, later, got.LastUsed, TimePrecision)
-			require.NoError(t, s.TouchKeys(ctx, map[string]time.Time{"t1": base.Add(time.Minute)}))
+			mustOK(t, err, `s.KeyByHash(ctx, k.Hash)`)
+			checkNear(t, got.LastUsed, later, "LastUsed after TouchKeys")
+			mustOK(t, s.TouchKeys(ctx, map[string]time.Time{"t1": base.Add(time.Minute)}), `s.TouchKeys(ctx, map[string]time.Time{"t1": base.Add(time.Minute)})`)
 			got, err = s.KeyByHash(ctx, k.Hash)
-			require.NoError(t, err)
-			assert.WithinDuration(t, later, got.LastUsed, TimePrecision, "never moves back")
+			mustOK(t, err, `s.KeyByHash(ctx, k.Hash)`)
+			checkNear(t, got.LastUsed, later, "LastUsed after an earlier TouchKeys (it never moves back)")
 			keys, err := s.KeysByUser(ctx, "u1")
-			require.NoError(t, err)
-			require.Len(t, keys, 1)
-			assert.WithinDuration(t, later, keys[0].LastUsed, TimePrecision, "listed too")
+			mustOK(t, err, `s.KeysByUser(ctx, "u1")`)
+			if len(keys) != 1 {
+				t.Fatalf("KeysByUser(u1) = %d keys, want 1", len(keys))
+			}
+			checkNear(t, keys[0].LastUsed, later, "LastUsed of the key KeysByUser lists")
 		}},
 
 		{"CancelledContextIsNotNotFound", func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
 			k := mk("cc1", "u1", base)
-			require.NoError(t, s.CreateKey(ctxT(t), k))
+			mustOK(t, s.CreateKey(ctxT(t), k), `s.CreateKey(ctxT(t), k)`)
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			got, err := s.KeyByHash(ctx, k.Hash)
 			if err == nil && o.ignoresContext {
-				assert.Equal(t, k.ID, got.ID, "KeyByHash ignoring a cancelled context")
+				checkEqual(t, got.ID, k.ID, "ID from KeyByHash ignoring a cancelled context")
 			} else {
-				require.Error(t, err, "KeyByHash with a cancelled context")
-				assert.False(t, errors.Is(err, httpauth.ErrKeyNotFound), "a failure must not look like an unknown key: %v", err)
+				mustFail(t, err, "KeyByHash with a cancelled context")
+				checkIsNot(t, err, httpauth.ErrKeyNotFound, "KeyByHash with a cancelled context (a failure must not look like an unknown key)")
 			}
 			_, err = s.KeyByHash(ctx, sha256.Sum256([]byte("nope")))
-			require.Error(t, err, "KeyByHash of an unknown hash with a cancelled context")
+			mustFail(t, err, "KeyByHash of an unknown hash with a cancelled context")
 			if !o.ignoresContext { // else ErrKeyNotFound, the live answer, will do
-				assert.False(t, errors.Is(err, httpauth.ErrKeyNotFound), "a failure must not look like an unknown key: %v", err)
+				checkIsNot(t, err, httpauth.ErrKeyNotFound, "KeyByHash of an unknown hash with a cancelled context (a failure must not look like an unknown key)")
 			}
 		}},
 
@@ -196,21 +208,23 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) httpauth.KeyStore, o
 					defer wg.Done()
 					id := fmt.Sprintf("c%d", i)
 					k := mk(id, "u1", base)
-					assert.NoError(t, s.CreateKey(ctx, k))
+					checkOK(t, s.CreateKey(ctx, k), `s.CreateKey(ctx, k)`)
 					for range 20 {
 						_, err := s.KeyByHash(ctx, k.Hash)
-						assert.NoError(t, err)
-						assert.NoError(t, s.TouchKeys(ctx, map[string]time.Time{id: base.Add(time.Second)}))
+						checkOK(t, err, `s.KeyByHash(ctx, k.Hash)`)
+						checkOK(t, s.TouchKeys(ctx, map[string]time.Time{id: base.Add(time.Second)}), `s.TouchKeys(ctx, map[string]time.Time{id: base.Add(time.Second)})`)
 						_, err = s.KeysByUser(ctx, "u1")
-						assert.NoError(t, err)
+						checkOK(t, err, `s.KeysByUser(ctx, "u1")`)
 					}
-					assert.NoError(t, s.DeleteKey(ctx, "u1", id))
+					checkOK(t, s.DeleteKey(ctx, "u1", id), `s.DeleteKey(ctx, "u1", id)`)
 				}()
 			}
 			wg.Wait()
 			keys, err := s.KeysByUser(ctx, "u1")
-			require.NoError(t, err)
-			assert.Empty(t, keys)
+			mustOK(t, err, `s.KeysByUser(ctx, "u1")`)
+			if len(keys) != 0 {
+				t.Errorf("KeysByUser after every goroutine deleted its key = %d keys, want none", len(keys))
+			}
 		}},
 	})
 }

@@ -2,12 +2,8 @@ package httpauthtest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/gohttpauth/httpauth"
 )
@@ -55,7 +51,7 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 	byID := func(t *testing.T, hs userSuite[U], id string) *httpauth.Account[U] {
 		t.Helper()
 		a, err := hs.Store.UserByID(ctxT(t), id)
-		require.NoError(t, err)
+		mustOK(t, err, `hs.Store.UserByID(ctxT(t), id)`)
 		return a
 	}
 
@@ -74,18 +70,18 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			if byLogin, err := hs.Store.UserByLogin(ctx, "CONF@example.com"); err != nil || byLogin.Login != "conf@example.com" {
 				t.Errorf("UserByLogin: Login = %v, %v; want %q", byLogin, err, "conf@example.com")
 			}
-			require.NoError(t, as.MarkConfirmed(ctx, "id-conf"))
+			mustOK(t, as.MarkConfirmed(ctx, "id-conf"), `as.MarkConfirmed(ctx, "id-conf")`)
 			if !byID(t, hs, "id-conf").Confirmed {
 				t.Error("MarkConfirmed did not set Confirmed")
 			}
 			if before.Confirmed {
 				t.Error("an account returned earlier was mutated")
 			}
-			require.NoError(t, as.MarkConfirmed(ctx, "id-conf"), "confirming twice")
+			mustOK(t, as.MarkConfirmed(ctx, "id-conf"), "confirming twice")
 			if !byID(t, hs, "id-conf").Confirmed {
 				t.Error("confirming twice unset Confirmed")
 			}
-			assert.ErrorIs(t, as.MarkConfirmed(ctx, "id-missing"), httpauth.ErrUserNotFound)
+			checkIs(t, as.MarkConfirmed(ctx, "id-missing"), httpauth.ErrUserNotFound, `as.MarkConfirmed(ctx, "id-missing")`)
 		}},
 
 		{"SwapPasswordHash", func(t *testing.T) {
@@ -95,28 +91,33 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			old := byID(t, hs, "id-pw")
 			since := time.Now()
 			swapped, err := as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashNew)
-			require.NoError(t, err)
-			assert.True(t, swapped)
+			mustOK(t, err, `as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashNew)`)
+			if !swapped {
+				t.Errorf("SwapPasswordHash from the stored hash = false, want true")
+			}
 			until := time.Now()
 			got := byID(t, hs, "id-pw")
-			assert.Equal(t, hashNew, got.PasswordHash, "stored as given")
-			assert.Equal(t, hashArgon, old.PasswordHash, "an account returned earlier is not mutated")
-			assert.False(t, got.TokensValidAfter.Before(since.Add(-TimePrecision)) || got.TokensValidAfter.After(until.Add(TimePrecision)),
-				"TokensValidAfter = %v, want the time of the write (%v..%v)", got.TokensValidAfter, since, until)
+			checkEqual(t, got.PasswordHash, hashNew, "PasswordHash after the swap (stored as given)")
+			checkEqual(t, old.PasswordHash, hashArgon, "PasswordHash of an account returned before the swap (not mutated)")
+			if got.TokensValidAfter.Before(since.Add(-TimePrecision)) || got.TokensValidAfter.After(until.Add(TimePrecision)) {
+				t.Errorf("TokensValidAfter = %v, want the time of the write (%v..%v)", got.TokensValidAfter, since, until)
+			}
 			a, err := hs.Store.UserByLogin(ctx, "pw@example.com")
-			require.NoError(t, err)
-			assert.Equal(t, hashNew, a.PasswordHash)
+			mustOK(t, err, `hs.Store.UserByLogin(ctx, "pw@example.com")`)
+			checkEqual(t, a.PasswordHash, hashNew, "PasswordHash by login after the swap")
 
 			// A second swap from the same old hash (a racing reset) loses.
 			swapped, err = as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashBcr)
-			require.NoError(t, err)
-			assert.False(t, swapped, "the hash is no longer the old one")
+			mustOK(t, err, `as.SwapPasswordHash(ctx, "id-pw", hashArgon, hashBcr)`)
+			if swapped {
+				t.Errorf("SwapPasswordHash from a hash that is no longer stored = true, want false")
+			}
 			again := byID(t, hs, "id-pw")
-			assert.Equal(t, hashNew, again.PasswordHash, "a lost swap changes nothing")
+			checkEqual(t, again.PasswordHash, hashNew, "PasswordHash after a lost swap (which changes nothing)")
 			checkTime(t, "TokensValidAfter after a lost swap", again.TokensValidAfter, got.TokensValidAfter)
 
 			_, err = as.SwapPasswordHash(ctx, "id-missing", hashArgon, hashNew)
-			assert.ErrorIs(t, err, httpauth.ErrUserNotFound)
+			checkIs(t, err, httpauth.ErrUserNotFound, `as.SwapPasswordHash(ctx, "id-missing", hashArgon, hashNew)`)
 		}},
 
 		{"SetLogin", func(t *testing.T) {
@@ -124,11 +125,11 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			ctx := ctxT(t)
 			mustAdd(t, hs, "old@example.com", httpauth.Account[U]{ID: "id-move", PasswordHash: hashArgon})
 			mustAdd(t, hs, "taken@example.com", httpauth.Account[U]{ID: "id-taken", PasswordHash: hashBcr})
-			require.NoError(t, as.SetLogin(ctx, "id-move", "new@example.com"))
+			mustOK(t, as.SetLogin(ctx, "id-move", "new@example.com"), `as.SetLogin(ctx, "id-move", "new@example.com")`)
 			a, err := hs.Store.UserByLogin(ctx, "new@example.com")
-			require.NoError(t, err)
-			assert.Equal(t, "id-move", a.ID)
-			assert.Equal(t, hashArgon, a.PasswordHash)
+			mustOK(t, err, `hs.Store.UserByLogin(ctx, "new@example.com")`)
+			checkEqual(t, a.ID, "id-move", "ID by the new login")
+			checkEqual(t, a.PasswordHash, hashArgon, "PasswordHash by the new login")
 			a, err = hs.Store.UserByLogin(ctx, "old@example.com")
 			wantNotFound(t, "UserByLogin(old login)", a, err)
 			if got := byID(t, hs, "id-move").Login; got != "new@example.com" {
@@ -136,16 +137,16 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			}
 
 			err = as.SetLogin(ctx, "id-move", "TAKEN@example.com")
-			assert.ErrorIs(t, err, httpauth.ErrAccountExists)
+			checkIs(t, err, httpauth.ErrAccountExists, `as.SetLogin(ctx, "id-move", "TAKEN@example.com")`)
 			a, err = hs.Store.UserByLogin(ctx, "taken@example.com")
-			require.NoError(t, err)
-			assert.Equal(t, "id-taken", a.ID, "the holder keeps its login")
+			mustOK(t, err, `hs.Store.UserByLogin(ctx, "taken@example.com")`)
+			checkEqual(t, a.ID, "id-taken", "ID by the taken login (the holder keeps it)")
 			a, err = hs.Store.UserByLogin(ctx, "new@example.com")
-			require.NoError(t, err)
-			assert.Equal(t, "id-move", a.ID, "a refused move changes nothing")
+			mustOK(t, err, `hs.Store.UserByLogin(ctx, "new@example.com")`)
+			checkEqual(t, a.ID, "id-move", "ID by the mover's login after a refused move (which changes nothing)")
 
-			require.NoError(t, as.SetLogin(ctx, "id-move", "New@example.com"), "own login, other case")
-			assert.ErrorIs(t, as.SetLogin(ctx, "id-missing", "x@example.com"), httpauth.ErrUserNotFound)
+			mustOK(t, as.SetLogin(ctx, "id-move", "New@example.com"), "own login, other case")
+			checkIs(t, as.SetLogin(ctx, "id-missing", "x@example.com"), httpauth.ErrUserNotFound, `as.SetLogin(ctx, "id-missing", "x@example.com")`)
 		}},
 
 		{"SetTokensValidAfter", func(t *testing.T) {
@@ -153,9 +154,9 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 			ctx := ctxT(t)
 			mustAdd(t, hs, "cut@example.com", httpauth.Account[U]{ID: "id-cut", PasswordHash: hashArgon})
 			cutoff := time.Date(2031, 2, 3, 4, 5, 6, 7000, time.UTC)
-			require.NoError(t, as.SetTokensValidAfter(ctx, "id-cut", cutoff))
+			mustOK(t, as.SetTokensValidAfter(ctx, "id-cut", cutoff), `as.SetTokensValidAfter(ctx, "id-cut", cutoff)`)
 			checkTime(t, "TokensValidAfter", byID(t, hs, "id-cut").TokensValidAfter, cutoff)
-			assert.ErrorIs(t, as.SetTokensValidAfter(ctx, "id-missing", cutoff), httpauth.ErrUserNotFound)
+			checkIs(t, as.SetTokensValidAfter(ctx, "id-missing", cutoff), httpauth.ErrUserNotFound, `as.SetTokensValidAfter(ctx, "id-missing", cutoff)`)
 		}},
 
 		{"CancelledContext", func(t *testing.T) {
@@ -173,9 +174,9 @@ func TestLifecycleStore[U any](t *testing.T, newHarness func(t *testing.T) UserS
 				"SetTokensValidAfter": as.SetTokensValidAfter(ctx, "id-ctx", time.Now()),
 			} {
 				if !o.ignoresContext { // else nil, the live answer, will do
-					assert.Error(t, err, name)
+					checkFail(t, err, "%s with a cancelled context", name)
 				}
-				assert.False(t, errors.Is(err, httpauth.ErrUserNotFound), "%s: a failure must not look like a missing user", name)
+				checkIsNot(t, err, httpauth.ErrUserNotFound, "%s with a cancelled context (a failure must not look like a missing user)", name)
 			}
 		}},
 	})

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/gohttpauth/httpauth"
 )
 
@@ -46,7 +43,7 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 			ctx := context.Background()
 			for _, key := range []string{"alice", "", "\x00\xff"} {
 				limiterAllow(t, l, key, true)
-				require.NoError(t, l.Reset(ctx, key), "Reset(%q) of a key with no attempts", key)
+				mustOK(t, l.Reset(ctx, key), "Reset(%q) of a key with no attempts", key)
 				limiterAllow(t, l, key, true)
 			}
 		}},
@@ -85,9 +82,15 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 									limiterAllow(t, l, key, false, "Allow after %d attempts, max %d", tt.max+extra, tt.max),
 									limiterReserve(t, l, key, false, "Reserve after %d attempts, max %d", tt.max+extra, tt.max),
 								} {
-									assert.Zero(t, ra%time.Second, "retryAfter %v is not whole seconds", ra)
-									assert.GreaterOrEqual(t, ra, tt.minRetryAfter, "retryAfter")
-									assert.LessOrEqual(t, ra, tt.maxRetryAfter, "retryAfter exceeds the window")
+									if ra%time.Second != 0 {
+										t.Errorf("retryAfter %v is not whole seconds", ra)
+									}
+									if ra < tt.minRetryAfter {
+										t.Errorf("retryAfter %v, want at least %v", ra, tt.minRetryAfter)
+									}
+									if ra > tt.maxRetryAfter {
+										t.Errorf("retryAfter %v exceeds the window: want at most %v", ra, tt.maxRetryAfter)
+									}
 								}
 							}
 						})
@@ -130,9 +133,9 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 					// Less than 0.9s of the window is left, which rounds up to 1s; a
 					// window restarted or extended by the second attempt would say 2s.
 					ra := limiterAllow(t, l, key, false)
-					assert.Equal(t, time.Second, ra, "retryAfter: the window must not be extended by later attempts")
+					checkEqual(t, ra, time.Second, "retryAfter (the window must not be extended by later attempts)")
 					ra = limiterReserve(t, l, key, false)
-					assert.Equal(t, time.Second, ra, "retryAfter: a refused Reserve must not extend the window")
+					checkEqual(t, ra, time.Second, "retryAfter (a refused Reserve must not extend the window)")
 				})
 			})
 
@@ -186,7 +189,7 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 				limiterReserve(t, l, key, true)
 			}
 			limiterAllow(t, l, key, false)
-			require.NoError(t, l.Reset(ctx, key))
+			mustOK(t, l.Reset(ctx, key), `l.Reset(ctx, key)`)
 			limiterAllow(t, l, key, true, "after Reset")
 
 			// Reset forgets the count, not just the refusal.
@@ -196,8 +199,8 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 			limiterReserve(t, l, key, true)
 			limiterAllow(t, l, key, false, "three attempts after Reset, max 3")
 
-			require.NoError(t, l.Reset(ctx, key))
-			require.NoError(t, l.Reset(ctx, key), "second Reset")
+			mustOK(t, l.Reset(ctx, key), `l.Reset(ctx, key)`)
+			mustOK(t, l.Reset(ctx, key), "second Reset(%q)", key)
 			limiterAllow(t, l, key, true, "after two Resets")
 		}},
 
@@ -223,7 +226,7 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 				limiterReserve(t, l, key, true, "key %q, first attempt", key)
 				limiterAllow(t, l, key, true, "key %q after one attempt of its own, max %d", key, max)
 			}
-			require.NoError(t, l.Reset(ctx, others[0]))
+			mustOK(t, l.Reset(ctx, others[0]), `l.Reset(ctx, others[0])`)
 			limiterAllow(t, l, locked, false, "Reset of %q freed %q", others[0], locked)
 		}},
 
@@ -243,12 +246,12 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 				wg.Wait()
 				n := 0
 				for i, err := range errs {
-					require.NoError(t, err, "Reserve in goroutine %d", i)
+					mustOK(t, err, "Reserve in goroutine %d", i)
 					if oks[i] {
 						n++
 					}
 				}
-				assert.Equal(t, min(goroutines, max), n, "oks of %d concurrent Reserves, max %d", goroutines, max)
+				checkEqual(t, n, min(goroutines, max), "oks of %d concurrent Reserves, max %d", goroutines, max)
 				limiterAllow(t, l, key, max > goroutines, "after %d concurrent Reserves, max %d", goroutines, max)
 				if max > goroutines {
 					limiterReserve(t, l, key, true)
@@ -267,24 +270,28 @@ func TestLimiter(t *testing.T, newLimiter func(t *testing.T, maxFailures int, wi
 			// the fresh key; count; forget), but an error never allows.
 			ok, _, err := l.Allow(ctx, key)
 			if err != nil || !o.ignoresContext {
-				assert.Error(t, err, "Allow with a cancelled context")
-				assert.False(t, ok, "Allow with a cancelled context must not allow")
-			} else {
-				assert.True(t, ok, "Allow of a fresh key, ignoring a cancelled context")
+				checkFail(t, err, "Allow with a cancelled context")
+				if ok {
+					t.Errorf("Allow with a cancelled context allowed: it must not")
+				}
+			} else if !ok {
+				t.Errorf("Allow of a fresh key, ignoring a cancelled context, refused: want allowed")
 			}
 			ok, _, err = l.Reserve(ctx, key)
 			counted := err == nil && o.ignoresContext
 			if !counted {
-				assert.Error(t, err, "Reserve with a cancelled context")
-				assert.False(t, ok, "Reserve with a cancelled context must not allow")
-			} else {
-				assert.True(t, ok, "first Reserve, ignoring a cancelled context")
+				checkFail(t, err, "Reserve with a cancelled context")
+				if ok {
+					t.Errorf("Reserve with a cancelled context allowed: it must not")
+				}
+			} else if !ok {
+				t.Errorf("first Reserve, ignoring a cancelled context, refused: want allowed")
 			}
 			err = l.Reset(ctx, key)
 			if err == nil && o.ignoresContext {
 				counted = false
 			} else {
-				assert.Error(t, err, "Reset with a cancelled context")
+				checkFail(t, err, "Reset with a cancelled context")
 			}
 			limiterAllow(t, l, key, !counted, "after a cancelled Reserve and Reset (Reserve counted: %v)", counted)
 		}},
@@ -318,10 +325,14 @@ func limiterCheck(t testing.TB, name string, ask func(context.Context, string) (
 		shown = shown[:40] + "..."
 	}
 	ok, retryAfter, err := ask(context.Background(), key)
-	require.NoError(t, err, "%s(%q)%s", name, shown, msg)
-	require.Equal(t, want, ok, "%s(%q)%s", name, shown, msg)
+	mustOK(t, err, "%s(%q)%s", name, shown, msg)
+	if ok != want {
+		t.Fatalf("%s(%q) = %v, want %v%s", name, shown, ok, want, msg)
+	}
 	if !ok {
-		require.GreaterOrEqual(t, retryAfter, time.Second, "%s(%q) refused with too short a retryAfter%s", name, shown, msg)
+		if retryAfter < time.Second {
+			t.Fatalf("%s(%q) refused with too short a retryAfter %v, want at least 1s%s", name, shown, retryAfter, msg)
+		}
 	}
 	return retryAfter
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/gohttpauth/httpauth"
 )
 
@@ -45,16 +43,13 @@ func (s *Store[U]) SetLogin(ctx context.Context, id, login string) error {
 
 // isUniqueViolation reports whether err is a unique-constraint violation:
 // SQLSTATE 23505 on PostgreSQL, SQLITE_CONSTRAINT_UNIQUE or
-// SQLITE_CONSTRAINT_PRIMARYKEY on SQLite. The package imports no SQLite
-// driver, so SQLite errors are recognised by their code method or their
+// SQLITE_CONSTRAINT_PRIMARYKEY on SQLite. The package imports no driver,
+// so errors are recognised by their methods (SQLState, which pgx's
+// *pgconn.PgError has; the SQLite drivers' Code) or, for SQLite, by their
 // message.
 func isUniqueViolation(err error) bool {
 	if err == nil {
 		return false
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505"
 	}
 	var st interface{ SQLState() string }
 	if errors.As(err, &st) {

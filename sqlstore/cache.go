@@ -3,19 +3,13 @@ package sqlstore
 import (
 	"context"
 	crand "crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/sqlstore/internal/localstate"
@@ -37,19 +31,11 @@ const DefaultCacheMaxAge = 5 * time.Second
 // trigger a zero-row UPDATE is a heartbeat, and on which channel to echo.
 const heartbeatSetting = "httpauth.heartbeat"
 
-// listenerAppName is the application_name of the LISTEN connection, so
-// operators can find it in pg_stat_activity.
-const listenerAppName = "httpauth-sqlstore-listener"
-
 // Reconnection backoff of the listener.
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 2 * time.Second
 )
-
-// errNotPgx is returned by New when the cache is on and db's driver is not
-// github.com/jackc/pgx/v5/stdlib.
-var errNotPgx = errors.New("sqlstore: CacheSize needs the pgx driver (github.com/jackc/pgx/v5/stdlib)")
 
 // cacheKey is a cache key: an account by ID, or a normalized login.
 type cacheKey struct {
@@ -74,9 +60,8 @@ type accountCache[U any] struct {
 	feed    *localstate.Feed
 	entries *localstate.Cache[cacheKey, cached[U]]
 
-	config     func(ctx context.Context) (*pgx.ConnConfig, error)
-	channel    string // quoted identifier
-	rawChannel string
+	changes    ChangeFeed
+	rawChannel string // the change channel, unquoted
 	heartbeat  string // this store's own channel for heartbeats, unquoted
 	beatSQL    string // the heartbeat: a zero-row UPDATE of the users table
 	maxAge     int64  // nanoseconds an entry is served without a read
@@ -99,36 +84,13 @@ type accountCache[U any] struct {
 	hook atomic.Pointer[func(event string)]
 }
 
-// pgxConfig returns a function that takes the settings of one of db's
-// connections, which must come from github.com/jackc/pgx/v5/stdlib.
-func pgxConfig(db *sql.DB) func(ctx context.Context) (*pgx.ConnConfig, error) {
-	return func(ctx context.Context) (*pgx.ConnConfig, error) {
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: listener: %w", err)
-		}
-		defer conn.Close()
-		var cfg *pgx.ConnConfig
-		err = conn.Raw(func(dc any) error {
-			pc, ok := dc.(interface{ Conn() *pgx.Conn })
-			if !ok {
-				return errNotPgx
-			}
-			cfg = pc.Conn().Config()
-			return nil
-		})
-		return cfg, err
-	}
-}
-
 // cacheConfig is what newAccountCache needs to know.
 type cacheConfig struct {
 	size               int
 	maxSilence, maxAge time.Duration
-	channel            string // quoted
-	rawChannel         string
+	rawChannel         string // the change channel, validated, unquoted
 	table, idColumn    string // quoted: the users table, for the heartbeat
-	config             func(context.Context) (*pgx.ConnConfig, error)
+	changes            ChangeFeed
 }
 
 func newAccountCache[U any](cc cacheConfig) *accountCache[U] {
@@ -139,8 +101,7 @@ func newAccountCache[U any](cc cacheConfig) *accountCache[U] {
 	return &accountCache[U]{
 		feed:       feed,
 		entries:    localstate.NewCache[cacheKey, cached[U]](feed, 2*cc.size), // an ID and a login entry per account
-		config:     cc.config,
-		channel:    cc.channel,
+		changes:    cc.changes,
 		rawChannel: cc.rawChannel,
 		heartbeat:  heartbeat,
 		// One implicit transaction (simple protocol): the setting is
@@ -241,42 +202,18 @@ func (c *accountCache[U]) close() {
 	})
 }
 
-// connect opens a dedicated connection with the settings of one of db's
-// own (taken afresh each time, so rotated credentials are picked up),
-// LISTENs on the channel, and marks the feed up.
-func (c *accountCache[U]) connect(ctx context.Context) (*pgconn.PgConn, error) {
+// connect opens a dedicated connection through the ChangeFeed (pgfeed
+// takes the settings of one of db's own afresh each time, so rotated
+// credentials are picked up), LISTENs on the channel, and marks the feed
+// up once a heartbeat has come back.
+func (c *accountCache[U]) connect(ctx context.Context) (FeedConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cfg, err := c.config(ctx)
+	conn, err := c.changes.Listen(ctx, []string{c.rawChannel, c.heartbeat}, c.onNotification)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlstore: listener: %w", err)
 	}
-	pc := cfg.Config.Copy()
-	pc.OnNotification = c.onNotification
-	// On a timeout, interrupt the read with a deadline (no cancel request
-	// to the server): the listener times out every heartbeat interval.
-	pc.BuildContextWatcherHandler = func(p *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: p.Conn()}
-	}
-	if pc.RuntimeParams == nil {
-		pc.RuntimeParams = map[string]string{}
-	}
-	pc.RuntimeParams["application_name"] = listenerAppName
-	conn, err := pgconn.ConnectConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: listener: connect: %w", err)
-	}
-	res, err := conn.Exec(ctx, "LISTEN "+c.channel+"; LISTEN "+c.heartbeat+"; SELECT pg_backend_pid()").ReadAll()
-	if err == nil {
-		var pid uint64
-		if pid, err = backendPID(res); err == nil {
-			c.backend = uint32(pid)
-		}
-	}
-	if err != nil {
-		_ = conn.Close(context.Background())
-		return nil, fmt.Errorf("sqlstore: listener: LISTEN: %w", err)
-	}
+	c.backend = conn.PID()
 	// Trusted only once a heartbeat has come back through the trigger.
 	seen := c.echoes.Load()
 	err = c.sendHeartbeat(ctx, conn, 0)
@@ -284,12 +221,12 @@ func (c *accountCache[U]) connect(ctx context.Context) (*pgconn.PgConn, error) {
 		// The echo normally comes with the answer; wait for a late one,
 		// but not for long: a missing trigger never answers.
 		wctx, wcancel := context.WithTimeout(ctx, c.feed.MaxSilence())
-		err = conn.WaitForNotification(wctx)
+		err = conn.Wait(wctx)
 		wcancel()
 	}
 	if err != nil {
-		_ = conn.Close(context.Background())
-		if pgconn.Timeout(err) && ctx.Err() == nil {
+		_ = conn.Close()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, errNoHeartbeat
 		}
 		return nil, fmt.Errorf("sqlstore: listener: heartbeat: %w", err)
@@ -304,13 +241,13 @@ func (c *accountCache[U]) connect(ctx context.Context) (*pgconn.PgConn, error) {
 var errNoHeartbeat = errors.New("sqlstore: listener: no heartbeat came back through the users table's trigger: " +
 	"run Migrate, or install the triggers of schema/postgres.sql on your table with Config.NotifyChannel as the channel (see README.md)")
 
-// onNotification runs on the listener goroutine, inside pgconn reads, in
+// onNotification runs on the listener goroutine, inside FeedConn reads, in
 // the order the server sent the messages. Only the echo of our own
 // heartbeat, sent by the users table's trigger in the backend we LISTEN on
 // for our change channel, is a beat: it proves that the trigger that
 // reports changes is in place and that this connection still receives
 // what the server sends at commit.
-func (c *accountCache[U]) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
+func (c *accountCache[U]) onNotification(n Notification) {
 	switch {
 	case n.Channel == c.rawChannel:
 		c.invalidate(n.Payload)
@@ -326,7 +263,7 @@ func (c *accountCache[U]) onNotification(_ *pgconn.PgConn, n *pgconn.Notificatio
 // delivers notifications, or a table whose trigger is gone, is not
 // trusted. It reconnects with backoff when the connection fails, or when
 // no echo came back for twice MaxSilence, keeping the feed down meanwhile.
-func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
+func (c *accountCache[U]) run(ctx context.Context, conn FeedConn) {
 	defer close(c.done)
 	interval := c.feed.MaxSilence() / 4
 	backoff := minBackoff
@@ -361,7 +298,7 @@ func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
 		}
 		c.feed.Down()
 		c.pid.Store(0)
-		_ = conn.Close(context.Background())
+		_ = conn.Close()
 		conn = nil
 		if ctx.Err() != nil {
 			return
@@ -371,17 +308,17 @@ func (c *accountCache[U]) run(ctx context.Context, conn *pgconn.PgConn) {
 
 // wait waits up to d for a notification. It returns an error only when the
 // connection failed (or ctx ended).
-func (c *accountCache[U]) wait(ctx context.Context, conn *pgconn.PgConn, d time.Duration) error {
+func (c *accountCache[U]) wait(ctx context.Context, conn FeedConn, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, d)
-	err := conn.WaitForNotification(wctx)
+	err := conn.Wait(wctx)
 	cancel()
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if pgconn.Timeout(err) && !conn.IsClosed() {
+	if errors.Is(err, context.DeadlineExceeded) { // and the connection is usable
 		return nil
 	}
 	return err
@@ -390,28 +327,19 @@ func (c *accountCache[U]) wait(ctx context.Context, conn *pgconn.PgConn, d time.
 // sendHeartbeat runs the heartbeat UPDATE, whose trigger NOTIFYs our
 // heartbeat channel; the echo arrives with or after the answer. A timeout
 // of 0 means ctx's.
-func (c *accountCache[U]) sendHeartbeat(ctx context.Context, conn *pgconn.PgConn, timeout time.Duration) error {
+func (c *accountCache[U]) sendHeartbeat(ctx context.Context, conn FeedConn, timeout time.Duration) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	_, err := conn.Exec(ctx, c.beatSQL).ReadAll()
-	return err
+	return conn.Exec(ctx, c.beatSQL)
 }
 
 func (c *accountCache[U]) callHook(event string) {
 	if h := c.hook.Load(); h != nil {
 		(*h)(event)
 	}
-}
-
-// backendPID reads the answer to SELECT pg_backend_pid(), the last result.
-func backendPID(res []*pgconn.Result) (uint64, error) {
-	if len(res) == 0 || len(res[len(res)-1].Rows) != 1 || len(res[len(res)-1].Rows[0]) != 1 {
-		return 0, errors.New("no backend PID")
-	}
-	return strconv.ParseUint(string(res[len(res)-1].Rows[0][0]), 10, 32)
 }
 
 // jitter returns d ± 20%.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/sqlstore"
+	"github.com/gohttpauth/httpauth/sqlstore/pgfeed"
 )
 
 // pollTimeout bounds every wait for a notification or a reconnection. It
@@ -323,6 +324,7 @@ func TestCacheConfig(t *testing.T) {
 		{"negative size", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, CacheSize: -1}, "negative"},
 		{"negative silence", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite, CacheMaxSilence: -time.Second}, "below 100ms"},
 		{"tiny silence", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 1, CacheMaxSilence: time.Millisecond}, "below 100ms"},
+		{"no change feed", sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 1}, "CacheSize needs Config.ChangeFeed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := sqlstore.New(t.Context(), sqlite, c.cfg)
@@ -338,7 +340,9 @@ func TestCacheConfig(t *testing.T) {
 	t.Run("bad channel", func(t *testing.T) {
 		db := openPostgres(t)
 		require.NoError(t, sqlstore.Migrate(t.Context(), db, sqlstore.Postgres))
-		_, err := sqlstore.New(t.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: 1, NotifyChannel: "a; DROP"})
+		_, err := sqlstore.New(t.Context(), db, sqlstore.Config[sqlstore.User]{
+			Dialect: sqlstore.Postgres, CacheSize: 1, ChangeFeed: pgfeed.New(db), NotifyChannel: "a; DROP",
+		})
 		assert.ErrorContains(t, err, "invalid identifier")
 	})
 }
@@ -441,7 +445,11 @@ func BenchmarkLookup(b *testing.B) {
 			require.NoError(b, sqlstore.Migrate(b.Context(), db, sqlstore.Postgres))
 			db.SetMaxOpenConns(8)
 			db.SetMaxIdleConns(8)
-			s, err := sqlstore.New(b.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: size, Hasher: fastHasher})
+			cfg := sqlstore.Config[sqlstore.User]{Dialect: sqlstore.Postgres, CacheSize: size, Hasher: fastHasher}
+			if size > 0 {
+				cfg.ChangeFeed = pgfeed.New(db)
+			}
+			s, err := sqlstore.New(b.Context(), db, cfg)
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = s.Close() })
 			_, err = s.CreateUser(b.Context(), sqlstore.NewUser{ID: randomID(b), Login: "bench@example.com"})

@@ -19,6 +19,7 @@ import (
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/httpauthtest"
 	"github.com/gohttpauth/httpauth/sqlstore"
+	"github.com/gohttpauth/httpauth/sqlstore/pgfeed"
 )
 
 // opener opens a fresh, empty database for one test.
@@ -135,10 +136,15 @@ func newStore[U any](t *testing.T, db *sql.DB, cfg sqlstore.Config[U]) *sqlstore
 	return newStoreNoMigrate(t, db, cfg)
 }
 
+// newStoreNoMigrate returns a store on db. A caching PostgreSQL cfg
+// without a ChangeFeed gets pgfeed's on db, as a host would pass it.
 func newStoreNoMigrate[U any](t *testing.T, db *sql.DB, cfg sqlstore.Config[U]) *sqlstore.Store[U] {
 	t.Helper()
 	if cfg.Hasher == nil {
 		cfg.Hasher = fastHasher
+	}
+	if cfg.CacheSize > 0 && cfg.Dialect == sqlstore.Postgres && cfg.ChangeFeed == nil {
+		cfg.ChangeFeed = pgfeed.New(db)
 	}
 	s, err := sqlstore.New(t.Context(), db, cfg)
 	require.NoError(t, err)

@@ -10,6 +10,10 @@
 //
 // The package imports no driver: the host picks one, such as
 // github.com/jackc/pgx/v5/stdlib ("pgx") or modernc.org/sqlite ("sqlite").
+// Nor does it link one: the PostgreSQL change feed of the account cache,
+// which needs pgx, is the package
+// github.com/gohttpauth/httpauth/sqlstore/pgfeed, which only a host that
+// turns the cache on imports.
 //
 // # Schema
 //
@@ -55,7 +59,8 @@
 // On PostgreSQL, [Config.CacheSize] keeps the accounts read in process
 // memory, so a repeat lookup makes no query. A trigger that Migrate
 // installs notifies every change to a row (plain SQL included) with
-// pg_notify, and a dedicated LISTEN connection drops the changed account.
+// pg_notify, and a dedicated LISTEN connection, which [Config.ChangeFeed]
+// opens (pgfeed.New(db) with the pgx driver), drops the changed account.
 // The cache is used only while that connection is live ([Store.Live]):
 // its heartbeat passes through the same trigger, so a dropped or disabled
 // trigger also stops it being trusted. Otherwise lookups read through, and
@@ -226,15 +231,21 @@ type Config[U any] struct {
 	Hasher httpauth.PasswordHasher
 
 	// CacheSize, when positive, turns on a process-local cache of up to
-	// CacheSize accounts, so that a repeat lookup makes no query. PostgreSQL
-	// with the pgx driver (github.com/jackc/pgx/v5/stdlib) only; New fails
-	// with SQLite or another driver. The cache is trusted only while a
+	// CacheSize accounts, so that a repeat lookup makes no query.
+	// PostgreSQL only, and ChangeFeed is then required; New fails with
+	// SQLite or without a ChangeFeed. The cache is trusted only while a
 	// dedicated LISTEN connection (outside db's pool) is live, and every
 	// change to a user, by this or any other process or by plain SQL, is
 	// seen through the trigger that Migrate installs (see README.md for
 	// your own tables). Memory: about 0.6 KiB per typical account; budget
 	// CacheSize × 1 KiB. Default 0: off.
 	CacheSize int
+
+	// ChangeFeed opens the cache's LISTEN connections: with the pgx
+	// driver (github.com/jackc/pgx/v5/stdlib), pgfeed.New(db) from the
+	// package github.com/gohttpauth/httpauth/sqlstore/pgfeed. Required
+	// with CacheSize, unused without it.
+	ChangeFeed ChangeFeed
 
 	// CacheMaxSilence is the longest the cache is trusted without hearing
 	// from its LISTEN connection, which sends a heartbeat through the
@@ -353,6 +364,10 @@ func New[U any](ctx context.Context, db *sql.DB, cfg Config[U]) (*Store[U], erro
 		// SQLite has no cross-process change notification.
 		return nil, errors.New("sqlstore: CacheSize needs PostgreSQL")
 	}
+	if cfg.CacheSize > 0 && cfg.ChangeFeed == nil {
+		return nil, errors.New("sqlstore: CacheSize needs Config.ChangeFeed, such as pgfeed.New(db) " +
+			"(github.com/gohttpauth/httpauth/sqlstore/pgfeed)")
+	}
 	s := &Store[U]{db: db, dialect: cfg.Dialect, hasher: cfg.Hasher, user: cfg.User}
 	if s.user == nil {
 		f, ok := any(defaultUser).(func(*Row) (U, error))
@@ -443,8 +458,7 @@ func (s *Store[U]) startCache(ctx context.Context, cfg Config[U]) error {
 	if raw == "" {
 		raw = DefaultNotifyChannel
 	}
-	channel, err := Postgres.quoteIdent(raw, false)
-	if err != nil {
+	if _, err := Postgres.quoteIdent(raw, false); err != nil {
 		return err
 	}
 	silence := cfg.CacheMaxSilence
@@ -457,9 +471,8 @@ func (s *Store[U]) startCache(ctx context.Context, cfg Config[U]) error {
 	}
 	c := newAccountCache[U](cacheConfig{
 		size: cfg.CacheSize, maxSilence: silence, maxAge: maxAge,
-		channel: channel, rawChannel: raw,
-		table: s.table, idColumn: s.cols.ID,
-		config: pgxConfig(s.db),
+		rawChannel: raw, table: s.table, idColumn: s.cols.ID,
+		changes: cfg.ChangeFeed,
 	})
 	if err := c.start(ctx); err != nil {
 		return err

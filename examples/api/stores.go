@@ -15,6 +15,7 @@ import (
 	"github.com/gohttpauth/httpauth"
 	"github.com/gohttpauth/httpauth/redisstore"
 	"github.com/gohttpauth/httpauth/sqlstore"
+	"github.com/gohttpauth/httpauth/sqlstore/pgfeed"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // SQLite driver "sqlite"
@@ -197,6 +198,7 @@ func (s *stores) openSQL(ctx context.Context, o options, logger *slog.Logger) er
 		// bypassed whenever the LISTEN connection is down. SQLite has no
 		// cross-process notification, so it always reads through.
 		cfg.CacheSize = accountCacheSize
+		cfg.ChangeFeed = pgfeed.New(db)
 	}
 	store, err := sqlstore.New(ctx, db, cfg)
 	if err != nil {
