@@ -40,10 +40,6 @@ type hmacSignerConfig struct {
 	// signer uses defaultPurpose.
 	Purpose string
 
-	// Leeway tolerates clock skew between instances when checking that a
-	// token was not issued in the future. Default 0; at most 5 minutes.
-	Leeway time.Duration
-
 	// CacheSize bounds the verified-token cache. A client sends the same
 	// token on every request; once a token has verified, later requests
 	// with the byte-identical token skip the HMAC and the decoding (the
@@ -66,7 +62,6 @@ const minKeyLen = 32
 type HMACSigner struct {
 	keys    []*ringKey
 	purpose string
-	leeway  time.Duration
 	cache   *tokenCache // nil when off
 
 	accountKeys []acctKey // for account tokens, derived from the same secrets
@@ -178,10 +173,7 @@ func newHMACSigner(cfg hmacSignerConfig) (*HMACSigner, error) {
 	if purpose == "" {
 		return nil, errors.New("httpauth: HMAC signer needs an explicit Purpose (defaultPurpose for access tokens)")
 	}
-	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
-		return nil, errors.New("httpauth: HMAC signer leeway must be between 0 and 5m")
-	}
-	s := &HMACSigner{purpose: purpose, leeway: cfg.Leeway}
+	s := &HMACSigner{purpose: purpose}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 10000
 	}
@@ -308,10 +300,9 @@ func (s *HMACSigner) verify(token string, now time.Time) (Claims, error) {
 	return c, err
 }
 
-// checkTimes enforces the issue time (not in the future, beyond the
-// leeway) and the expiry (now >= exp is expired), all in unix ns.
+// checkTimes enforces the issue time (not in the future) and the expiry (now >= exp is expired), all in unix ns.
 func (s *HMACSigner) checkTimes(iat, exp, now int64) error {
-	if iat > now+int64(s.leeway) {
+	if iat > now {
 		return errFuture
 	}
 	if now >= exp {
