@@ -17,7 +17,7 @@ import (
 
 // setRedisTimeouts fills in the timeouts the URL left unset (see
 // redisDialTimeout), one retry instead of go-redis's three, and makes
-// the client honour request deadlines (ContextTimeoutEnabled).
+// the client honour request deadlines (redis.Options.ContextTimeoutEnabled).
 func setRedisTimeouts(dial, read, write, pool *time.Duration, retries *int, ctxTimeout *bool) {
 	for _, d := range []struct {
 		field *time.Duration

@@ -127,7 +127,7 @@ func backendPID(res []*pgconn.Result) (uint64, error) {
 // feedConn is a sqlstore.FeedConn on a pgconn connection.
 type feedConn struct {
 	conn *pgconn.PgConn
-	pid  uint32 // pg_backend_pid(), which a pooler's BackendKeyData may not be
+	pid  uint32 // pg_backend_pid(), which the key data a pooler reports may not be
 }
 
 // PID implements sqlstore.FeedConn.
