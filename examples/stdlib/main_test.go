@@ -70,19 +70,19 @@ func TestServer(t *testing.T) {
 		body         string
 	}{
 		{"open route", "GET", "/healthz", nil, 200, `{"status":"ok"}`},
-		{"no credentials", "GET", "/api/v1/me", nil, 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"no credentials", "GET", "/api/v1/me", nil, 401, `{"error":"unauthorized","message":"Credentials required"}`},
 		{"wrong password", "GET", "/api/v1/me", basic("alice@example.com", "wrong"), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
-		{"unknown route needs credentials", "GET", "/api/v1/nope", nil, 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"unknown route needs credentials", "GET", "/api/v1/nope", nil, 401, `{"error":"unauthorized","message":"Credentials required"}`},
 		{"password", "GET", "/api/v1/me", basic("alice@example.com", "wonderland-42"), 200, `{"id":"1","name":"Alice"}`},
 		{"bearer", "GET", "/api/v1/me", bearer(alice), 200, `{"id":"1","name":"Alice"}`},
 		{"token as basic username", "GET", "/api/v1/me", basic(alice, ""), 200, `{"id":"1","name":"Alice"}`},
-		{"token cannot mint token", "POST", "/api/v1/tokens/", bearer(alice), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"token cannot mint token", "POST", "/api/v1/tokens/", bearer(alice), 401, `{"error":"unauthorized","message":"A token cannot be used to get a token"}`},
 		{"role missing", "GET", "/api/v1/admin", bearer(alice), 403, `{"error":"forbidden","message":"Insufficient role"}`},
 		{"role held", "GET", "/api/v1/admin", bearer(admin), 200, `{"admin":"Admin"}`},
 		{"wildcard with role", "GET", "/api/v1/users/42", bearer(admin), 200, `{"id":"42"}`},
 		{"wildcard without role", "GET", "/api/v1/users/42", bearer(alice), 403, `{"error":"forbidden","message":"Insufficient role"}`},
 		{"revoke", "DELETE", "/api/v1/tokens/", bearer(revoked), 204, ``},
-		{"revoked token", "GET", "/api/v1/me", bearer(revoked), 401, `{"error":"unauthorized","message":"Invalid credentials"}`},
+		{"revoked token", "GET", "/api/v1/me", bearer(revoked), 401, `{"error":"unauthorized","message":"Invalid token"}`},
 		{"other token still good", "GET", "/api/v1/me", bearer(alice), 200, `{"id":"1","name":"Alice"}`},
 	}
 	for _, tt := range tests {

@@ -82,9 +82,12 @@ func Run(t *testing.T, h http.Handler) {
 	revoked := token("alice@example.com", "wonderland-42")
 
 	const (
-		unauthorized = `{"error":"unauthorized","message":"Invalid credentials"}`
-		forbidden    = `{"error":"forbidden","message":"Insufficient role"}`
-		aliceJSON    = `{"id":"1","name":"Alice"}`
+		unauthorized  = `{"error":"unauthorized","message":"Invalid credentials"}`
+		noCredentials = `{"error":"unauthorized","message":"Credentials required"}`
+		invalidToken  = `{"error":"unauthorized","message":"Invalid token"}`
+		tokenForToken = `{"error":"unauthorized","message":"A token cannot be used to get a token"}`
+		forbidden     = `{"error":"forbidden","message":"Insufficient role"}`
+		aliceJSON     = `{"id":"1","name":"Alice"}`
 	)
 	tests := []struct {
 		name         string
@@ -94,18 +97,18 @@ func Run(t *testing.T, h http.Handler) {
 		body         string
 	}{
 		{"open route", "GET", "/healthz", nil, 200, `{"status":"ok"}`},
-		{"no credentials", "GET", "/api/v1/me", nil, 401, unauthorized},
+		{"no credentials", "GET", "/api/v1/me", nil, 401, noCredentials},
 		{"wrong password", "GET", "/api/v1/me", basic("alice@example.com", "wrong"), 401, unauthorized},
-		{"no credentials for a token", "POST", "/api/v1/tokens/", nil, 401, unauthorized},
+		{"no credentials for a token", "POST", "/api/v1/tokens/", nil, 401, noCredentials},
 		{"password", "GET", "/api/v1/me", basic("alice@example.com", "wonderland-42"), 200, aliceJSON},
 		{"bearer", "GET", "/api/v1/me", bearer(alice), 200, aliceJSON},
 		{"token as basic username", "GET", "/api/v1/me", basic(alice, ""), 200, aliceJSON},
-		{"forged token", "GET", "/api/v1/me", bearer(alice[:len(alice)-2] + "AA"), 401, unauthorized},
-		{"token cannot mint token", "POST", "/api/v1/tokens/", bearer(alice), 401, unauthorized},
+		{"forged token", "GET", "/api/v1/me", bearer(alice[:len(alice)-2] + "AA"), 401, invalidToken},
+		{"token cannot mint token", "POST", "/api/v1/tokens/", bearer(alice), 401, tokenForToken},
 		{"role missing", "GET", "/api/v1/admin", bearer(alice), 403, forbidden},
 		{"role held", "GET", "/api/v1/admin", bearer(admin), 200, `{"admin":"Admin"}`},
 		{"revoke", "DELETE", "/api/v1/tokens/", bearer(revoked), 204, ``},
-		{"revoked token", "GET", "/api/v1/me", bearer(revoked), 401, unauthorized},
+		{"revoked token", "GET", "/api/v1/me", bearer(revoked), 401, invalidToken},
 		{"other token still good", "GET", "/api/v1/me", bearer(alice), 200, aliceJSON},
 	}
 	for _, tt := range tests {
