@@ -14,7 +14,9 @@
 #      the unpublished zero pseudo-version v0.0.0-00010101000000-000000000000):
 #        sqlstore/go.mod, redisstore/go.mod  require httpauth VERSION
 #        cmd/go.mod                          requires httpauth and sqlstore VERSION
-#      checks that the workspace still builds and vets them, and commits;
+#      adds go.work replace lines for the new versions (the workspace keeps
+#      serving the tree offline), checks that the modules build and vet,
+#      and commits;
 #   3. tags the library modules on that commit:  sqlstore/VERSION, redisstore/VERSION
 #   4. then the commands, which require sqlstore: cmd/VERSION
 # and prints the push commands, in the same order (root tag first, so that
@@ -125,12 +127,34 @@ for m in "${nested[@]}"; do
   (cd "$m" && go mod edit "${edits[@]}")
   echo "$m/go.mod: $(grep -E "^[[:space:]]*$core(/[a-z]+)? v" "$m/go.mod" | tr -s ' \t' ' ' | paste -sd ';' -)"
 done
-# Inside the repository go.work serves every module from the tree, whatever
-# version is required; prove the edited modules still build and vet.
+# Inside the repository the workspace must keep serving the siblings from
+# the tree: the go command reads the go.mod of every required version, even
+# of a workspace module, so go.work gets a replace line for each required
+# sibling at the new version (and drops the ones for an older release; the
+# zero pseudo-version's stay, for examples/* and bench). Offline and
+# before any push, the edited modules must then build and vet.
+zero=v0.0.0-00010101000000-000000000000
+declare -A dirs=([$core]=./ [$core/sqlstore]=./sqlstore [$core/redisstore]=./redisstore [$core/cmd]=./cmd)
+declare -A wanted=()
+for m in "${nested[@]}"; do
+  for dep in ${requires[$m]}; do wanted[$dep]=1; done
+done
+work_edits=()
+while read -r path ver; do
+  if [ "$ver" != "$zero" ] && [ -n "${dirs[$path]:-}" ]; then
+    work_edits+=("-dropreplace=$path@$ver")
+  fi
+done < <(sed -nE 's/^[[:space:]]*(github\.com\/gohttpauth\/httpauth[^[:space:]]*) (v[^[:space:]]+) =>.*/\1 \2/p' go.work)
+for dep in "${!wanted[@]}"; do
+  work_edits+=("-replace=$dep@$version=${dirs[$dep]}")
+done
+go work edit "${work_edits[@]}"
+echo "go.work: $(printf '%s ' "${work_edits[@]}")"
 for m in "${nested[@]}"; do
   (cd "$m" && go build ./... && go vet ./...)
 done
-git add "${nested[@]/%//go.mod}"
+echo "the workspace builds and vets ${nested[*]}"
+git add go.work "${nested[@]/%//go.mod}"
 git commit -q -m "release $version: ${nested[*]} require the $version tags"
 echo "committed $(git rev-parse --short HEAD): $(git log -1 --format=%s)"
 
