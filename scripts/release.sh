@@ -151,9 +151,12 @@ done
 go work edit "${work_edits[@]}"
 echo "go.work: $(printf '%s ' "${work_edits[@]}")"
 for m in "${nested[@]}"; do
-  (cd "$m" && go build ./... && go vet ./...)
+  (cd "$m" && go vet ./...)
 done
-echo "the workspace builds and vets ${nested[*]}"
+while read -r dir; do
+  (cd "$dir" && go build ./...)
+done < <(go list -m -f '{{.Dir}}')
+echo "the workspace vets ${nested[*]} and builds every module"
 git add go.work "${nested[@]/%//go.mod}"
 git commit -q -m "release $version: ${nested[*]} require the $version tags"
 echo "committed $(git rev-parse --short HEAD): $(git log -1 --format=%s)"
