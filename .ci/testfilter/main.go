@@ -140,6 +140,8 @@ var known = []struct{ substr, headline string }{
 	{"HTTPAUTH_REDIS_TEST_URL is not set", "Redis tests skipped: HTTPAUTH_REDIS_TEST_URL unset"},
 	{"redis-server not found", "Redis scale tests skipped: no redis-server binary"},
 	{"python3-werkzeug", "Flask guide test skipped: no python3 with Werkzeug"},
+	{"race detector changes allocation counts", "allocation-count tests skipped under -race (.ci/run runs them without)"},
+	{"skipped by httpauthtest.Skip", "by design: subtests that tests of httpauthtest.Skip skip"},
 }
 
 func summary(w io.Writer, file string) error {
@@ -148,8 +150,8 @@ func summary(w io.Writer, file string) error {
 		return err
 	}
 	type group struct {
-		module, reason string
-		tests          []string
+		module, reason, raw string // raw: the first test's own message, when reason is a headline
+		tests               []string
 	}
 	groups := map[string]*group{}
 	total := 0
@@ -159,17 +161,17 @@ func summary(w io.Writer, file string) error {
 			continue
 		}
 		total++
-		reason := f[3]
+		reason, raw := f[3], ""
 		for _, k := range known {
 			if strings.Contains(reason, k.substr) {
-				reason = k.headline + " (" + f[3] + ")"
+				reason, raw = k.headline, f[3]
 				break
 			}
 		}
 		key := f[0] + "\x00" + reason
 		g := groups[key]
 		if g == nil {
-			g = &group{module: f[0], reason: reason}
+			g = &group{module: f[0], reason: reason, raw: raw}
 			groups[key] = g
 		}
 		g.tests = append(g.tests, f[2])
@@ -197,7 +199,11 @@ func summary(w io.Writer, file string) error {
 			more = fmt.Sprintf(", … %d more", len(names)-4)
 			names = names[:4]
 		}
-		fmt.Fprintf(w, "%s: %d skipped: %s\n    %s%s\n", g.module, len(g.tests), g.reason, strings.Join(names, ", "), more)
+		fmt.Fprintf(w, "%s: %d skipped: %s\n", g.module, len(g.tests), g.reason)
+		if g.raw != "" {
+			fmt.Fprintf(w, "    message: %s\n", g.raw)
+		}
+		fmt.Fprintf(w, "    tests: %s%s\n", strings.Join(names, ", "), more)
 	}
 	return nil
 }
