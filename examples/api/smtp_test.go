@@ -237,7 +237,7 @@ func TestSMTPAccountLinks(t *testing.T) {
 	}{
 		{"memory", func(*testing.T) []string { return nil }},
 		{"sqlite", func(t *testing.T) []string {
-			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db")}
+			return []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "users.db"), "-migrate"}
 		}},
 	}
 	for _, mode := range modes {
