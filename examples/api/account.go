@@ -35,7 +35,10 @@ const maxBody = 16 << 10
 type mailer struct {
 	mu   sync.Mutex
 	out  io.Writer
-	base atomic.Pointer[string] // "http://ADDR"
+	base atomic.Pointer[string] // "http://ADDR", or -public-url
+	// Set by configure (smtp.go) before the server starts.
+	public bool        // base is -public-url: setAddr keeps it
+	smtp   *smtpSender // -smtp: links are mailed, never written to out
 }
 
 func newMailer(out io.Writer) *mailer {
@@ -50,6 +53,9 @@ func newMailer(out io.Writer) *mailer {
 // setAddr sets the links' host from the listening address; an unspecified
 // host (":8080", "[::]:8080") becomes localhost.
 func (m *mailer) setAddr(addr string) {
+	if m.public {
+		return
+	}
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			addr = net.JoinHostPort("localhost", port)
@@ -59,7 +65,11 @@ func (m *mailer) setAddr(addr string) {
 	m.base.Store(&base)
 }
 
-func (m *mailer) send(what, email, path, token string) {
+func (m *mailer) send(ctx context.Context, what, email, path, token string) {
+	if m.smtp != nil { // -smtp (smtp.go)
+		m.smtp.send(ctx, what, email, *m.base.Load()+path+"?token="+token)
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(m.out, "%s link for %s: %s%s?token=%s\n", what, email, *m.base.Load(), path, token)
@@ -163,8 +173,10 @@ const resendConfirmationPath = "/api/v1/account/confirmation"
 // logged-in user to api, the /api/v1 mux behind the authenticator.
 func (a *accounts) routes(root, api *http.ServeMux) {
 	root.Handle("/register", methods{http.MethodPost: http.HandlerFunc(a.handleRegister)})
-	root.Handle("/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleConfirm)})
-	root.Handle("/password-reset", methods{http.MethodPost: http.HandlerFunc(a.handleResetRequest)})
+	// GET: the pages the mailed links open (pages.go); they change nothing.
+	root.Handle("/confirm", methods{http.MethodGet: confirmPage, http.MethodPost: http.HandlerFunc(a.handleConfirm)})
+	root.Handle("/password-reset", methods{http.MethodGet: resetPage, http.MethodPost: http.HandlerFunc(a.handleResetRequest)})
+	pageRoutes(root)
 	root.Handle("/password-reset/confirm", methods{http.MethodPost: http.HandlerFunc(a.handleResetConfirm)})
 	api.Handle(resendConfirmationPath, methods{http.MethodPost: http.HandlerFunc(a.handleResendConfirmation)})
 }
@@ -220,7 +232,7 @@ func (a *accounts) mailLink(ctx context.Context, kind, id, path string, mint fun
 		a.logger.LogAttrs(ctx, slog.LevelError, kind+" e-mail: token", slog.Any("error", err))
 		return
 	}
-	a.mail.send(kind, to, path, token)
+	a.mail.send(ctx, kind, to, path, token)
 }
 
 // accepted answers 202 {"status":"pending"}, the answer of every request

@@ -3,6 +3,7 @@ module github.com/gohttpauth/httpauth/examples/api
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/gohttpauth/httpauth v0.0.0-00010101000000-000000000000
 	github.com/gohttpauth/httpauth/redisstore v0.0.0-00010101000000-000000000000
 	github.com/gohttpauth/httpauth/sqlstore v0.0.0-00010101000000-000000000000
@@ -21,7 +22,9 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/buger/jsonparser v1.6.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-openapi/jsonpointer v1.0.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect

@@ -356,10 +356,16 @@ func TestAccountFlowsHTTP(t *testing.T) {
 			})
 
 			t.Run("wrong methods", func(t *testing.T) {
-				for _, p := range []string{"/register", "/confirm", "/password-reset", "/password-reset/confirm"} {
+				for _, p := range []string{"/register", "/password-reset/confirm"} {
 					r := s.do(t, request{method: "GET", path: p})
 					assert.Equal(t, 405, r.status, p)
 					assert.Equal(t, "POST", r.header.Get("Allow"), p)
+				}
+				// GET on the links' paths serves their pages (pages_test.go).
+				for _, p := range []string{"/confirm", "/password-reset"} {
+					r := s.do(t, request{method: "DELETE", path: p})
+					assert.Equal(t, 405, r.status, p)
+					assert.Equal(t, "GET, POST", r.header.Get("Allow"), p)
 				}
 			})
 		})

@@ -6,6 +6,7 @@
 //	    [-redis redis://…] [-redis-prefix httpauth:]
 //	    [-trusted-proxies CIDR,…] [-client-attempts 100]
 //	    [-metrics-addr 127.0.0.1:9090] [-log-links] [-drain-delay 0s]
+//	    [-smtp HOST:PORT -public-url https://… [-smtp-from ADDR]]
 //
 // HTTPAUTH_KEYS holds the signing keys, "id:hex" separated by commas or
 // spaces (hex: 32+ random bytes, as "httpauth keygen" prints); the first
@@ -39,7 +40,10 @@
 // may POST /api/v1/account/confirmation for a new link. The links are live
 // secrets, so they are logged only in memory (no -db) or with -log-links;
 // with -db and without -log-links these routes are not served (404), and
-// a startup line says so. The e-mails are sent by a background worker,
+// a startup line says so. With -smtp (smtp.go) the links are e-mailed to
+// the account's address instead, never logged, pointing at -public-url;
+// a GET on a link serves a page whose button does the POST (pages.go).
+// The e-mails are sent by a background worker,
 // after the 202, so that a known and an unknown address cost the request
 // the same; and they are rate limited (see mailsPerAddress).
 //
@@ -100,12 +104,14 @@ type options struct {
 	metricsAddr string         // the metrics listener's address; "": none
 	logLinks    bool           // with -db, write account links to stderr all the same
 	links       *mailer        // where account links go; nil: nowhere
+
+	mail mailOptions // -smtp, -smtp-from, -public-url (smtp.go)
 }
 
 // linksDelivered reports whether account links have somewhere to go: the
-// log in memory (a demo), or with -log-links. Otherwise the routes that
-// send them are not served.
-func (o options) linksDelivered() bool { return o.db == "" || o.logLinks }
+// log in memory (a demo), or with -log-links; or e-mail with -smtp.
+// Otherwise the routes that send them are not served.
+func (o options) linksDelivered() bool { return o.db == "" || o.logLinks || o.mail.smtp != "" }
 
 // secretEnv returns $name, or the contents of the file $name_FILE names
 // (without one trailing newline). Both set is an error.
@@ -192,11 +198,15 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on SIGTERM, how long readiness fails before the listener closes (the balancer's check interval)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve GET /metrics on this address, a loopback or internal one such as 127.0.0.1:9090 (default: no metrics)")
 	fs.BoolVar(&o.logLinks, "log-links", false, "with -db, write the account links (live secrets) to stderr; without it the account-link routes are off")
+	o.mail.addFlags(fs) // -smtp, -smtp-from, -public-url (smtp.go)
 	if err := fs.Parse(args); err != nil {
 		return o, false, err
 	}
 	if fs.NArg() != 0 {
 		return o, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := o.mail.check(getenv, o.logLinks); err != nil { // smtp.go
+		return o, false, err
 	}
 	if o.tokenTTL <= 0 {
 		return o, false, errors.New("-token-ttl must be positive")
@@ -344,6 +354,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	if o.linksDelivered() {
 		o.links = newMailer(stderr)
+		o.links.configure(o.mail, logger) // -public-url, -smtp (smtp.go)
 	}
 	a, err := newServer(ctx, o, logger)
 	if err != nil {

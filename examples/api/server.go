@@ -55,7 +55,7 @@ type app struct {
 // are not mounted.
 const accountLinkRoutesOff = "account-link routes are off (/register, /confirm, /password-reset, " +
 	"/password-reset/confirm, " + resendConfirmationPath + "): with -db their links would be live " +
-	"secrets in the log, and this example sends no e-mail; give -log-links to write them to stderr anyway"
+	"secrets in the log; give -smtp (with -public-url) to e-mail them, or -log-links to write them to stderr anyway"
 
 // newServer builds the whole HTTP handler: /healthz and the account
 // routes in the open, and everything under /api/v1/ behind the
