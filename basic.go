@@ -251,6 +251,10 @@ func (a *Authenticator[U]) throttleVerdict(r *http.Request, login string, ask fu
 func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *Account[U], cacheKey credKey, cached bool) (context.Context, *failure) {
 	// Hooks and handlers get the request's copy, never the store's account.
 	ac := newAuthContext(r.Context(), acct, PasswordCredential, transportBasic, Claims{}, time.Time{})
+	// Second factor (secondfactor.go): an account with it on needs X-OTP.
+	if f := a.checkSecondFactor(r, login, ac); f != nil {
+		return nil, f
+	}
 	if f := a.checkAccount(r, login, &ac.acct, transportBasic); f != nil {
 		if a.cache != nil {
 			a.cache.remove(cacheKey)
@@ -260,7 +264,7 @@ func (a *Authenticator[U]) finishPassword(r *http.Request, login string, acct *A
 	if a.cache != nil && !cached {
 		a.cache.put(cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(r, true, login, ReasonPassword, transportBasic)
+	a.audit(r, true, login, passwordReason(ac), transportBasic) // second factor: secondfactor.go
 	return ac, nil
 }
 
