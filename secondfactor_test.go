@@ -86,8 +86,8 @@ func TestParseOTP(t *testing.T) {
 
 func TestTOTPURI(t *testing.T) {
 	t.Parallel()
-	uri := totpURI("My API: prod", "alice+x@example.com", []byte("12345678901234567890"))
-	assert.Equal(t, "otpauth://totp/My%20API%3A%20prod:alice%2Bx@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=My%20API%3A%20prod&algorithm=SHA1&digits=6&period=30", uri)
+	uri := totpURI("My API: prod&co", "alice+x?#=@example.com", []byte("12345678901234567890"))
+	assert.Equal(t, "otpauth://totp/My%20API%20prod%26co:alice%2Bx%3F%23%3D@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=My%20API%20prod%26co&algorithm=SHA1&digits=6&period=30", uri)
 	u, err := url.Parse(uri)
 	require.NoError(t, err)
 	// As apps read it: split the raw label at its one literal colon, then
@@ -98,9 +98,9 @@ func TestTOTPURI(t *testing.T) {
 	require.NoError(t, err)
 	login, err := url.PathUnescape(rawLogin)
 	require.NoError(t, err)
-	assert.Equal(t, "My API: prod", issuer)
-	assert.Equal(t, "alice+x@example.com", login)
-	assert.Equal(t, "My API: prod", u.Query().Get("issuer"))
+	assert.Equal(t, "My API prod&co", issuer, "the colon is dropped")
+	assert.Equal(t, "alice+x?#=@example.com", login)
+	assert.Equal(t, "My API prod&co", u.Query().Get("issuer"))
 }
 
 func TestSealTOTP(t *testing.T) {

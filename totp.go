@@ -138,7 +138,10 @@ func newTOTPSecret() []byte {
 // issuer are percent-encoded (a space as %20, which every app decodes;
 // "+" would be read literally by some). The default parameters are
 // spelled out, since some apps read them and none is confused by them.
+// The format forbids a colon in the issuer or the login (a login cannot
+// hold one: Basic splits at it), so colons are dropped from the issuer.
 func totpURI(issuer, login string, secret []byte) string {
+	issuer = strings.ReplaceAll(issuer, ":", "")
 	var b strings.Builder
 	b.WriteString("otpauth://totp/")
 	b.WriteString(uriEscape(issuer))
