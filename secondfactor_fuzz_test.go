@@ -47,7 +47,7 @@ func FuzzParseOTP(f *testing.F) {
 // the genuine sealed value opens.
 func FuzzOpenTOTP(f *testing.F) {
 	keys := deriveTOTPKeys([]SigningKey{{ID: "k1", Secret: testKey1}})
-	genuine := sealTOTP(keys, "u-1", []byte("12345678901234567890"))
+	genuine := sealTOTPWith(keys, "u-1", []byte("12345678901234567890"), [24]byte{1, 2, 3})
 	for _, s := range []string{genuine, "", "v1.", "v1.k1.", "v1.k1", "v1.k9." + genuine[6:], genuine + "A", genuine[:len(genuine)-1],
 		"v2." + genuine[3:], "v1.k1.====", "v1.k1." + strings.Repeat("A", 300)} {
 		f.Add(s)

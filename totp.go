@@ -219,10 +219,16 @@ var sealB64 = base64.RawURLEncoding.Strict()
 
 // sealTOTP encrypts secret for account id under keys[0].
 func sealTOTP(keys []totpKey, id string, secret []byte) string {
+	var nonce [chacha20poly1305.NonceSizeX]byte
+	_, _ = rand.Read(nonce[:]) // never fails (crypto/rand); 192 bits never repeat
+	return sealTOTPWith(keys, id, secret, nonce)
+}
+
+// sealTOTPWith is sealTOTP with the nonce given, for the fuzz target's
+// deterministic seed.
+func sealTOTPWith(keys []totpKey, id string, secret []byte, nonce [chacha20poly1305.NonceSizeX]byte) string {
 	k := keys[0]
-	nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(secret)+k.aead.Overhead())
-	_, _ = rand.Read(nonce)
-	ct := k.aead.Seal(nonce, nonce, secret, []byte(id))
+	ct := k.aead.Seal(nonce[:], nonce[:], secret, []byte(id))
 	return "v1." + k.id + "." + sealB64.EncodeToString(ct)
 }
 
