@@ -221,3 +221,35 @@ func TestTwoFactorTOTPChanges(t *testing.T) {
 }
 
 func itoaTime(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// TestTwoFactorMultiInstance: two example processes share PostgreSQL
+// (sqlstore, in a fresh schema) and Redis. The factor turned on through A
+// applies on B at once, and a code used on A is refused on B.
+func TestTwoFactorMultiInstance(t *testing.T) {
+	m := newMultiEnv(t)
+	a := startInstance(t, m.bin, m.args, m.env)
+	b := startInstance(t, m.bin, m.args, m.env)
+	alice := basic("alice@example.com", "wonderland-42")
+
+	r := tfCall(t, http.MethodPost, a+"/api/v1/account/2fa", alice, "", "")
+	require.Equal(t, 200, r.status, string(r.raw))
+	secret := r.body["secret"].(string)
+	now := step()
+	r = tfCall(t, http.MethodPost, b+"/api/v1/account/2fa/confirm", alice, "", `{"code":"`+oathtool(t, secret, now)+`"}`)
+	require.Equal(t, 200, r.status, "confirmed on B, started on A: %s", r.raw)
+	recovery := r.body["recovery_codes"].([]any)
+
+	r = tfCall(t, http.MethodGet, a+"/api/v1/me", alice, "", "")
+	assert.Equal(t, 401, r.status)
+	assert.Equal(t, "required", r.header.Get("X-OTP"))
+
+	code := oathtool(t, secret, now.Add(30*time.Second))
+	require.Equal(t, 200, tfCall(t, http.MethodPost, a+"/api/v1/tokens/", alice, code, "").status, "the code on A")
+	assert.Equal(t, 401, tfCall(t, http.MethodPost, b+"/api/v1/tokens/", alice, code, "").status, "the same code on B")
+	rc := recovery[0].(string)
+	require.Equal(t, 200, tfCall(t, http.MethodPost, b+"/api/v1/tokens/", alice, rc, "").status, "a recovery code on B")
+	assert.Equal(t, 401, tfCall(t, http.MethodPost, a+"/api/v1/tokens/", alice, rc, "").status, "the same recovery code on A")
+
+	require.Equal(t, 204, tfCall(t, http.MethodDelete, b+"/api/v1/account/2fa", alice, recovery[1].(string), "").status)
+	assert.Equal(t, 200, tfCall(t, http.MethodGet, a+"/api/v1/me", alice, "", "").status, "off on A too")
+}
