@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -89,8 +90,15 @@ func (tf *twoFactor) start(w http.ResponseWriter, r *http.Request) {
 		tf.fail(w, r, "start 2fa", err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"secret": secret, "otpauth_uri": uri})
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	// Not writeJSON: the URI's "&" stays as it is, not \u0026, so a
+	// person can copy it from the answer.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"secret": secret, "otpauth_uri": uri})
 }
 
 func (tf *twoFactor) qr(w http.ResponseWriter, r *http.Request) {
