@@ -284,6 +284,10 @@ func (a *Authenticator[U]) throttleVerdict(at *passwordAttempt, ask func(context
 func (a *Authenticator[U]) finishPassword(at *passwordAttempt, acct *Account[U], cached bool) (context.Context, *failure) {
 	// Hooks and handlers get the request's copy, never the store's account.
 	ac := newAuthContext(at.r.Context(), acct, PasswordCredential, transportBasic, Claims{}, at.start)
+	// Second factor (secondfactor.go): an account with it on needs X-OTP.
+	if f := a.checkSecondFactor(at, ac); f != nil {
+		return nil, f
+	}
 	if f := a.checkAccount(at.r, at.login, &ac.acct, transportBasic); f != nil {
 		if a.cache != nil {
 			a.cache.remove(at.cacheKey)
@@ -293,7 +297,7 @@ func (a *Authenticator[U]) finishPassword(at *passwordAttempt, acct *Account[U],
 	if a.cache != nil && !cached {
 		a.cache.put(at.cacheKey, acct.ID, acct.PasswordHash)
 	}
-	a.audit(at.r, true, at.login, ReasonPassword, transportBasic)
+	a.audit(at.r, true, at.login, passwordReason(ac), transportBasic) // second factor: secondfactor.go
 	return ac, nil
 }
 

@@ -86,6 +86,10 @@ type Identity[U any] struct {
 	// this request is issued at it, so a password change (or disable, or
 	// "log out everywhere") that lands during the login ends that token too.
 	authTime time.Time
+
+	// secondFactor is the reason of a password login that came with a
+	// valid X-OTP code, "" otherwise (second factor: secondfactor.go).
+	secondFactor Reason
 }
 
 type contextKey struct{ name string }

@@ -21,7 +21,8 @@ import (
 // line tells which logins exist.
 type Reason string
 
-// The reasons. Successes: ReasonPassword, ReasonToken, ReasonAPIKey,
+// The reasons. Successes: ReasonPassword, ReasonPasswordAndTOTP,
+// ReasonPasswordAndRecoveryCode, ReasonToken, ReasonAPIKey,
 // ReasonTokenRevokedBy and ReasonTokensCutOffBy. ReasonAnonymous and
 // ReasonPasswordHashed are neither; every other reason is a failure.
 const (
@@ -30,6 +31,12 @@ const (
 	ReasonAPIKey         Reason = "api_key"                 // an API key verified
 	ReasonTokenRevokedBy Reason = "token_revoked_by_owner"  // RevokeHandler revoked the request's token
 	ReasonTokensCutOffBy Reason = "tokens_cut_off_by_owner" // RevokeHandler, past its bound, moved the user's cutoff
+
+	// Second factor (secondfactor.go). A wrong or replayed code is
+	// ReasonBadCredentials, like a wrong password, on purpose.
+	ReasonPasswordAndTOTP         Reason = "password_and_totp"          // a password and a TOTP code in X-OTP verified
+	ReasonPasswordAndRecoveryCode Reason = "password_and_recovery_code" // a password and an unused recovery code verified
+	ReasonSecondFactorRequired    Reason = "second_factor_required"     // the right password, no X-OTP code: a 401 with X-OTP: required
 
 	ReasonAnonymous Reason = "anonymous" // an Optional route let a request without credentials through
 	// ReasonPasswordHashed is not an outcome: its Event reports one

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/gohttpauth/httpauth"
+	"github.com/gohttpauth/httpauth/httpauthtest"
 )
 
 // User is the host application's own user type. Handlers get it back from
@@ -371,4 +373,47 @@ func ExampleUserStore() {
 	// Output:
 	// Alice@Example.com 200 hello, Alice
 	// mallory@example.com 401 {"error":"unauthorized","message":"Invalid credentials"}
+}
+
+// A user turns on the second factor: StartTOTP gives the secret (and its
+// otpauth:// URI for a QR code), ConfirmTOTP takes the app's first code
+// and returns the recovery codes. From then on the password alone is a
+// 401 with "X-OTP: required", and the password with a code in X-OTP
+// authenticates, once per code.
+func ExampleAuthenticator_StartTOTP() {
+	ctx := context.Background()
+	users := httpauth.NewMemoryUserStore[User](httpauthtest.FastHasher{})
+	_ = users.Add(ctx, "alice@example.com", "wonderland-42", httpauth.Account[User]{ID: "1"})
+	auth, _ := httpauth.New(httpauth.Config[User]{Users: users, Signer: signer, Realm: "Example API", Hasher: httpauthtest.FastHasher{}})
+
+	var id *httpauth.Identity[User]
+	protected := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { id, _ = auth.Identity(r) }))
+	get := func(otp string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/me", nil)
+		r.SetBasicAuth("alice@example.com", "wonderland-42")
+		if otp != "" {
+			r.Header.Set("X-OTP", otp)
+		}
+		w := httptest.NewRecorder()
+		protected.ServeHTTP(w, r)
+		return w
+	}
+	get("") // the identity of a password login
+
+	secret, uri, _ := auth.StartTOTP(ctx, id)
+	fmt.Println(strings.HasPrefix(uri, "otpauth://totp/Example%20API:alice@example.com?secret="+secret))
+	code, _ := httpauthtest.TOTPCode(secret, time.Now()) // what the app shows
+	recovery, err := auth.ConfirmTOTP(ctx, id, code)
+	fmt.Println(len(recovery), err)
+
+	w := get("")
+	fmt.Println(w.Code, w.Header().Get("X-OTP"))
+	fmt.Println(get(recovery[0]).Code) // a recovery code, once
+	fmt.Println(get(recovery[0]).Code)
+	// Output:
+	// true
+	// 10 <nil>
+	// 401 required
+	// 200
+	// 401
 }

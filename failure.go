@@ -18,6 +18,7 @@ type failure struct {
 	challenge     []string // replaces the default challenge for the status
 	retryAfter    time.Duration
 	noCredentials bool
+	otpRequired   bool // second factor (secondfactor.go): send "X-OTP: required"
 }
 
 // The 401s of a token or API key sent to the token endpoint.
@@ -65,6 +66,9 @@ func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, f *failu
 		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.invalidRequest))
 	case f.status == http.StatusForbidden && f.bearerError == "insufficient_scope":
 		h["Www-Authenticate"] = slices.Clip(slices.Clone(a.challenges.insufficientScope))
+	}
+	if f.otpRequired { // second factor (secondfactor.go)
+		h.Set(otpHeader, "required")
 	}
 	switch f.status {
 	case http.StatusTooManyRequests:

@@ -68,11 +68,11 @@ const (
 	body401Token         = `{"error":"unauthorized","message":"Invalid token"}` + "\n"
 	body401Expired       = `{"error":"unauthorized","message":"Token expired"}` + "\n"
 	body401TokenForToken = `{"error":"unauthorized","message":"A token cannot be used to get a token"}` + "\n"
-	body403 = `{"error":"forbidden","message":"Insufficient role"}` + "\n"
-	body405 = `{"error":"method_not_allowed","message":"Method not allowed"}` + "\n"
-	body429 = `{"error":"too_many_requests","message":"Too many failed attempts; try again later"}` + "\n"
-	body500 = `{"error":"internal_error","message":"Internal server error"}` + "\n"
-	body503 = `{"error":"unavailable","message":"Service busy; try again later"}` + "\n"
+	body403              = `{"error":"forbidden","message":"Insufficient role"}` + "\n"
+	body405              = `{"error":"method_not_allowed","message":"Method not allowed"}` + "\n"
+	body429              = `{"error":"too_many_requests","message":"Too many failed attempts; try again later"}` + "\n"
+	body500              = `{"error":"internal_error","message":"Internal server error"}` + "\n"
+	body503              = `{"error":"unavailable","message":"Service busy; try again later"}` + "\n"
 
 	bodyUnconfirmed = `{"error":"forbidden","message":"Unconfirmed account"}` + "\n"
 )

@@ -65,6 +65,7 @@ type HMACSigner struct {
 	cache   *tokenCache // nil when off
 
 	accountKeys []acctKey // for account tokens, derived from the same secrets
+	totpKeys    []totpKey // second factor (totp.go): seal TOTP secrets, derived from the same secrets
 }
 
 type ringKey struct {
@@ -198,6 +199,7 @@ func newHMACSigner(cfg hmacSignerConfig) (*HMACSigner, error) {
 		s.keys = append(s.keys, rk)
 	}
 	s.accountKeys = deriveAccountKeys(cfg.Keys)
+	s.totpKeys = deriveTOTPKeys(cfg.Keys) // second factor (totp.go)
 	return s, nil
 }
 

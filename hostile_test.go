@@ -41,13 +41,13 @@ type expect struct {
 }
 
 var (
-	refused      = expect{http.StatusUnauthorized, chPlain, body401}               // bare challenges
-	noCreds      = expect{http.StatusUnauthorized, chPlain, body401NoCredentials}  // nothing sent
-	refusedToken = expect{http.StatusUnauthorized, chToken, body401Token}          // invalid_token
-	expiredToken = expect{http.StatusUnauthorized, chToken, body401Expired}        // invalid_token, but it says why
-	ambiguous    = expect{http.StatusBadRequest, chRequest, body400}  // invalid_request
-	unconfirmed  = expect{http.StatusForbidden, nil, bodyUnconfirmed} // CheckAccount's 403
-	admitted     = expect{status: http.StatusOK}                      // next handler ran
+	refused      = expect{http.StatusUnauthorized, chPlain, body401}              // bare challenges
+	noCreds      = expect{http.StatusUnauthorized, chPlain, body401NoCredentials} // nothing sent
+	refusedToken = expect{http.StatusUnauthorized, chToken, body401Token}         // invalid_token
+	expiredToken = expect{http.StatusUnauthorized, chToken, body401Expired}       // invalid_token, but it says why
+	ambiguous    = expect{http.StatusBadRequest, chRequest, body400}              // invalid_request
+	unconfirmed  = expect{http.StatusForbidden, nil, bodyUnconfirmed}             // CheckAccount's 403
+	admitted     = expect{status: http.StatusOK}                                  // next handler ran
 	throttled    = expect{status: http.StatusTooManyRequests, body: body429}
 )
 

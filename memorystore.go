@@ -28,6 +28,7 @@ type MemoryUserStore[U any] struct {
 	hasher PasswordHasher
 	mu     sync.Mutex // serializes writers
 	snap   atomic.Pointer[memorySnapshot[U]]
+	second memorySecondFactors // second factor (memorysecondfactor.go)
 }
 
 type memorySnapshot[U any] struct {
@@ -187,6 +188,7 @@ func (s *MemoryUserStore[U]) Delete(ctx context.Context, id string) error {
 	delete(next.byLogin, cur.Login)
 	delete(next.byID, id)
 	s.snap.Store(next)
+	s.second.forget(id) // second factor (memorysecondfactor.go)
 	return nil
 }
 

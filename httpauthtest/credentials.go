@@ -69,6 +69,11 @@ var CredentialTable = []struct {
 	{"delete, then ID reused", [8]bool{}},
 	{"email change", [8]bool{false, false, true, true, true}},
 	{"role removal", [8]bool{true, true, true, true, true, true, true, true}},
+	// The password alone no longer logs in (it needs a code in X-OTP);
+	// what was minted or mailed before stays valid: turning the factor
+	// on does not say the account was compromised, and a reset link
+	// still yields only a password, which again needs a code.
+	{"second factor enabled", [8]bool{false, false, true, true, true, true, true, true}},
 }
 
 // credentialSet is everything an account holds before an event.
@@ -221,6 +226,8 @@ func applyEvent[U any](t *testing.T, h CredentialHarness[U], event string, c *cr
 		}
 	case "role removal":
 		err = h.SetRoles(ctx, c.id, nil)
+	case "second factor enabled":
+		err = enableSecondFactor(t, h.A, c)
 	default:
 		t.Fatalf("unknown event %q", event)
 	}
@@ -320,4 +327,26 @@ func identityOf[U any](t *testing.T, a *httpauth.Authenticator[U], login, passwo
 		t.Fatalf("no identity with the admin role for %s", login)
 	}
 	return id
+}
+
+// enableSecondFactor turns the second factor on for c's account, as its
+// user does: StartTOTP with a password login, then ConfirmTOTP with the
+// app's code. A store without it skips the test.
+func enableSecondFactor[U any](t *testing.T, a *httpauth.Authenticator[U], c *credentialSet) error {
+	t.Helper()
+	ctx := t.Context()
+	id := identityOf(t, a, c.login, c.password)
+	secret, _, err := a.StartTOTP(ctx, id)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("second factor: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	code, err := TOTPCode(secret, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = a.ConfirmTOTP(ctx, id, code)
+	return err
 }

@@ -54,3 +54,16 @@ func TestMemoryLifecycleStore(t *testing.T) {
 		}
 	})
 }
+
+func TestMemorySecondFactorStore(t *testing.T) {
+	httpauthtest.TestSecondFactorStore(t, func(t *testing.T) httpauthtest.UserStoreHarness[hostUser] {
+		s := httpauth.NewMemoryUserStore[hostUser](storedAsGiven{})
+		return httpauthtest.UserStoreHarness[hostUser]{
+			Store: s,
+			Add: func(ctx context.Context, login string, acct httpauth.Account[hostUser]) error {
+				return s.Add(ctx, login, acct.PasswordHash, acct)
+			},
+			Delete: s.Delete,
+		}
+	})
+}

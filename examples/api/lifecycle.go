@@ -40,4 +40,5 @@ func (l *lifecycle) routes(root, api *http.ServeMux) {
 		l.accounts.routes(root, api)
 	}
 	keyRoutes(api, l.auth, l.logger)
+	twoFactorRoutes(api, l.auth, l.logger) // second factor: twofactor.go
 }

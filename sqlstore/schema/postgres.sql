@@ -142,3 +142,23 @@ CREATE TABLE IF NOT EXISTS httpauth_api_keys (
     last_used BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS httpauth_api_keys_user_id ON httpauth_api_keys (user_id, created);
+
+-- The second factor (the store's httpauth.SecondFactorStore), added by
+-- issue 20; Migrate creates these tables in an existing database too.
+-- secret and pending are sealed by the authenticator (XChaCha20-Poly1305
+-- under a key derived from its signing keys, bound to the account): the
+-- store never sees a secret in the clear. '' means none. last_step is
+-- the last TOTP step accepted, so that a code works once.
+CREATE TABLE IF NOT EXISTS httpauth_second_factor (
+    user_id   TEXT   PRIMARY KEY REFERENCES httpauth_users (id) ON DELETE CASCADE ON UPDATE CASCADE,
+    secret    TEXT   NOT NULL DEFAULT '',
+    pending   TEXT   NOT NULL DEFAULT '',
+    last_step BIGINT NOT NULL DEFAULT 0
+);
+-- Recovery codes: the SHA-256 (hex) of each unused code; using one
+-- deletes its row.
+CREATE TABLE IF NOT EXISTS httpauth_recovery_codes (
+    user_id TEXT NOT NULL REFERENCES httpauth_users (id) ON DELETE CASCADE ON UPDATE CASCADE,
+    hash    TEXT NOT NULL CHECK (length(hash) = 64),
+    PRIMARY KEY (user_id, hash)
+);

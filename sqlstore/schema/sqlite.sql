@@ -66,3 +66,31 @@ CREATE TRIGGER httpauth_users_disable_cutoff
                CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER) * 1000000 + 999999)
          WHERE id = NEW.id;
     END;
+
+-- The second factor (the store's httpauth.SecondFactorStore), added by
+-- issue 20; Migrate creates these tables in an existing database too.
+-- secret and pending are sealed by the authenticator (XChaCha20-Poly1305
+-- under a key derived from its signing keys, bound to the account): the
+-- store never sees a secret in the clear. '' means none. last_step is
+-- the last TOTP step accepted, so that a code works once. Deleting a user
+-- deletes its rows, by the foreign keys or by the trigger below.
+CREATE TABLE IF NOT EXISTS httpauth_second_factor (
+    user_id   TEXT    NOT NULL PRIMARY KEY REFERENCES httpauth_users (id) ON DELETE CASCADE ON UPDATE CASCADE,
+    secret    TEXT    NOT NULL DEFAULT '',
+    pending   TEXT    NOT NULL DEFAULT '',
+    last_step INTEGER NOT NULL DEFAULT 0
+) STRICT;
+-- Recovery codes: the SHA-256 (hex) of each unused code; using one
+-- deletes its row.
+CREATE TABLE IF NOT EXISTS httpauth_recovery_codes (
+    user_id TEXT NOT NULL REFERENCES httpauth_users (id) ON DELETE CASCADE ON UPDATE CASCADE,
+    hash    TEXT NOT NULL CHECK (length(hash) = 64),
+    PRIMARY KEY (user_id, hash)
+) STRICT;
+
+CREATE TRIGGER IF NOT EXISTS httpauth_users_delete_second_factor
+    AFTER DELETE ON httpauth_users
+    FOR EACH ROW BEGIN
+        DELETE FROM httpauth_second_factor WHERE user_id = OLD.id;
+        DELETE FROM httpauth_recovery_codes WHERE user_id = OLD.id;
+    END;
