@@ -118,18 +118,21 @@ func TestCredentialEvents[U any](t *testing.T, h CredentialHarness[U]) {
 					applyEvent(t, h, row.Event, set)
 				}
 				// Another instance learns of a change through its stores'
-				// feeds: wait (up to 10 s) for the answers to settle, and
-				// only then spend the account tokens.
+				// feeds: wait (up to 10 s) for the answers to settle on
+				// every account of the row, and only then spend the
+				// account tokens, which read the same accounts.
 				var problems []string
 				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 					problems = problems[:0]
-					for i, name := range credentialNames[:5] {
-						ok, roles := useCredential(t, on.auth, c, i)
-						if ok != row.Works[i] {
-							problems = append(problems, fmt.Sprintf("%s after %q: works = %v, want %v", name, row.Event, ok, row.Works[i]))
-						}
-						if ok && row.Event == "role removal" && len(roles) > 0 {
-							problems = append(problems, fmt.Sprintf("%s after role removal still carries roles %v", name, roles))
+					for k, set := range sets {
+						for i, name := range credentialNames[:5] {
+							ok, roles := useCredential(t, on.auth, set, i)
+							if ok != row.Works[i] {
+								problems = append(problems, fmt.Sprintf("account %d: %s after %q: works = %v, want %v", k, name, row.Event, ok, row.Works[i]))
+							}
+							if ok && row.Event == "role removal" && len(roles) > 0 {
+								problems = append(problems, fmt.Sprintf("account %d: %s after role removal still carries roles %v", k, name, roles))
+							}
 						}
 					}
 					if len(problems) == 0 || time.Now().After(deadline) {
