@@ -87,7 +87,7 @@ func checkSQL(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, migrate
 		}
 		logger.Info(name + ": migrated (-migrate)")
 	}
-	for _, table := range []string{sqlstore.DefaultTable, sqlstore.DefaultKeyTable} {
+	for _, table := range []string{sqlstore.DefaultTable, sqlstore.DefaultKeyTable, "httpauth_second_factor", "httpauth_recovery_codes"} {
 		rows, err := db.QueryContext(ctx, "SELECT 1 FROM "+table+" WHERE 1 = 0")
 		if err == nil {
 			err = rows.Close()

@@ -378,7 +378,9 @@ func TestOpenAPIResponses(t *testing.T) {
 		{name: "confirm, cross-site", method: "POST", path: "/confirm", body: `{"token":"{confirm_token}"}`, header: crossSite, want: 403},
 		{name: "confirm dave", method: "POST", path: "/confirm", body: `{"token":"{confirm_token}"}`, want: 204},
 		{name: "confirm dave again", method: "POST", path: "/confirm", body: `{"token":"{confirm_token}"}`, want: 400},
-		{name: "GET on confirm", method: "GET", path: "/confirm", want: 405},
+		{name: "the confirmation page, no token", method: "GET", path: "/confirm", want: 400},
+		{name: "the confirmation page", method: "GET", path: "/confirm?token=k1.abc.def", want: 200},
+		{name: "DELETE on confirm", method: "DELETE", path: "/confirm", want: 405},
 		{name: "dave, confirmed", method: "GET", path: "/api/v1/me", authz: basic("dave@example.com", "dave-pw-42"), want: 200},
 
 		// Password reset.
@@ -386,7 +388,9 @@ func TestOpenAPIResponses(t *testing.T) {
 		{name: "reset, an unknown address", method: "POST", path: "/password-reset", body: `{"email":"nobody@example.com"}`, want: 202},
 		{name: "reset, cross-site", method: "POST", path: "/password-reset", body: `{"email":"carol@example.com"}`, header: crossSite, want: 403},
 		{name: "reset from the limited client", method: "POST", path: "/password-reset", body: `{"email":"carol@example.com"}`, client: limited, want: 429},
-		{name: "GET on reset", method: "GET", path: "/password-reset", want: 405},
+		{name: "the reset page, no token", method: "GET", path: "/password-reset", want: 400},
+		{name: "the reset page", method: "GET", path: "/password-reset?token=k1.abc.def", want: 200},
+		{name: "DELETE on reset", method: "DELETE", path: "/password-reset", want: 405},
 		{name: "set a password, empty", method: "POST", path: "/password-reset/confirm", body: `{"token":"{reset_token}","password":""}`, want: 400},
 		{name: "set a password, cross-site", method: "POST", path: "/password-reset/confirm", body: `{"token":"{reset_token}","password":"new-42"}`, header: crossSite, want: 403},
 		{name: "set a password", method: "POST", path: "/password-reset/confirm", body: `{"token":"{reset_token}","password":"carol-new-42"}`, want: 204},

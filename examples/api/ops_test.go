@@ -303,7 +303,7 @@ func TestLeastPrivilegeRole(t *testing.T) {
 		"CREATE ROLE httpauth_app LOGIN PASSWORD 'app-password'",
 		"GRANT CONNECT ON DATABASE postgres TO httpauth_app",
 		"GRANT USAGE ON SCHEMA public TO httpauth_app",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON httpauth_users, httpauth_api_keys TO httpauth_app",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON httpauth_users, httpauth_api_keys, httpauth_second_factor, httpauth_recovery_codes TO httpauth_app",
 	} {
 		_, err := admin.ExecContext(ctx, stmt)
 		require.NoError(t, err, stmt)
