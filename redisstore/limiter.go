@@ -96,6 +96,10 @@ type Limiter struct {
 	locks    map[string]int64 // counter key → lock end, local unix nanos
 	maxLocks int
 	complete bool // locks holds every lock: resynchronised since the last (re)subscription, no overflow
+	// unlockedInResync holds the keys Reset unlocked while a resync was
+	// reading the indexes (nil outside one): its read may predate the
+	// unlock, and must not bring the lock back.
+	unlockedInResync map[string]bool
 	// nextResync is when a failed resync may run again: soon after an
 	// error (Redis coming back), later after an overflow, since an
 	// overflowing lock index is costly to read.
@@ -474,6 +478,9 @@ func (l *Limiter) lock(ck string, end time.Time) {
 func (l *Limiter) unlock(ck string) {
 	l.mu.Lock()
 	delete(l.locks, ck)
+	if l.unlockedInResync != nil {
+		l.unlockedInResync[ck] = true
+	}
 	l.mu.Unlock()
 }
 
@@ -505,7 +512,13 @@ func (l *Limiter) resync(ctx context.Context) {
 	l.setIncomplete()
 	l.mu.Lock()
 	l.nextResync = time.Now().Add(resyncRetryError)
+	l.unlockedInResync = map[string]bool{}
 	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.unlockedInResync = nil
+		l.mu.Unlock()
+	}()
 	replies, err := l.readIndexes(ctx)
 	if err != nil {
 		return // stays incomplete: Allow reads Redis; retried at a later heartbeat
@@ -535,11 +548,16 @@ func (l *Limiter) resync(ctx context.Context) {
 		}
 	}
 	l.mu.Lock()
+	// A key Reset unlocked meanwhile may be in a bucket read before the
+	// unlock: drop it, or it would stay locked here until the unlock's own
+	// notification arrived.
+	for k := range l.unlockedInResync {
+		delete(locks, k)
+	}
 	// Locks this instance made while the indexes were being read are
 	// already in l.locks but may be missing from a bucket read before
 	// them; their own notifications come only after the feed is up. Keep
-	// them. (A Reset meanwhile may leave a key locked here until its
-	// notification arrives: refusing, never allowing.)
+	// them (a key locked again after such a Reset included).
 	for k, e := range l.locks {
 		if _, ok := locks[k]; !ok {
 			if len(locks) >= l.maxLocks {
