@@ -100,6 +100,11 @@ type Limiter struct {
 	// reading the indexes (nil outside one): its read may predate the
 	// unlock, and must not bring the lock back.
 	unlockedInResync map[string]bool
+	// awaitingUnlock counts, per key, the unlocks this instance published
+	// (Reset of a locked key) that its feed has not delivered back yet.
+	// Until it has, the key's lock notification may still be on its way,
+	// and would lock the key here again: Allow asks Redis instead.
+	awaitingUnlock map[string]int
 	// nextResync is when a failed resync may run again: soon after an
 	// error (Redis coming back), later after an overflow, since an
 	// overflowing lock index is costly to read.
@@ -169,13 +174,14 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 		opts.LocalLocks = DefaultLocalLocks
 	}
 	l := &Limiter{
-		reps:     reps,
-		client:   client,
-		prefix:   prefix,
-		max:      int64(opts.MaxFailures),
-		window:   ceilMillis(opts.Window),
-		locks:    map[string]int64{},
-		maxLocks: opts.LocalLocks,
+		reps:           reps,
+		client:         client,
+		prefix:         prefix,
+		max:            int64(opts.MaxFailures),
+		window:         ceilMillis(opts.Window),
+		locks:          map[string]int64{},
+		awaitingUnlock: map[string]int{},
+		maxLocks:       opts.LocalLocks,
 	}
 	if opts.LocalLocks > 0 {
 		l.sub = newSubscriber(client, prefix+locksChannel, maxSilence)
@@ -294,8 +300,9 @@ var resetScript = redis.NewScript(`
 redis.call('DEL', KEYS[1])
 if redis.call('ZREM', KEYS[2], KEYS[1]) > 0 then
 	redis.call('PUBLISH', ARGV[1], 'U ' .. KEYS[1])
+	return 1
 end
-return 1
+return 0
 `)
 
 // allowScript reads a counter and the time left in its window. A counter
@@ -388,7 +395,8 @@ func int64s(reply any) ([]int64, error) {
 }
 
 // Allow implements httpauth.Limiter. While the limiter is live it answers
-// from its local lock set; otherwise it reads the counter. On any error it
+// from its local lock set; otherwise, and for a key this instance reset
+// until the unlock has come back through the feed, it reads the counter. On any error it
 // returns false: a limiter that cannot be asked never allows.
 func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
@@ -400,7 +408,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, e
 		if l.sub.feed.Live() {
 			now := time.Now().UnixNano()
 			l.mu.Lock()
-			complete := l.complete
+			complete := l.complete && l.awaitingUnlock[ck] == 0
 			end, locked := l.locks[ck]
 			l.mu.Unlock()
 			if complete && l.sub.feed.Live() {
@@ -437,10 +445,15 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 		return fmt.Errorf("redisstore: reset: %w", err)
 	}
 	ck, index := l.keys(key)
-	err := resetScript.Run(ctx, l.client, []string{ck, index}, l.prefix+locksChannel).Err()
+	published, err := resetScript.Run(ctx, l.client, []string{ck, index}, l.prefix+locksChannel).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: reset: %w", err)
 	}
+	l.mu.Lock()
+	if published == 1 && l.sub != nil {
+		l.awaitingUnlock[ck]++
+	}
+	l.mu.Unlock()
 	l.unlock(ck)
 	return nil
 }
@@ -449,6 +462,7 @@ func (l *Limiter) setIncomplete() {
 	l.mu.Lock()
 	l.complete = false
 	clear(l.locks)
+	clear(l.awaitingUnlock) // the feed starts over: nothing is on its way
 	l.mu.Unlock()
 }
 
@@ -497,6 +511,13 @@ func (l *Limiter) apply(payload string) {
 			return
 		}
 	case "U":
+		l.mu.Lock()
+		if n := l.awaitingUnlock[rest]; n > 1 {
+			l.awaitingUnlock[rest] = n - 1
+		} else {
+			delete(l.awaitingUnlock, rest)
+		}
+		l.mu.Unlock()
 		l.unlock(rest)
 		return
 	}
