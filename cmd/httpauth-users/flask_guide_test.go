@@ -2,12 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gohttpauth/httpauth"
-	"github.com/gohttpauth/httpauth/sqlstore"
 )
 
 // guideBlocks returns the fenced blocks of docs/flask-migration.md that
@@ -95,29 +89,7 @@ func TestFlaskGuide(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "users.db")+"?_pragma=busy_timeout(10000)")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	key, err := httpauth.KeyFromHex("k1", hex.EncodeToString(secret))
-	require.NoError(t, err)
-	signer, err := httpauth.NewHMACSigner(key)
-	require.NoError(t, err)
-	auth, err := httpauth.New(httpauth.Config[sqlstore.User]{Users: store, Signer: signer, Realm: "api", Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = auth.Close() })
-	h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	login := func(user, pw string) int {
-		req := httptest.NewRequest(http.MethodGet, "/api/me", nil)
-		req.SetBasicAuth(user, pw)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code
-	}
+	store, login := loginThrough(t, filepath.Join(dir, "users.db"))
 	// The passwords of the guide's make_flask_db.py.
 	for user, pw := range map[string]string{
 		"alice@example.com":  "correct horse battery staple",

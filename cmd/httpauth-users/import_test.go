@@ -143,29 +143,7 @@ func TestImport(t *testing.T) {
 
 	// Every imported user logs in with the old password through an
 	// Authenticator, and the login rehashes the stored hash to argon2id.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "users.db")+"?_pragma=busy_timeout(10000)")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	store, err := sqlstore.New(ctx, db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	key, err := httpauth.KeyFromHex("k1", hex.EncodeToString(secret))
-	require.NoError(t, err)
-	signer, err := httpauth.NewHMACSigner(key)
-	require.NoError(t, err)
-	auth, err := httpauth.New(httpauth.Config[sqlstore.User]{Users: store, Signer: signer, Realm: "import", Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = auth.Close() })
-	h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	login := func(user, pw string) int {
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		req.SetBasicAuth(user, pw)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code
-	}
+	store, login := loginThrough(t, filepath.Join(dir, "users.db"))
 	for _, format := range formats {
 		t.Run(format, func(t *testing.T) {
 			fx := fixtures[format]
@@ -179,5 +157,36 @@ func TestImport(t *testing.T) {
 			assert.True(t, strings.HasPrefix(after.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$"), "rehashed: %.20s", after.PasswordHash)
 			assert.Equal(t, http.StatusOK, login(loginOf(format), fx.Password), "the new hash logs in")
 		})
+	}
+}
+
+// loginThrough opens the SQLite users database at path, puts an
+// Authenticator in front of it, and returns the store and a function
+// that sends Basic credentials through the middleware and returns the
+// status.
+func loginThrough(t *testing.T, path string) (*sqlstore.Store[sqlstore.User], func(user, pw string) int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	store, err := sqlstore.New(t.Context(), db, sqlstore.Config[sqlstore.User]{Dialect: sqlstore.SQLite})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	key, err := httpauth.KeyFromHex("k1", hex.EncodeToString(secret))
+	require.NoError(t, err)
+	signer, err := httpauth.NewHMACSigner(key)
+	require.NoError(t, err)
+	auth, err := httpauth.New(httpauth.Config[sqlstore.User]{Users: store, Signer: signer, Realm: "api", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = auth.Close() })
+	h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	return store, func(user, pw string) int {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(user, pw)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
 	}
 }
