@@ -49,7 +49,8 @@ func FuzzOpenTOTP(f *testing.F) {
 	keys := deriveTOTPKeys([]SigningKey{{ID: "k1", Secret: testKey1}})
 	genuine := sealTOTPWith(keys, "u-1", []byte("12345678901234567890"), [24]byte{1, 2, 3})
 	for _, s := range []string{genuine, "", "v1.", "v1.k1.", "v1.k1", "v1.k9." + genuine[6:], genuine + "A", genuine[:len(genuine)-1],
-		"v2." + genuine[3:], "v1.k1.====", "v1.k1." + strings.Repeat("A", 300)} {
+		"v2." + genuine[3:], "v1.k1.====", "v1.k1." + strings.Repeat("A", 300),
+		genuine[:13] + "\r" + genuine[13:], genuine[:13] + "\n" + genuine[13:]} { // base64 skips CR and LF
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -240,7 +240,9 @@ func openTOTP(keys []totpKey, id, sealed string) (secret []byte, primary bool, e
 		return nil, false, errSealedMalformed
 	}
 	kid, body, ok := strings.Cut(rest, ".")
-	if !ok || len(body) > 256 {
+	// The base64 decoders skip CR and LF even in Strict mode: refuse them,
+	// so a sealed secret has exactly one accepted spelling.
+	if !ok || len(body) > 256 || strings.ContainsAny(body, "\r\n") {
 		return nil, false, errSealedMalformed
 	}
 	raw, err := sealB64.DecodeString(body)
