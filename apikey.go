@@ -127,6 +127,8 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 		a.auditCredential(r, false, k.UserID, ReasonAPIKeyCutoff, APIKeyCredential, t)
 		return nil, failInvalidToken
 	}
+	// The account as the key sees it: the key's roles that the account
+	// still holds. Built here, and then only read, as a store's account is.
 	eff := *acct
 	eff.Roles = nil
 	for _, role := range k.Roles {
@@ -134,12 +136,12 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 			eff.Roles = append(eff.Roles, role)
 		}
 	}
-	if f := a.checkAccount(r, k.UserID, &eff, t); f != nil {
+	ac := newAuthContext(ctx, &eff, APIKeyCredential, t, nil, time.Time{})
+	ac.apiKeyID = k.ID
+	if f := a.checkAccount(r, k.UserID, ac); f != nil {
 		return nil, f
 	}
 	a.life.touch.note(k.ID, now)
 	a.auditCredential(r, true, k.UserID, ReasonAPIKey, APIKeyCredential, t)
-	ac := newAuthContext(ctx, &eff, APIKeyCredential, t, Claims{}, time.Time{})
-	ac.id.APIKeyID = k.ID
 	return ac, nil
 }

@@ -21,8 +21,9 @@ import (
 // the token endpoint must.
 func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx context.Context, f *failure) {
 	defer recoverFailure(&f)
-	// Taken before any account is read: a token minted for this request
-	// is issued at it (see Identity.authTime).
+	// The request's one clock reading. Taken before any account is read:
+	// a token minted for this request is issued at it (see
+	// Identity.authTime), and the default signer checks expiry against it.
 	start := time.Now()
 	creds, err := parseCredentials(r, a.cfg.TokenHeader, maxHeaderLen)
 	switch {
@@ -46,16 +47,19 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 			}
 			return nil, failTokenCannotMint
 		}
-		return a.authToken(r, creds)
+		return a.authToken(r, creds, start)
 	}
 	return a.authPassword(r, creds, start)
 }
 
-func (a *Authenticator[U]) checkAccount(r *http.Request, who string, acct *Account[U], t transport) *failure {
+// checkAccount runs Config.CheckAccount on the request's copy of the
+// account (the Identity's, built here only when there is a check to run).
+func (a *Authenticator[U]) checkAccount(r *http.Request, who string, ac *authContext[U]) *failure {
 	if a.cfg.CheckAccount == nil {
 		return nil
 	}
-	err := a.cfg.CheckAccount(r, acct)
+	t := ac.transport
+	err := a.cfg.CheckAccount(r, ac.identity().Account)
 	if err == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,6 +81,8 @@ type Identity[U any] struct {
 	APIKeyID string
 
 	// transport is where the credentials came from, for the audit log.
+	// (Unexported fields follow the exported ones; transport is first so
+	// that it packs with Credential's padding.)
 	transport transport
 
 	// authTime was taken before the account was read: a token minted for
@@ -96,51 +99,103 @@ type contextKey struct{ name string }
 
 var identityKey = &contextKey{"httpauth identity"}
 
-// authContext carries the identity and the request's copy of the account
-// in one allocation: it is both the context and the value.
+// authContext is the context the middleware hands on, and what the
+// checkers learned, in one small allocation. It holds the store's account
+// itself, which the store promises never to mutate and which nothing here
+// writes; the Identity a handler may change, with its own copy of the
+// account, is built only when something asks for it (identity). A handler
+// that only reads User so costs no copy.
 type authContext[U any] struct {
 	context.Context
-	id       Identity[U]
-	acct     Account[U]
-	rolesBuf [4]string // the copied roles of most accounts, without a second allocation
+	acct         *Account[U] // as the store returned it: read, never written or handed out
+	claims       *Claims     // the verified token's claims (immutable), nil without a token
+	authTime     time.Time   // see Identity.authTime
+	cred         Credential
+	transport    transport
+	secondFactor Reason // see Identity.secondFactor
+	apiKeyID     string
+
+	public atomic.Pointer[Identity[U]] // built on first use
 }
 
-// newAuthContext returns ctx carrying an identity with a private copy of
-// acct, so a handler cannot change the store's account through it.
-func newAuthContext[U any](ctx context.Context, acct *Account[U], m Credential, t transport, c Claims, authTime time.Time) *authContext[U] {
-	ac := &authContext[U]{Context: ctx, acct: *acct}
-	if n := len(acct.Roles); n <= len(ac.rolesBuf) {
-		ac.acct.Roles = ac.rolesBuf[:n:n]
-		copy(ac.acct.Roles, acct.Roles)
-		if acct.Roles == nil {
-			ac.acct.Roles = nil
+// newAuthContext returns ctx carrying what a checker learned about the
+// request; claims is nil without a token.
+func newAuthContext[U any](ctx context.Context, acct *Account[U], m Credential, t transport, claims *Claims, authTime time.Time) *authContext[U] {
+	return &authContext[U]{Context: ctx, acct: acct, claims: claims, authTime: authTime, cred: m, transport: t}
+}
+
+// identityCopy is an Identity with its private account, in one allocation.
+type identityCopy[U any] struct {
+	id       Identity[U]
+	acct     Account[U]
+	rolesBuf [1]string // the copied role of most accounts, without a second allocation
+}
+
+// identity returns the request's Identity, building it on first use with a
+// private copy of the account, so that a handler that changes it changes
+// neither the store nor other requests. Every call returns the same one.
+func (c *authContext[U]) identity() *Identity[U] {
+	if id := c.public.Load(); id != nil {
+		return id
+	}
+	ic := &identityCopy[U]{acct: *c.acct}
+	if n := len(c.acct.Roles); n <= len(ic.rolesBuf) {
+		ic.acct.Roles = ic.rolesBuf[:n:n]
+		copy(ic.acct.Roles, c.acct.Roles)
+		if c.acct.Roles == nil {
+			ic.acct.Roles = nil
 		}
 	} else {
-		ac.acct.Roles = slices.Clone(acct.Roles)
+		ic.acct.Roles = slices.Clone(c.acct.Roles)
 	}
-	ac.id = Identity[U]{Account: &ac.acct, Credential: m, transport: t, Claims: c, authTime: authTime}
-	return ac
+	ic.id = Identity[U]{Account: &ic.acct, Credential: c.cred, transport: c.transport,
+		APIKeyID: c.apiKeyID, authTime: c.authTime, secondFactor: c.secondFactor}
+	if c.claims != nil {
+		ic.id.Claims = *c.claims
+	}
+	if c.public.CompareAndSwap(nil, &ic.id) {
+		return &ic.id
+	}
+	return c.public.Load() // another goroutine of the handler built it first
+}
+
+// account returns the account as the request sees it: the Identity's copy
+// once a handler may have changed it, the store's account before. It is
+// for reading only.
+func (c *authContext[U]) account() *Account[U] {
+	if id := c.public.Load(); id != nil {
+		return id.Account
+	}
+	return c.acct
 }
 
 func (c *authContext[U]) Value(key any) any {
 	if key == identityKey {
-		return &c.id
+		return c
 	}
 	return c.Context.Value(key)
 }
 
+// authFrom returns the authContext the middleware stored in ctx.
+func authFrom[U any](ctx context.Context) (*authContext[U], bool) {
+	ac, ok := ctx.Value(identityKey).(*authContext[U])
+	return ac, ok
+}
+
 // identityFrom returns the identity the middleware stored in ctx.
 func identityFrom[U any](ctx context.Context) (*Identity[U], bool) {
-	id, ok := ctx.Value(identityKey).(*Identity[U])
-	return id, ok
+	if ac, ok := authFrom[U](ctx); ok {
+		return ac.identity(), true
+	}
+	return nil, false
 }
 
 // User returns the user value of r's authenticated account, typed, or
 // false when r did not authenticate through this Authenticator (an
 // Optional route's anonymous request, or a route it does not wrap).
 func (a *Authenticator[U]) User(r *http.Request) (U, bool) {
-	if id, ok := identityFrom[U](r.Context()); ok {
-		return id.Account.User, true
+	if ac, ok := authFrom[U](r.Context()); ok {
+		return ac.account().User, true
 	}
 	var zero U
 	return zero, false

@@ -278,28 +278,59 @@ func (s *HMACSigner) Verify(ctx context.Context, token string) (Claims, error) {
 	return c, nil
 }
 
+// verifyRef is Verify at now, the request's one clock reading, returning
+// the claims the cache holds (immutable: an entry is replaced, never
+// changed), so that a cached check copies nothing.
+func (s *HMACSigner) verifyRef(ctx context.Context, token string, now time.Time) (*Claims, error) {
+	c, e, err := s.check(token, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		return &e.claims, nil
+	}
+	own := c // a signer without a cache (tests): a heap copy, here only
+	return &own, nil
+}
+
 // verify checks token at now; tests pass a now that a synctest bubble's
 // clock cannot reach (before a cached token's issue time).
 func (s *HMACSigner) verify(token string, now time.Time) (Claims, error) {
+	c, e, err := s.check(token, now)
+	if e != nil {
+		return e.claims, nil
+	}
+	return c, err
+}
+
+// check verifies token at now. It returns the cache's entry for it when
+// the signer has a cache, and the claims otherwise.
+func (s *HMACSigner) check(token string, now time.Time) (Claims, *cachedToken, error) {
 	if len(token) > maxTokenLen {
-		return Claims{}, errMalformed
+		return Claims{}, nil, errMalformed
 	}
 	if s.cache != nil {
-		if c, ok := s.cache.get(token); ok {
-			if err := s.checkTimes(c.IssuedAt.UnixNano(), c.ExpiresAt.UnixNano(), now.UnixNano()); err != nil {
+		if e := s.cache.get(token); e != nil {
+			if err := s.checkTimes(e.iat, e.exp, now.UnixNano()); err != nil {
 				if err == errExpired {
 					s.cache.remove(token)
 				}
-				return Claims{}, err
+				return Claims{}, nil, err
 			}
-			return c, nil
+			return Claims{}, e, nil
 		}
 	}
 	c, err := s.verifyMAC(token, now.UnixNano())
-	if err == nil && s.cache != nil {
-		s.cache.put(token, c)
+	if err != nil {
+		return Claims{}, nil, err
 	}
-	return c, err
+	if s.cache != nil {
+		return Claims{}, s.cache.put(token, c), nil
+	}
+	return c, nil, nil
 }
 
 // checkTimes enforces the issue time (not in the future) and the expiry (now >= exp is expired), all in unix ns.

@@ -414,24 +414,40 @@ func TestSecurityChallengeSlicesNotShared(t *testing.T) {
 // changes it changes neither the store nor later requests.
 func TestSecurityIdentityAccountIsACopy(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"password", "token"} {
+	noCheck := func(s *testSetup[testUser]) { s.Config.CheckAccount = nil }
+	for _, how := range []string{"password", "token", "password without CheckAccount", "token without CheckAccount"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				e := newEnv(t)
+				var opts []envOpt
+				if strings.HasSuffix(how, "without CheckAccount") {
+					opts = append(opts, noCheck)
+				}
+				e := newEnv(t, opts...)
 				ctx := context.Background()
 				evil := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					u, ok := e.auth.User(r)
+					require.True(t, ok)
+					if ac, _ := authFrom[testUser](r.Context()); e.auth.cfg.CheckAccount == nil {
+						assert.Nil(t, ac.public.Load(), "User alone builds no copy")
+					}
 					id, ok := identityFrom[testUser](r.Context())
 					require.True(t, ok)
+					assert.Equal(t, u, id.Account.User)
 					id.Account.Roles[0] = "admin"
 					id.Account.Roles = append(id.Account.Roles, "root")
 					id.Account.Disabled = true
 					id.Account.PasswordHash = ""
 					id.Account.User.Name = "mallory"
 					id.Account.TokensValidAfter = time.Time{}
+					// The rest of the request sees the handler's copy.
+					again, _ := identityFrom[testUser](r.Context())
+					assert.Same(t, id, again, "one Identity per request")
+					u, _ = e.auth.User(r)
+					assert.Equal(t, "mallory", u.Name)
 				})
 				authz := basicHeader("alice", alicePW)
-				if how == "token" {
+				if strings.HasPrefix(how, "token") {
 					authz = "Bearer " + e.token
 				}
 				before, err := e.users.UserByID(ctx, "u-alice")

@@ -406,3 +406,38 @@ func TestKeyChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestIssuedAfter checks the cutoff comparison, done by parts, against its
+// definition: iat truncated down to the microsecond, strictly after the
+// cutoff, on the wall clock.
+func TestIssuedAfter(t *testing.T) {
+	base := time.Date(2026, 12, 6, 10, 0, 0, 500_000_000, time.UTC)
+	tests := []struct {
+		name        string
+		iat, cutoff time.Time
+		want        bool
+	}{
+		{"no cutoff", base, time.Time{}, true},
+		{"a second after", base.Add(time.Second), base, true},
+		{"a second before", base.Add(-time.Second), base, false},
+		{"equal", base, base, false},
+		{"a microsecond after", base.Add(time.Microsecond), base, true},
+		{"a nanosecond after is truncated away", base.Add(time.Nanosecond), base, false},
+		{"999ns after is truncated away", base.Add(999), base, false},
+		{"cutoff with nanoseconds, iat in the next microsecond", base.Add(time.Microsecond), base.Add(999), true},
+		{"cutoff with nanoseconds, iat in its microsecond", base.Add(1500), base.Add(1001), false},
+		{"across a second boundary", time.Date(2026, 12, 6, 10, 0, 1, 0, time.UTC), time.Date(2026, 12, 6, 10, 0, 0, 999_999_999, time.UTC), true},
+		{"before 1970", time.Date(1969, 1, 1, 0, 0, 0, 2000, time.UTC), time.Date(1969, 1, 1, 0, 0, 0, 1000, time.UTC), true},
+		{"far future cutoff", base, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"other zone, same instant", base.In(time.FixedZone("X", 3600)), base, false},
+		{"monotonic reading is ignored", time.Now().Add(time.Hour), time.Now().Round(0), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, issuedAfter(tt.iat, tt.cutoff))
+			if !tt.cutoff.IsZero() {
+				assert.Equal(t, tt.iat.Round(0).Truncate(time.Microsecond).After(tt.cutoff.Round(0)), tt.want, "the definition")
+			}
+		})
+	}
+}

@@ -18,9 +18,11 @@ type tokenCache struct {
 	slots []atomic.Pointer[cachedToken]
 }
 
+// cachedToken is never changed once stored: verifyRef hands out its claims.
 type cachedToken struct {
-	token  string
-	claims Claims
+	token    string
+	claims   Claims
+	iat, exp int64 // the claims' times in unix ns, for the check on every hit
 }
 
 // newTokenCache returns a cache of at least size slots (a power of two).
@@ -33,16 +35,20 @@ func (c *tokenCache) slot(token string) *atomic.Pointer[cachedToken] {
 	return &c.slots[maphash.String(c.seed, token)&c.mask]
 }
 
-func (c *tokenCache) get(token string) (Claims, bool) {
+// get returns token's entry, or nil.
+func (c *tokenCache) get(token string) *cachedToken {
 	e := c.slot(token).Load()
 	if e == nil || !constantTimeEqual(e.token, token) {
-		return Claims{}, false
+		return nil
 	}
-	return e.claims, true
+	return e
 }
 
-func (c *tokenCache) put(token string, claims Claims) {
-	c.slot(token).Store(&cachedToken{token: token, claims: claims})
+// put stores token's claims and returns the new entry.
+func (c *tokenCache) put(token string, claims Claims) *cachedToken {
+	e := &cachedToken{token: token, claims: claims, iat: claims.IssuedAt.UnixNano(), exp: claims.ExpiresAt.UnixNano()}
+	c.slot(token).Store(e)
+	return e
 }
 
 // remove empties token's slot if token still holds it.

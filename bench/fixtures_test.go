@@ -264,7 +264,10 @@ func httpauthTokens(tb testing.TB, auth *httpauth.Authenticator[User]) (good, ex
 // tokenCases builds BenchmarkToken's cases.
 func tokenCases(tb testing.TB) []benchCase {
 	tb.Helper()
-	cases := []benchCase{{name: "bare", handler: bareHandler}}
+	// The baselines: the bare handler, and the bare handler behind a
+	// middleware that only puts the user in the context (r.WithContext),
+	// which every net/http auth middleware pays.
+	cases := []benchCase{{name: "bare", handler: bareHandler}, withContextCase()}
 
 	// httpauth: the default HMAC signer, the in-memory user and revocation
 	// stores; one authenticator serves both transports.
