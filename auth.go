@@ -237,6 +237,7 @@ type options struct {
 	cacheSize           int           // verified credentials; default 10000, negative off
 	cacheTTL            time.Duration // default 5 minutes
 	tokenBurst          int           // default 10
+	revocationsTotal    int           // per TokenTTL, all users; default revocationsTotalPerTTL
 	disableThrottling   bool          // no per-login limiter
 	accountTTL          [len(purposes) + 1]time.Duration
 }
@@ -261,8 +262,11 @@ type Authenticator[U any] struct {
 	challenges challenges
 	tokenRate  *userRate // nil when off
 	revokeRate *userRate // per-token revocations per user
-	logKey     [32]byte  // keys loginRef's hashes
-	life       *lifecycle
+	// revokeTotal is the same budget for all users together (one key, ""):
+	// open registration would otherwise multiply the per-user bound.
+	revokeTotal *userRate
+	logKey      [32]byte // keys loginRef's hashes
+	life        *lifecycle
 }
 
 // New validates cfg and returns an Authenticator. A missing store, signer
@@ -292,6 +296,7 @@ func build[U any](cfg Config[U], opt options) (*Authenticator[U], error) {
 		a.tokenRate = newUserRate(cfg.Throttle.TokensPerMinute, opt.tokenBurst)
 	}
 	a.revokeRate = newUserRateEvery(cfg.TokenTTL/revocationsPerTTL, revocationsPerTTL)
+	a.revokeTotal = newUserRateEvery(cfg.TokenTTL/time.Duration(opt.revocationsTotal), opt.revocationsTotal)
 	// The dummy hash makes an unknown login cost one real hash.
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
@@ -341,6 +346,9 @@ func withDefaults[U any](cfg Config[U], opt options) (Config[U], options) {
 	t.TrustedProxies = append([]netip.Prefix(nil), t.TrustedProxies...)
 	if t.TokensPerMinute == 0 {
 		t.TokensPerMinute = defaultTokenRate
+	}
+	if opt.revocationsTotal == 0 {
+		opt.revocationsTotal = revocationsTotalPerTTL
 	}
 	if opt.tokenBurst == 0 {
 		opt.tokenBurst = defaultTokenBurst

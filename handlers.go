@@ -123,13 +123,16 @@ var errNoToken = fmt.Errorf("%w: request did not authenticate with a token", Err
 //
 // A revocation is never refused, and never counts against the token
 // rate. A user may revoke 10 tokens one by one per TokenTTL (a burst of
-// 10, refilled evenly over a TokenTTL); past that, when the UserStore is
-// an AccountStore (the memory store and sqlstore are), the revocation is
+// 10, refilled evenly over a TokenTTL), and all users together 10,000 per
+// TokenTTL on each instance; past either, when the UserStore is an
+// AccountStore (the memory store and sqlstore are), the revocation is
 // folded into the user's cutoff instead: every token of the user issued
-// until now ends, and the revocation store gains no entry. One user so holds at most 20 revocation entries at once
-// (entries live until their token expires), whatever the number of
-// accounts: with 10,000 accounts that is at most 200,000 entries, about
-// 30 MB in the memory store.
+// until now ends, and the revocation store gains no entry. Entries live
+// until their token expires, at most a TokenTTL, so one user holds at
+// most 20 entries at once and an instance adds at most 20,000 at once,
+// whatever the number of accounts: under 3 MB in the memory store (140
+// bytes an entry, TestMemoryRevocationBytesPerEntry), and instances ×
+// 20,000 entries in a shared store.
 func (a *Authenticator[U]) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := a.endpointIdentity(w, r, http.MethodDelete, false)
@@ -142,7 +145,7 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 		}
 		reason := ReasonTokenRevokedBy
 		var err error
-		if cs, ok := a.cfg.Users.(AccountStore[U]); ok && !a.revokeRate.allow(id.Account.ID) {
+		if cs, ok := a.cfg.Users.(AccountStore[U]); ok && (!a.revokeRate.allow(id.Account.ID) || !a.revokeTotal.allow("")) {
 			reason = ReasonTokensCutOffBy
 			err = a.foldIntoCutoff(r.Context(), cs, id.Account.ID)
 		} else {
@@ -161,6 +164,9 @@ func (a *Authenticator[U]) RevokeHandler() http.Handler {
 // revocationsPerTTL is how many tokens a user may revoke one by one per
 // TokenTTL before RevokeHandler folds revocations into the cutoff.
 const revocationsPerTTL = 10
+
+// revocationsTotalPerTTL is the same for all users together, per instance.
+const revocationsTotalPerTTL = 10_000
 
 func (a *Authenticator[U]) foldIntoCutoff(ctx context.Context, cs AccountStore[U], userID string) (err error) {
 	defer func() {

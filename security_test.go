@@ -4,9 +4,11 @@ package httpauth
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -561,6 +563,65 @@ func TestSecurityTokenRatePerUser(t *testing.T) {
 	})
 }
 
+// The revocation state is bounded in total, not only per user: with open
+// registration, many accounts each revoking within their own budget would
+// otherwise multiply it. Past the instance's budget for all users, a
+// logout folds into that user's cutoff, which stores nothing and still
+// ends the token. Over three TokenTTLs of logouts by 400 accounts, the
+// store never holds more than twice the budget (entries live at most a
+// TokenTTL), plus what awaits the memory store's sweep.
+func TestSecurityRevocationStateBoundedInTotal(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const budget = 30
+		e := newEnv(t, func(s *testSetup[testUser]) { s.revocationsTotal = budget })
+		ctx := context.Background()
+		ttl := e.auth.cfg.TokenTTL
+		bound := 2*budget + int(budget*revocationSweepEvery/ttl) + 1
+		const accounts = 400
+		for i := range accounts {
+			require.NoError(t, e.users.Put(ctx, fmt.Sprintf("many-%d", i), Account[testUser]{
+				ID: fmt.Sprintf("u-many-%d", i), PasswordHash: storedHashes()[alicePW], Confirmed: true,
+			}))
+		}
+		time.Sleep(time.Second) // tokens issued after the accounts' creation
+		revocations := e.auth.cfg.Revocations.(*memoryRevocationStore)
+		use := func(tok string) int {
+			return e.serve(e.auth.Middleware(e.next), getReq("Authorization", "Bearer "+tok)).Code
+		}
+		maxLen, stored, folded := 0, 0, 0
+		for round := range 12 { // every quarter TokenTTL, for three TokenTTLs
+			for i := range accounts {
+				if (i+round)%3 != 0 {
+					continue // a third of the accounts each round: within each one's own budget
+				}
+				tok, _, err := e.auth.IssueToken(ctx, fmt.Sprintf("u-many-%d", i))
+				require.NoError(t, err)
+				before := revocations.Len()
+				w := e.serve(e.auth.RevokeHandler(), newReq(http.MethodDelete, "/api/tokens", "Authorization", "Bearer "+tok))
+				require.Equal(t, http.StatusNoContent, w.Code, "a logout is never refused")
+				require.Equal(t, http.StatusUnauthorized, use(tok), "stored or folded, the token is dead")
+				if revocations.Len() > before {
+					stored++
+				} else {
+					folded++
+				}
+				maxLen = max(maxLen, revocations.Len())
+				require.LessOrEqual(t, revocations.Len(), bound, "round %d", round)
+			}
+			time.Sleep(ttl / 4)
+		}
+		t.Logf("%d stored, %d folded into a cutoff, at most %d entries at once (bound %d)", stored, folded, maxLen, bound)
+		assert.Greater(t, folded, 0, "the total budget was reached")
+		assert.Greater(t, maxLen, budget, "entries outlive a burst, up to the bound")
+		// A folded user is not locked out: a token minted after the cutoff works.
+		time.Sleep(time.Second)
+		tok, _, err := e.auth.IssueToken(ctx, "u-many-0")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, use(tok))
+	})
+}
+
 // A store without SetTokensValidAfter still never refuses a logout: past
 // revocationsPerTTL the token is revoked by ID all the same (the mint rate
 // bounds how many there can be).
@@ -811,4 +872,35 @@ func TestSecurityCheckAccountGetsACopy(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMemoryRevocationBytesPerEntry measures what the bound above costs:
+// the heap one memory-store entry takes, which RevokeHandler's doc and the
+// README multiply out (148 bytes measured, so 20,000 entries are about
+// 3 MB). It fails when an entry grows past 200 bytes.
+func TestMemoryRevocationBytesPerEntry(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation sizes; CI runs this without -race too")
+	}
+	const n = 20_000
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	s := newMemoryRevocationStore()
+	for i := range n {
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[:], uint64(i)+1)
+		require.NoError(t, s.Revoke(ctx, id, exp))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	perEntry := float64(int64(ms.HeapAlloc)-int64(before)) / n
+	runtime.KeepAlive(s)
+	t.Logf("%.0f bytes an entry, %.1f MB for %d", perEntry, perEntry*n/1e6, n)
+	require.Equal(t, n, s.Len())
+	assert.LessOrEqual(t, perEntry, 200.0)
+	assert.Greater(t, perEntry, 16.0, "an entry holds at least its ID")
 }
