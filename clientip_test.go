@@ -105,3 +105,43 @@ func TestSecurityClientKey(t *testing.T) {
 		})
 	}
 }
+
+// Behind a trusted proxy the audit line names the client the limits
+// count, beside the peer (the proxy); without trusted proxies it names
+// the peer only.
+func TestAuditNamesTheClientBehindAProxy(t *testing.T) {
+	t.Parallel()
+	trusted := func(c *testSetup[testUser]) {
+		c.Throttle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	}
+	for _, tt := range []struct {
+		name string
+		opts []envOpt
+		want []string
+		not  string
+	}{
+		{"trusted proxy", []envOpt{trusted}, []string{`"remote":"10.1.1.1:1234"`, `"client":"198.51.100.7"`}, ""},
+		{"no trusted proxy", nil, []string{`"remote":"10.1.1.1:1234"`}, `"client"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, tt.opts...)
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				req.RemoteAddr = "10.1.1.1:1234"
+				req.Header.Set("X-Forwarded-For", "198.51.100.7")
+				req.Header.Set("Authorization", basicHeader("alice", "wrong"))
+				rec := httptest.NewRecorder()
+				e.auth.Middleware(&spy{}).ServeHTTP(rec, req)
+				assert.Equal(t, http.StatusUnauthorized, rec.Code)
+				logs := e.logs.String()
+				for _, w := range tt.want {
+					assert.Contains(t, logs, w)
+				}
+				if tt.not != "" {
+					assert.NotContains(t, logs, tt.not)
+				}
+			})
+		})
+	}
+}

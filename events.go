@@ -168,12 +168,20 @@ func (a *Authenticator[U]) auditCredential(r *http.Request, success bool, who st
 	if !a.cfg.Logger.Enabled(ctx, level) {
 		return
 	}
-	a.cfg.Logger.LogAttrs(ctx, level, msg,
+	attrs := [5]slog.Attr{
 		slog.String("login", escapeLog(who)),
 		slog.String("reason", string(reason)),
 		slog.String("transport", t.String()),
 		slog.String("remote", escapeLog(r.RemoteAddr)),
-	)
+	}
+	n := 4
+	if len(a.cfg.Throttle.TrustedProxies) > 0 {
+		// Behind a trusted proxy the peer is the proxy: name the client
+		// the limits count, by the same rule (clientip.go).
+		attrs[n] = slog.String("client", escapeLog(a.clientIP(r)))
+		n++
+	}
+	a.cfg.Logger.LogAttrs(ctx, level, msg, attrs[:n]...)
 }
 
 // badCredentials reports a failed password check: an unknown login, a
