@@ -60,18 +60,19 @@ func (a *Authenticator[U]) requireRoles(roles []string, all bool) func(http.Hand
 	scopeChallenge := a.challenges.scoped(roles)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, ok := identityFrom[U](r.Context())
+			ac, ok := authFrom[U](r.Context())
 			if !ok {
 				a.fail(w, r, failNoCredentials)
 				return
 			}
-			if !hasRoles(id.Account, roles, all) {
+			acct := ac.account() // read only: no copy for a guard
+			if !hasRoles(acct, roles, all) {
 				f := &failure{status: http.StatusForbidden, err: errInsufficientRole}
-				if id.Credential != PasswordCredential { // tokens and API keys
+				if ac.cred != PasswordCredential { // tokens and API keys
 					f.bearerError = "insufficient_scope"
 					f.challenge = scopeChallenge
 				}
-				a.auditCredential(r, false, id.Account.ID, ReasonInsufficientRole, id.Credential, id.transport)
+				a.auditCredential(r, false, acct.ID, ReasonInsufficientRole, ac.cred, ac.transport)
 				a.fail(w, r, f)
 				return
 			}
