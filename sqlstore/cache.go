@@ -52,6 +52,13 @@ type cached[U any] struct {
 	login string // normalized login of acct (ID entries)
 	id    string // login entries
 	read  int64  // Unix nanoseconds before the read that filled it (ID entries)
+
+	// sfOff records, in an ID entry, that SecondFactor found the factor
+	// off (no secret, no pending secret, last step 0) in a read that
+	// started after the entry's ticket and during sfEpoch. It dies with
+	// the entry, at every change to either table (see secondFactorOff).
+	sfOff   bool
+	sfEpoch uint64
 }
 
 // accountCache is the process-local account cache of a PostgreSQL store,
@@ -73,6 +80,15 @@ type accountCache[U any] struct {
 
 	pid    atomic.Uint32 // backend PID of the live LISTEN connection (tests)
 	echoes atomic.Uint64 // heartbeat echoes received
+
+	// The second factor's echo: the heartbeat's second answer, sent only
+	// while httpauth_second_factor's change triggers notify our channel
+	// too. sfBeat is when the last one came (Unix nanoseconds, 0: none on
+	// this connection); sfEpoch moves on each one that ends a silence of
+	// MaxSilence or more, voiding every sfOff recorded before it.
+	sfBeat   atomic.Int64
+	sfEpoch  atomic.Uint64
+	sfEchoes atomic.Uint64 // tests
 
 	// backend is pg_backend_pid() of the LISTEN connection: listener
 	// goroutine only (and connect in New, before it starts).
@@ -143,14 +159,46 @@ func (c *accountCache[U]) get(k cacheKey) (*httpauth.Account[U], bool) {
 }
 
 // ticket is taken before a read: the cache's ticket and the time the read
-// started, from which the entry's age counts.
+// started, from which the entry's age counts, and the second factor's
+// epoch.
 type ticket struct {
-	t    localstate.Ticket
-	read int64
+	t       localstate.Ticket
+	read    int64
+	sfEpoch uint64
 }
 
 func (c *accountCache[U]) ticket() ticket {
-	return ticket{t: c.entries.Ticket(), read: c.now().UnixNano()}
+	return ticket{t: c.entries.Ticket(), read: c.now().UnixNano(), sfEpoch: c.sfEpoch.Load()}
+}
+
+// secondFactorLive reports whether the second factor's echo came within
+// MaxSilence: its triggers notify our channel.
+func (c *accountCache[U]) secondFactorLive() bool {
+	b := c.sfBeat.Load()
+	return b != 0 && c.now().UnixNano()-b < int64(c.feed.MaxSilence())
+}
+
+// secondFactorOff reports whether account id's second factor is known to
+// be off: the cache is trusted (feed live, the entry younger than
+// CacheMaxAge), the second factor's triggers are known to be in place,
+// and a read since the entry was filled, in the current second-factor
+// epoch, found it off. Any doubt is false, and the caller reads.
+func (c *accountCache[U]) secondFactorOff(id string) bool {
+	if !c.secondFactorLive() {
+		return false
+	}
+	v, ok := c.entries.Get(cacheKey{s: id})
+	return ok && v.sfOff && v.sfEpoch == c.sfEpoch.Load() && c.fresh(v.read)
+}
+
+// setSecondFactorOff records in account id's entry, if it is cached, that
+// a read that started with tk found its second factor off; nothing, if
+// any change arrived since tk (the entry's own ticket rule).
+func (c *accountCache[U]) setSecondFactorOff(id string, tk ticket) {
+	c.entries.Update(cacheKey{s: id}, tk.t, func(v cached[U]) cached[U] {
+		v.sfOff, v.sfEpoch = true, tk.sfEpoch
+		return v
+	})
 }
 
 // put caches a, whose normalized login is login, read with ticket t by ID
@@ -214,6 +262,7 @@ func (c *accountCache[U]) connect(ctx context.Context) (FeedConn, error) {
 		return nil, fmt.Errorf("sqlstore: listener: %w", err)
 	}
 	c.backend = conn.PID()
+	c.sfBeat.Store(0) // and the second factor, once its echo has
 	// Trusted only once a heartbeat has come back through the trigger.
 	seen := c.echoes.Load()
 	err = c.sendHeartbeat(ctx, conn, 0)
@@ -236,6 +285,10 @@ func (c *accountCache[U]) connect(ctx context.Context) (FeedConn, error) {
 	return conn, nil
 }
 
+// secondFactorEcho ends the payload of the heartbeat's second echo (see
+// schema/postgres.sql).
+const secondFactorEcho = " second_factor"
+
 // errNoHeartbeat is returned by New when the heartbeat did not come back
 // through the trigger.
 var errNoHeartbeat = errors.New("sqlstore: listener: no heartbeat came back through the users table's trigger: " +
@@ -254,6 +307,13 @@ func (c *accountCache[U]) onNotification(n Notification) {
 	case n.Channel == c.heartbeat && n.PID == c.backend && n.Payload == c.rawChannel:
 		c.echoes.Add(1)
 		c.feed.Beat()
+	case n.Channel == c.heartbeat && n.PID == c.backend && n.Payload == c.rawChannel+secondFactorEcho:
+		now := c.now().UnixNano()
+		if !c.secondFactorLive() {
+			c.sfEpoch.Add(1) // what was recorded before the silence is void
+		}
+		c.sfBeat.Store(now)
+		c.sfEchoes.Add(1)
 	}
 }
 
@@ -297,6 +357,7 @@ func (c *accountCache[U]) run(ctx context.Context, conn FeedConn) {
 			continue
 		}
 		c.feed.Down()
+		c.sfBeat.Store(0)
 		c.pid.Store(0)
 		_ = conn.Close()
 		conn = nil

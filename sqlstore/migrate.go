@@ -35,9 +35,10 @@ func Schema(dialect Dialect) (string, error) {
 // exist, from Schema.
 // It is safe to run at every start, from several instances at once. On
 // PostgreSQL the table goes to the first schema of the connection's
-// search_path, and Migrate also (re)installs the trigger that notifies
-// DefaultNotifyChannel of every change to a row, which the account cache
-// (Config.CacheSize) relies on.
+// search_path, and Migrate also (re)installs the triggers that notify
+// DefaultNotifyChannel of every change to a row of httpauth_users or
+// httpauth_second_factor, which the account cache (Config.CacheSize)
+// relies on.
 func Migrate(ctx context.Context, db *sql.DB, dialect Dialect) error {
 	script, err := Schema(dialect)
 	if err != nil {

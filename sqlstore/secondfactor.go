@@ -11,10 +11,19 @@ import (
 
 // The second factor: the store is an httpauth.SecondFactorStore on the
 // tables httpauth_second_factor and httpauth_recovery_codes, which Migrate
-// creates (schema/*.sql). Nothing of it is cached: every read and write
-// goes to the database, and the compare-and-set writes (a TOTP step, a
-// recovery code, the enrolment) are single UPDATE or DELETE statements,
-// so that of two instances given one code, exactly one accepts it.
+// creates (schema/*.sql). Every write goes to the database, and the
+// compare-and-set writes (a TOTP step, a recovery code, the enrolment)
+// are single UPDATE or DELETE statements, so that of two instances given
+// one code, exactly one accepts it.
+//
+// One answer is cached: "off" (no secret, no pending secret, last step
+// 0), which the authenticator asks for on every password request. With
+// the account cache on, SecondFactor records it in the account's cache
+// entry, under the entry's ticket rule, and answers it from there while
+// the cache is trusted and the heartbeat's second echo shows that
+// httpauth_second_factor's triggers notify the cache's channel, so that
+// every change to the row, by any instance or plain SQL, drops the entry
+// (see cache.go). Every other answer is read each time.
 
 var _ httpauth.SecondFactorStore = (*Store[User])(nil)
 
@@ -86,6 +95,14 @@ func (s *Store[U]) SecondFactor(ctx context.Context, id string) (secret, pending
 	if !storable(id) {
 		return "", "", 0, errNoUser("second factor")
 	}
+	var tk ticket
+	if s.cache != nil {
+		if s.cache.secondFactorOff(id) {
+			return "", "", 0, nil
+		}
+		tk = s.cache.ticket() // before the read: see localstate.Cache.Update
+	}
+	s.sfQueries.Add(1)
 	q := fmt.Sprintf(`SELECT COALESCE(f.secret, ''), COALESCE(f.pending, ''), COALESCE(f.last_step, 0)
 		FROM %s u LEFT JOIN %s f ON f.user_id = u.%s WHERE u.%s = %s`,
 		s.table, secondFactorTable, s.cols.ID, s.cols.ID, s.ph(1))
@@ -96,6 +113,9 @@ func (s *Store[U]) SecondFactor(ctx context.Context, id string) (secret, pending
 	case err != nil:
 		return "", "", 0, fmt.Errorf("sqlstore: second factor: %w", err)
 	}
+	if s.cache != nil && secret == "" && pending == "" && lastStep == 0 {
+		s.cache.setSecondFactorOff(id, tk)
+	}
 	return secret, pending, lastStep, nil
 }
 
@@ -105,6 +125,7 @@ func (s *Store[U]) SetPendingTOTP(ctx context.Context, id, sealed string) error 
 		ON CONFLICT (user_id) DO UPDATE SET pending = excluded.pending`,
 		secondFactorTable, s.ph(1), s.ph(2), s.table, s.cols.ID, s.ph(3))
 	ok, err := s.changed(ctx, s.db, "set pending TOTP", id, q, id, sealed, id)
+	s.invalidate(id)
 	if err == nil && !ok {
 		return errNoUser("set pending TOTP")
 	}
@@ -127,6 +148,7 @@ func (s *Store[U]) EnableTOTP(ctx context.Context, id, pending string, step int6
 		}
 		return s.replaceCodes(ctx, tx, id, recoveryHashes)
 	})
+	s.invalidate(id)
 	return enabled, err
 }
 
@@ -168,6 +190,7 @@ func (s *Store[U]) inTx(ctx context.Context, what string, f func(*sql.Tx) error)
 
 // DisableTOTP implements httpauth.SecondFactorStore.
 func (s *Store[U]) DisableTOTP(ctx context.Context, id string) error {
+	defer s.invalidate(id)
 	return s.inTx(ctx, "disable TOTP", func(tx *sql.Tx) error {
 		if ok, err := s.userExists(ctx, tx, id); err != nil || !ok {
 			if err == nil {
@@ -187,6 +210,7 @@ func (s *Store[U]) DisableTOTP(ctx context.Context, id string) error {
 func (s *Store[U]) AcceptTOTPStep(ctx context.Context, id string, step int64) (bool, error) {
 	q := fmt.Sprintf("UPDATE %s SET last_step = %s WHERE user_id = %s AND last_step < %s",
 		secondFactorTable, s.ph(1), s.ph(2), s.ph(3))
+	defer s.invalidate(id)
 	return s.changed(ctx, s.db, "accept TOTP step", id, q, step, id, step)
 }
 
@@ -195,6 +219,7 @@ func (s *Store[U]) ResealTOTP(ctx context.Context, id, old, sealed string) error
 	q := fmt.Sprintf("UPDATE %s SET secret = %s WHERE user_id = %s AND secret = %s AND secret <> ''",
 		secondFactorTable, s.ph(1), s.ph(2), s.ph(3))
 	_, err := s.changed(ctx, s.db, "reseal TOTP", id, q, sealed, id, old)
+	s.invalidate(id)
 	return err
 }
 

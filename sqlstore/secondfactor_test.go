@@ -8,8 +8,8 @@ import (
 )
 
 // TestSecondFactorConformance runs httpauthtest's SecondFactorStore suite
-// on SQLite and PostgreSQL (with and without the account cache, which the
-// second factor never uses).
+// on SQLite and PostgreSQL (with and without the account cache, from
+// which SecondFactor may answer "off": see secondfactorcache_test.go).
 func TestSecondFactorConformance(t *testing.T) {
 	for _, c := range storeConfigs {
 		t.Run(c.name, func(t *testing.T) {

@@ -289,8 +289,9 @@ type Store[U any] struct {
 	byLogin, byID, rehash *sql.Stmt
 	keyQ                  keyQueries
 
-	cache   *accountCache[U] // nil: off
-	queries atomic.Int64     // lookups that reached the database (tests)
+	cache     *accountCache[U] // nil: off
+	queries   atomic.Int64     // lookups that reached the database (tests)
+	sfQueries atomic.Int64     // SecondFactor reads that reached the database (tests)
 }
 
 // rehasher is the authenticator's optional interface for upgrading hashes.

@@ -53,6 +53,8 @@ DECLARE
     new_id  text;
     beat    text;
     covered boolean;
+    fn      oid;
+    sf      regclass;
 BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
         IF TG_OP = 'TRUNCATE' THEN
@@ -61,16 +63,36 @@ BEGIN
         END IF;
         beat := current_setting('httpauth.heartbeat', true);
         IF TG_OP = 'UPDATE' AND beat IS NOT NULL AND beat <> '' THEN
+            SELECT h.tgfoid INTO fn FROM pg_trigger h WHERE h.tgrelid = TG_RELID AND h.tgname = TG_NAME;
             SELECT COALESCE(bit_or(t.tgtype::int & 28) FILTER (WHERE t.tgtype::int & 1 = 1), 0) = 28 -- row: INSERT, DELETE, UPDATE
                AND COALESCE(bit_or(t.tgtype::int & 32), 0) = 32                                       -- TRUNCATE
               INTO covered
               FROM pg_trigger t
              WHERE t.tgrelid = TG_RELID
-               AND t.tgfoid = (SELECT h.tgfoid FROM pg_trigger h WHERE h.tgrelid = TG_RELID AND h.tgname = TG_NAME)
+               AND t.tgfoid = fn
                AND t.tgenabled IN ('O', 'A')
                AND position(convert_to(channel, 'UTF8') || '\x00'::bytea IN t.tgargs) = 1;
             IF covered THEN
                 PERFORM pg_notify(beat, channel);
+                -- A second echo, payload channel || ' second_factor', while
+                -- httpauth_second_factor (as the search_path finds it) has
+                -- the same two change triggers for the same channel: only
+                -- then may the store answer "second factor off" from its
+                -- cache.
+                sf := to_regclass('httpauth_second_factor');
+                IF sf IS NOT NULL THEN
+                    SELECT COALESCE(bit_or(t.tgtype::int & 28) FILTER (WHERE t.tgtype::int & 1 = 1), 0) = 28
+                       AND COALESCE(bit_or(t.tgtype::int & 32), 0) = 32
+                      INTO covered
+                      FROM pg_trigger t
+                     WHERE t.tgrelid = sf
+                       AND t.tgfoid = fn
+                       AND t.tgenabled IN ('O', 'A')
+                       AND position(convert_to(channel, 'UTF8') || '\x00'::bytea IN t.tgargs) = 1;
+                    IF covered THEN
+                        PERFORM pg_notify(beat, channel || ' second_factor');
+                    END IF;
+                END IF;
             END IF;
         END IF;
         RETURN NULL;
@@ -162,3 +184,21 @@ CREATE TABLE IF NOT EXISTS httpauth_recovery_codes (
     hash    TEXT NOT NULL CHECK (length(hash) = 64),
     PRIMARY KEY (user_id, hash)
 );
+
+-- Change notification of the second factor, on the users' channel with
+-- the user's ID, so that a caching store (Config.CacheSize) drops the
+-- account, and with it its cached "second factor off", at every change to
+-- the row, plain SQL included. The users table's heartbeat checks that
+-- both triggers are there and enabled (see httpauth_notify_change), and a
+-- store answers "off" from its cache only while it does. Recovery codes
+-- need none: they decide nothing on their own (a code is tried only for an
+-- account whose secret is set), and they are never cached.
+DROP TRIGGER IF EXISTS httpauth_second_factor_notify ON httpauth_second_factor;
+CREATE TRIGGER httpauth_second_factor_notify
+    AFTER INSERT OR UPDATE OR DELETE ON httpauth_second_factor
+    FOR EACH ROW EXECUTE FUNCTION httpauth_notify_change('httpauth_users', 'user_id');
+
+DROP TRIGGER IF EXISTS httpauth_second_factor_notify_truncate ON httpauth_second_factor;
+CREATE TRIGGER httpauth_second_factor_notify_truncate
+    AFTER TRUNCATE ON httpauth_second_factor
+    FOR EACH STATEMENT EXECUTE FUNCTION httpauth_notify_change('httpauth_users', 'user_id');

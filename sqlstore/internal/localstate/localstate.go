@@ -147,6 +147,24 @@ func (c *Cache[K, V]) Put(k K, v V, t Ticket) {
 	c.m[k] = entry[V]{v: v, gen: gen}
 }
 
+// Update replaces the value cached for k with f of it, if k is cached,
+// the feed is live and nothing was invalidated since t was taken: for a
+// fact read after t that belongs with the value, and must die with it.
+func (c *Cache[K, V]) Update(k K, t Ticket, f func(V) V) {
+	if !c.feed.Live() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen := c.feed.generation.Load()
+	if t.gen != gen || t.epoch != c.epoch {
+		return
+	}
+	if e, ok := c.m[k]; ok && e.gen == gen {
+		c.m[k] = entry[V]{v: f(e.v), gen: gen}
+	}
+}
+
 // Invalidate drops k and voids every read in flight.
 func (c *Cache[K, V]) Invalidate(k K) {
 	c.mu.Lock()

@@ -86,6 +86,34 @@ func TestCache(t *testing.T) {
 			clk.add(time.Second)
 			return hit(c)
 		}, false},
+		{"update changes a cached value", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			f.Up()
+			c.Put("k", 0, c.Ticket())
+			c.Update("k", c.Ticket(), func(v int) int { return v + 1 })
+			return hit(c)
+		}, true},
+		{"update adds nothing", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			f.Up()
+			c.Update("k", c.Ticket(), func(int) int { return 1 })
+			return hit(c)
+		}, false},
+		{"an invalidation during the read voids the update", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			f.Up()
+			c.Put("k", 0, c.Ticket())
+			tk := c.Ticket()
+			c.Invalidate("other")
+			c.Update("k", tk, func(v int) int { return v + 1 })
+			return hit(c) // still 0
+		}, false},
+		{"a reconnect during the read voids the update", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			f.Up()
+			tk := c.Ticket()
+			f.Down()
+			f.Up()
+			c.Put("k", 0, c.Ticket())
+			c.Update("k", tk, func(v int) int { return v + 1 })
+			return hit(c)
+		}, false},
 		{"a beat keeps it live", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
 			f.Up()
 			c.Put("k", 1, c.Ticket())
