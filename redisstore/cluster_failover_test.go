@@ -707,3 +707,72 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	t.Logf("cluster: %d acknowledged revocations, %d locks, %d operations ok, %d errors (500s) %v; %d stale answers about the latest lock (younger than the staleness bound)",
 		len(revoked), len(locked), okOps.Load(), errOps.Load(), errKinds, stale.Load())
 }
+
+// With ReplicaAcks, Revoke and the Reserve that locks run on the master's
+// own connection, outside go-redis's cluster routing, which is what
+// reloads a stale slot map on MOVED. A client whose map is stale (here
+// wrong from the start: every slot on one master, and no periodic reload
+// within the test) must still find the slot's master after an error,
+// instead of being sent back to the wrong node until go-redis's next
+// periodic reload (ClusterStateReloadInterval, a minute by default).
+func TestClusterReplicaAcksReloadsStaleSlotMap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	setup := startClusterSetup(t)
+	ctx := context.Background()
+	wrongMaster := setup.masterOf(t, setup.nodes[0], 0)
+	wrongSlots := setup.slotsOf(t, setup.nodes[0], wrongMaster)
+	var loads atomic.Int64
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		ClusterSlots: func(ctx context.Context) ([]redis.ClusterSlot, error) {
+			if loads.Add(1) == 1 {
+				return []redis.ClusterSlot{{Start: 0, End: 16383, Nodes: []redis.ClusterNode{{Addr: wrongMaster.addr}}}}, nil
+			}
+			return slotMap(ctx, setup.nodes[0].client)
+		},
+		ClusterStateReloadInterval: time.Hour,
+		DialTimeout:                500 * time.Millisecond,
+		ReadTimeout:                500 * time.Millisecond,
+		WriteTimeout:               500 * time.Millisecond,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	rev, err := redisstore.NewRevocationStore(c, redisstore.RevocationOptions{ReplicaAcks: 1, CacheSize: -1})
+	require.NoError(t, err)
+	lim, err := redisstore.NewLimiter(c, redisstore.LimiterOptions{MaxFailures: 1, ReplicaAcks: 1, LocalLocks: -1})
+	require.NoError(t, err)
+
+	var id [16]byte
+	for {
+		_, _ = rand.Read(id[:])
+		if !wrongSlots[keySlot(rev.Key(id))] {
+			break
+		}
+	}
+	err = rev.Revoke(ctx, id, time.Now().Add(time.Hour))
+	require.ErrorContains(t, err, "MOVED", "Revoke with a stale slot map")
+	require.Eventually(t, func() bool { return rev.Revoke(ctx, id, time.Now().Add(time.Hour)) == nil },
+		10*time.Second, 10*time.Millisecond, "Revoke never found the slot's master")
+	revoked, err := rev.IsRevoked(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, revoked)
+
+	// The same for the Reserve that locks, on a fresh map.
+	loads.Store(0)
+	c.ReloadState(ctx)
+	require.Eventually(t, func() bool { return loads.Load() >= 1 }, 10*time.Second, 10*time.Millisecond)
+	login := "login:alice"
+	for wrongSlots[keySlot(lim.Key(login))] {
+		login += "x"
+	}
+	ok, _, err := lim.Reserve(ctx, login)
+	require.ErrorContains(t, err, "MOVED", "Reserve with a stale slot map")
+	require.False(t, ok)
+	require.Eventually(t, func() bool {
+		ok, _, err := lim.Reserve(ctx, login)
+		return err == nil && ok
+	}, 10*time.Second, 10*time.Millisecond, "Reserve never found the slot's master")
+	ok, _, err = lim.Allow(ctx, login)
+	require.NoError(t, err)
+	assert.False(t, ok, "the login locked by its one allowed attempt")
+}

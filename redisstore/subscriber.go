@@ -115,6 +115,7 @@ func (s *subscriber) run(ctx context.Context) {
 			if errors.Is(err, redis.ErrClosed) {
 				return
 			}
+			reloadIfStale(s.client, err) // the resubscription goes to the channel slot's master of the reloaded map
 			s.lostHook()
 			select {
 			case <-ctx.Done():
