@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,8 +298,8 @@ type ackedRevocation struct {
 }
 
 type ackedLock struct {
-	login string
-	at    time.Time
+	login, phase string
+	at           time.Time
 }
 
 // TestClusterFailoverUnderLoad is TestSentinelFailoverUnderLoad on a Redis
@@ -357,6 +358,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		t.Cleanup(func() { _ = l.Close() })
 		return r, l
 	}
+	cc := newClient()
 	revA, limA := newStores(newClient())
 	revB, limB := newStores(newClient())
 	pollUntil(t, "B's stores live", func() bool { return revB.Live() && limB.Live() })
@@ -376,7 +378,8 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		revoked   []ackedRevocation
 		locked    []ackedLock
 		wrong     []string
-		stale     atomic.Int64 // answers about writes younger than grace that were stale (allowed by the staleness bound)
+		stale     atomic.Int64    // answers about writes younger than grace that were stale (allowed by the staleness bound)
+		staleLag  []time.Duration // for each: how long after the lock's acknowledgement B refused it
 		okOps     atomic.Int64
 		errOps    atomic.Int64
 		phase     atomic.Value // string, for the messages
@@ -446,14 +449,26 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		// A recent lock: a stale answer within the pub/sub delivery is
 		// within the staleness bound; counted, not wrong.
 		mu.Lock()
-		var recent string
+		var recent *ackedLock
 		if n := len(locked); n > 0 {
-			recent = locked[n-1].login
+			recent = &locked[n-1]
 		}
 		mu.Unlock()
-		if recent != "" {
-			if ok, _, err := limB.Allow(ctx, recent); err == nil && ok {
+		if recent != nil {
+			if ok, _, err := limB.Allow(ctx, recent.login); err == nil && ok {
 				stale.Add(1)
+				// How long until B refuses it: the notification's lag.
+				deadline := time.Now().Add(grace)
+				for time.Now().Before(deadline) {
+					if ok, _, err := limB.Allow(ctx, recent.login); err == nil && !ok {
+						break
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				lag := time.Since(recent.at)
+				mu.Lock()
+				staleLag = append(staleLag, lag)
+				mu.Unlock()
 			}
 		}
 	}
@@ -517,7 +532,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 					ev.firstLock.CompareAndSwap(0, at.UnixNano())
 				}
 				mu.Lock()
-				locked = append(locked, ackedLock{login: login, at: at})
+				locked = append(locked, ackedLock{login: login, at: at, phase: phase.Load().(string)})
 				mu.Unlock()
 			}
 			checkOne()
@@ -697,15 +712,23 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 			clusterWait(t, "Allow answers", func() bool {
 				ok, _, err := lim.Allow(ctx, l.login)
 				if err == nil && ok {
-					wrong = append(wrong, fmt.Sprintf("after: %s: locked login %s allowed", name, l.login))
+					count, _ := cc.Get(ctx, lim.Key(l.login)).Result()
+					wrong = append(wrong, fmt.Sprintf("after: %s: login %s locked in phase %s, %v before the end of the load, allowed (live %v; counter in Redis %q)",
+						name, l.login, l.phase, stoppedAt.Sub(l.at), lim.Live(), count))
 				}
 				return err == nil
 			})
 		}
 	}
 	assert.Empty(t, wrong, "wrong answers")
-	t.Logf("cluster: %d acknowledged revocations, %d locks, %d operations ok, %d errors (500s) %v; %d stale answers about the latest lock (younger than the staleness bound)",
-		len(revoked), len(locked), okOps.Load(), errOps.Load(), errKinds, stale.Load())
+	slices.Sort(staleLag)
+	var p50, worst time.Duration
+	if n := len(staleLag); n > 0 {
+		p50, worst = staleLag[n/2], staleLag[n-1]
+	}
+	t.Logf("cluster: %d acknowledged revocations, %d locks, %d operations ok, %d errors (500s) %v; "+
+		"%d stale answers about the latest lock (younger than the staleness bound), refused on B after p50 %v, at most %v",
+		len(revoked), len(locked), okOps.Load(), errOps.Load(), errKinds, stale.Load(), p50.Round(time.Microsecond), worst.Round(time.Microsecond))
 }
 
 // With ReplicaAcks, Revoke and the Reserve that locks run on the master's
