@@ -810,3 +810,97 @@ func TestClusterReplicaAcksReloadsStaleSlotMap(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "the login locked by its one allowed attempt")
 }
+
+// On a cluster, a notification published on one master reaches a
+// subscription on another over the cluster bus, which drops what it cannot
+// deliver to a node that stops answering. When the node an instance
+// subscribes on stalls (SIGSTOP) for longer than MaxSilence, the instance's
+// connection survives, and revocations and locks made on the other masters
+// meanwhile may never be delivered (TestClusterFailoverUnderLoad saw a
+// token revoked then stay "not revoked" in B's cache). So when the node
+// answers again, the instance must not trust its local state from before
+// the stall. The lost notifications are made certain here by writing the
+// revocations and locks during the stall without publishing them.
+func TestClusterSubscriptionNodeStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	setup := startClusterSetup(t)
+	ctx := context.Background()
+	var addrs []string
+	for _, n := range setup.nodes {
+		addrs = append(addrs, n.addr)
+	}
+	newClient := func() *redis.ClusterClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs,
+			DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}, // see TestClusterFailoverUnderLoad
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	// A prefix whose two channels are on one master: the subscriptions'.
+	var prefix string
+	var sub *clusterProc
+	for i := 0; sub == nil; i++ {
+		prefix = fmt.Sprintf("stall%d:", i)
+		m := setup.masterOf(t, setup.nodes[0], keySlot(prefix+"revoked"))
+		if m == setup.masterOf(t, setup.nodes[0], keySlot(prefix+"locks")) {
+			sub = m
+		}
+	}
+	writer := newClient()
+	revB, err := redisstore.NewRevocationStore(newClient(), redisstore.RevocationOptions{Prefix: prefix})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = revB.Close() })
+	limB, err := redisstore.NewLimiter(newClient(), redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 1, Window: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = limB.Close() })
+	pollUntil(t, "B live", func() bool { return revB.Live() && limB.Live() })
+	subSlots := setup.slotsOf(t, setup.nodes[0], sub)
+
+	// A token and a login on another master, known to B as not revoked and
+	// not locked.
+	var id [16]byte
+	for {
+		_, _ = rand.Read(id[:])
+		if !subSlots[keySlot(revB.Key(id))] {
+			break
+		}
+	}
+	login := "login:alice"
+	for subSlots[keySlot(limB.Key(login))] {
+		login += "x"
+	}
+	r, err := revB.IsRevoked(ctx, id)
+	require.NoError(t, err)
+	require.False(t, r)
+	ok, _, err := limB.Allow(ctx, login)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	require.NoError(t, sub.cmd.Process.Signal(syscall.SIGSTOP))
+	stoppedAt := time.Now()
+	t.Cleanup(func() { _ = sub.cmd.Process.Signal(syscall.SIGCONT) })
+	// While the other masters still serve (the cluster marks the node
+	// failing after about a node timeout): the revocation and the lock,
+	// whose notifications the bus lost.
+	ck := limB.Key(login)
+	bucket := ck[strings.IndexByte(ck, '{') : strings.IndexByte(ck, '}')+1]
+	require.NoError(t, writer.Set(ctx, revB.Key(id), "1", time.Hour).Err())
+	require.NoError(t, writer.Set(ctx, ck, "1", time.Hour).Err())
+	require.NoError(t, writer.ZAdd(ctx, prefix+"locked:"+bucket,
+		redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: ck}).Err())
+	require.Less(t, time.Since(stoppedAt), clusterNodeTimeout, "writes made before the cluster went down")
+	time.Sleep(time.Until(stoppedAt.Add(2 * redisstore.DefaultMaxSilence)))
+	require.NoError(t, sub.cmd.Process.Signal(syscall.SIGCONT))
+	setup.waitHealthy(t)
+	pollUntil(t, "B live again", func() bool { return revB.Live() && limB.Live() })
+
+	r, err = revB.IsRevoked(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, r, "a token revoked during the stall, on B")
+	ok, _, err = limB.Allow(ctx, login)
+	require.NoError(t, err)
+	assert.False(t, ok, "a login locked during the stall, on B")
+}
