@@ -426,6 +426,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration, e
 	}
 	res, err := allowScript.Run(ctx, l.client, []string{ck}, l.window.Milliseconds()).Int64Slice()
 	if err != nil {
+		reloadIfStale(l.client, err)
 		return false, 0, fmt.Errorf("redisstore: allow: %w", err)
 	}
 	if len(res) != 2 {
@@ -447,6 +448,7 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	ck, index := l.keys(key)
 	published, err := resetScript.Run(ctx, l.client, []string{ck, index}, l.prefix+locksChannel).Int()
 	if err != nil {
+		reloadIfStale(l.client, err)
 		return fmt.Errorf("redisstore: reset: %w", err)
 	}
 	l.mu.Lock()
@@ -542,6 +544,7 @@ func (l *Limiter) resync(ctx context.Context) {
 	}()
 	replies, err := l.readIndexes(ctx)
 	if err != nil {
+		reloadIfStale(l.client, err)
 		return // stays incomplete: Allow reads Redis; retried at a later heartbeat
 	}
 	now := time.Now()

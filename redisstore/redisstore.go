@@ -291,6 +291,7 @@ func (s *RevocationStore) IsRevoked(ctx context.Context, id [16]byte) (bool, err
 	start := time.Now()
 	ms, err := s.client.PTTL(ctx, s.Key(id)).Result()
 	if err != nil {
+		reloadIfStale(s.client, err)
 		return false, fmt.Errorf("redisstore: is revoked: %w", err)
 	}
 	// go-redis reports PTTL's -2 (no key) and -1 (no expiry) as those

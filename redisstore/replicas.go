@@ -46,7 +46,17 @@ var errReplicas = errors.New("fewer replicas acknowledged the write than Replica
 
 // run runs script on the master of keys[0] over one connection; then, if
 // durable(reply) and acks > 0, it waits for the replicas.
+//
+// On a cluster, an error that may come from a stale slot map (the node
+// gone or no longer the slot's master) makes the client reload it, so
+// that the next call finds the slot's new master.
 func (r replicas) run(ctx context.Context, client redis.UniversalClient, script *redis.Script, keys []string, durable func(any) bool, args ...any) (any, error) {
+	res, err := r.runOnce(ctx, client, script, keys, durable, args...)
+	reloadIfStale(client, err)
+	return res, err
+}
+
+func (r replicas) runOnce(ctx context.Context, client redis.UniversalClient, script *redis.Script, keys []string, durable func(any) bool, args ...any) (any, error) {
 	if r.acks == 0 {
 		return script.Run(ctx, client, keys, args...).Result()
 	}

@@ -101,6 +101,9 @@ func (s *subscriber) run(ctx context.Context) {
 	})
 
 	backoff := 10 * time.Millisecond
+	// heard is when the subscription was last heard from, zero before it
+	// is up.
+	var heard time.Time
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, s.feed.MaxSilence())
 		if ctx.Err() != nil {
@@ -112,9 +115,11 @@ func (s *subscriber) run(ctx context.Context) {
 				continue // Live() lapses by itself; the pings go on
 			}
 			s.down()
+			heard = time.Time{}
 			if errors.Is(err, redis.ErrClosed) {
 				return
 			}
+			reloadIfStale(s.client, err) // the resubscription goes to the channel slot's master of the reloaded map
 			s.lostHook()
 			select {
 			case <-ctx.Done():
@@ -125,23 +130,42 @@ func (s *subscriber) run(ctx context.Context) {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		restart := func() {
+			s.down()
+			s.lostHook()
+			if s.onUp != nil {
+				s.onUp(ctx)
+			}
+			s.feed.Up()
+			heard = time.Now()
+		}
+		// Heard again after a silence longer than MaxSilence: the
+		// connection survived, but on Redis Cluster what the other masters
+		// published meanwhile reaches this node over the cluster bus,
+		// which drops what it cannot deliver to a node that stops
+		// answering (stalled, or cut off). Start over, as after a
+		// resubscription (TestClusterSubscriptionNodeStall).
+		silent := !heard.IsZero() && time.Since(heard) > s.feed.MaxSilence()
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				// Anything published while unsubscribed is lost: start over.
-				s.down()
-				s.lostHook()
-				if s.onUp != nil {
-					s.onUp(ctx)
-				}
-				s.feed.Up()
+				restart()
 			}
 		case *redis.Message:
+			if silent {
+				restart()
+			}
+			heard = time.Now()
 			s.feed.Beat()
 			if s.onMessage != nil {
 				s.onMessage(m.Payload)
 			}
 		case *redis.Pong:
+			if silent {
+				restart()
+			}
+			heard = time.Now()
 			s.feed.Beat()
 			if s.onPong != nil {
 				s.onPong(ctx)
