@@ -63,7 +63,8 @@ mkdir -p "$out"
 echo "building bench/cmd/costcurves" >&2
 (cd "$here" && go build -o "$work/costcurves" ./cmd/costcurves)
 echo "go: $(go version | cut -d' ' -f3-), nproc: $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), redis: $(redis-server --version | cut -d' ' -f3), commit: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'), load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/costcurves.md" >&2
-"$work/costcurves" -pg "$pg" -redis "redis://127.0.0.1:$port/0" -flush-redis -json "$out/costcurves.json" "$@" | tee -a "$out/costcurves.md"
+status=0
+"$work/costcurves" -pg "$pg" -redis "redis://127.0.0.1:$port/0" -flush-redis -json "$out/costcurves.json" "$@" | tee -a "$out/costcurves.md" || status=$?
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/costcurves.md" >&2
 
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
@@ -71,3 +72,6 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
 else
 	echo "cost-curves.sh: no matplotlib for /usr/bin/python3 (apt-get install python3-matplotlib): no charts" >&2
 fi
+# costcurves fails on a wrong answer, a 500 or a transport error, after
+# printing and saving what it measured: the charts are drawn either way.
+exit $status

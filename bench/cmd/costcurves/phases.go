@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -417,17 +418,19 @@ func coldStart(ctx context.Context, e *env, locks, revocations, localLocks int, 
 
 // stormResult is one login storm's figures.
 type stormResult struct {
-	Users        int         `json:"users"`
-	Seconds      float64     `json:"seconds"` // until the last answer
-	P50Ms        float64     `json:"p50_ms"`
-	P99Ms        float64     `json:"p99_ms"`
-	Status       map[int]int `json:"status"`
-	Failed       int         `json:"failed"` // transport errors
-	BaseRSSMiB   float64     `json:"base_rss_mib"`
-	PeakRSSMiB   float64     `json:"peak_rss_mib"`
-	PeakHeapMiB  float64     `json:"peak_heap_mib"` // live heap objects, sampled
-	BaseHeapMiB  float64     `json:"base_heap_mib"`
-	HashesPerSec float64     `json:"hashes_per_sec"`
+	Users        int            `json:"users"`
+	Seconds      float64        `json:"seconds"` // until the last answer
+	P50Ms        float64        `json:"p50_ms"`
+	P99Ms        float64        `json:"p99_ms"`
+	Status       map[int]int    `json:"status"`
+	Failed       int            `json:"failed"` // transport errors
+	Errors       map[string]int `json:"errors,omitempty"`
+	FailedAfterS []float64      `json:"failed_after_s,omitempty"` // min, median, max time to a transport error
+	BaseRSSMiB   float64        `json:"base_rss_mib"`
+	PeakRSSMiB   float64        `json:"peak_rss_mib"`
+	PeakHeapMiB  float64        `json:"peak_heap_mib"` // live heap objects, sampled
+	BaseHeapMiB  float64        `json:"base_heap_mib"`
+	HashesPerSec float64        `json:"hashes_per_sec"`
 }
 
 // storm sends POST /api/v1/tokens with Basic from users distinct
@@ -481,12 +484,14 @@ func storm(ctx context.Context, e *env, users int, subprocess bool) (stormResult
 		return r, err
 	}
 	r.Seconds = ans.Seconds
+	r.Errors = ans.Errors
 	r.PeakHeapMiB = float64(peakHeap) / (1 << 20)
 	r.PeakRSSMiB = float64(rssKiB("VmHWM")) / 1024
-	var ok []time.Duration
+	var ok, failed []time.Duration
 	for i, c := range ans.Codes {
 		if c < 0 {
 			r.Failed++
+			failed = append(failed, time.Duration(ans.LatNs[i]))
 			continue
 		}
 		r.Status[c]++
@@ -495,6 +500,10 @@ func storm(ctx context.Context, e *env, users int, subprocess bool) (stormResult
 		}
 	}
 	slices.Sort(ok)
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		r.FailedAfterS = []float64{failed[0].Seconds(), failed[len(failed)/2].Seconds(), failed[len(failed)-1].Seconds()}
+	}
 	r.P50Ms = ms(loadgen.Percentile(ok, 50))
 	r.P99Ms = ms(loadgen.Percentile(ok, 99))
 	r.HashesPerSec = float64(r.Status[http.StatusOK]) / r.Seconds
@@ -525,9 +534,10 @@ func rssKiB(field string) int64 {
 // stormAnswers is what the storm's clients saw: per user, the status (-1
 // for a transport error) and latency, and the time until the last answer.
 type stormAnswers struct {
-	Codes   []int   `json:"codes"`
-	LatNs   []int64 `json:"lat_ns"`
-	Seconds float64 `json:"seconds"`
+	Codes   []int          `json:"codes"`
+	LatNs   []int64        `json:"lat_ns"`
+	Seconds float64        `json:"seconds"`
+	Errors  map[string]int `json:"errors,omitempty"` // transport errors by message
 }
 
 // stormClients sends the storm from this process: users goroutines, each
@@ -540,7 +550,8 @@ func stormClients(ctx context.Context, base string, users int) stormAnswers {
 	for i := range users {
 		auths[i] = loadgen.BasicAuth(accountLogin(i), stormPassword)
 	}
-	ans := stormAnswers{Codes: make([]int, users), LatNs: make([]int64, users)}
+	ans := stormAnswers{Codes: make([]int, users), LatNs: make([]int64, users), Errors: map[string]int{}}
+	var errMu sync.Mutex
 	gate := make(chan struct{})
 	var ready, wg sync.WaitGroup
 	for i := range users {
@@ -553,7 +564,10 @@ func stormClients(ctx context.Context, base string, users int) stormAnswers {
 			t0 := time.Now()
 			resp, err := client.Do(req)
 			if err != nil {
-				ans.Codes[i] = -1
+				ans.Codes[i], ans.LatNs[i] = -1, int64(time.Since(t0))
+				errMu.Lock()
+				ans.Errors[errorKind(err)]++
+				errMu.Unlock()
 				return
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -705,3 +719,13 @@ func watchLive(insts []*instance, l *liveLapses) (stop func()) {
 // pg_stat_user_tables: a backend that goes idle reports its pending
 // statistics after 10 s (PGSTAT_IDLE_INTERVAL).
 var pgStatsLag = 11 * time.Second
+
+// errorKind is a transport error without what varies between requests
+// (the ports), to count them by kind.
+func errorKind(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Op + ": " + op.Err.Error()
+	}
+	return err.Error()
+}

@@ -136,6 +136,9 @@ func printStorm(w io.Writer, s stormResult) {
 	fmt.Fprintf(w, "| %s | %.1f s | %.0f | %.1f s | %.1f s | %s | %d | %d | %d | %d | %d | %.0f → %.0f MiB | %.0f → %.0f MiB |\n\n",
 		count(s.Users), s.Seconds, s.HashesPerSec, s.P50Ms/1000, s.P99Ms/1000, count(s.Status[200]), s.Status[429], s.Status[503], s.Status[500],
 		other, s.Failed, s.BaseRSSMiB, s.PeakRSSMiB, s.BaseHeapMiB, s.PeakHeapMiB)
+	if s.Failed > 0 {
+		fmt.Fprintf(w, "Transport errors %v, after %v s (min, median, max).\n\n", s.Errors, s.FailedAfterS)
+	}
 }
 
 func printAccounts(w io.Writer, pts []accountPoint) {
