@@ -62,7 +62,6 @@ func TestMeasurementsAtSmallScale(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pgStatsLag = 0
 	e, err := newEnv(ctx, pg, rd, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ func measureAccounts(ctx context.Context, e *env, n, conns int, d time.Duration)
 	fmt.Fprintf(e.log, "accounts %d: warmed in %.1fs, %.0f B/account, %.0f B/verdict\n", n, p.WarmSeconds, p.HeapPerAccount, p.HeapPerVerdict)
 	// A short unmeasured pass (connections, the token cache).
 	tokenLoad(ctx, bases(insts), ts, conns, min(d/4, time.Second))
-	time.Sleep(pgStatsLag) // an idle backend reports its statistics 10 s later
+	flushPGStats(insts)
 	pg0, _ := e.pgIndexScans(ctx)
 	rc0, _ := redisInfoInt(ctx, e.rdb, "stats", "total_commands_processed")
 	stopProfile := startProfile(fmt.Sprintf("accounts-%d", n))
@@ -119,7 +119,7 @@ func measureAccounts(ctx context.Context, e *env, n, conns int, d time.Duration)
 		p.Tuned = &tunedResult{GOGC: e.tunedGOGC, loadResult: t, GCShare: gTuned.share(), GCCycles: int64(gTuned.cycles)}
 	}
 	p.HeapMiB = float64(heapAfterGC()) / (1 << 20)
-	time.Sleep(pgStatsLag)
+	flushPGStats(insts)
 	pg1, _ := e.pgIndexScans(ctx)
 	rc1, _ := redisInfoInt(ctx, e.rdb, "stats", "total_commands_processed")
 	p.PGLookups, p.RedisCommands = pg1-pg0, rc1-rc0-2 // less our own INFO
@@ -715,10 +715,21 @@ func watchLive(insts []*instance, l *liveLapses) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// pgStatsLag is how long PostgreSQL may take to count a lookup in
-// pg_stat_user_tables: a backend that goes idle reports its pending
-// statistics after 10 s (PGSTAT_IDLE_INTERVAL).
-var pgStatsLag = 11 * time.Second
+// flushPGStats makes the instances' PostgreSQL backends report their
+// statistics now: an idle backend reports them only 10 s later
+// (PGSTAT_IDLE_INTERVAL), one that exits at once. It closes the pools'
+// idle connections (not the LISTEN connections, which make no lookups)
+// and gives the backends a moment to exit.
+func flushPGStats(insts []*instance) {
+	for _, in := range insts {
+		in.db.SetMaxIdleConns(0)
+		in.db.SetMaxIdleConns(8)
+	}
+	time.Sleep(pgExitWait)
+}
+
+// pgExitWait is how long flushPGStats waits for the backends to exit.
+var pgExitWait = 300 * time.Millisecond
 
 // errorKind is a transport error without what varies between requests
 // (the ports), to count them by kind.
