@@ -252,8 +252,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if locks > redisstore.DefaultLocalLocks {
 			// The default local lock set cannot hold them: not live, and
-			// answering from Redis meanwhile.
-			c, err := coldStart(ctx, e, locks, revs, redisstore.DefaultLocalLocks, 3*time.Second)
+			// answering from Redis meanwhile, and rereading the lock
+			// indexes every 10 s (three reads in 21 s).
+			c, err := coldStart(ctx, e, locks, revs, redisstore.DefaultLocalLocks, 21*time.Second)
 			if err != nil {
 				return fmt.Errorf("cold start (default LocalLocks): %w", err)
 			}

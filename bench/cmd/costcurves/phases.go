@@ -337,6 +337,11 @@ type coldResult struct {
 	RevLiveMs      float64 `json:"rev_live_ms"`
 	LimLiveMs      float64 `json:"lim_live_ms"` // -1: not live within the wait
 	LocalSetHeap   float64 `json:"local_set_heap_per_lock"`
+	// Over the window (from the start until both were live, or the wait
+	// ended): what Redis sent to all its clients, and this process's CPU.
+	WindowS     float64 `json:"window_s"`
+	RedisOutMiB float64 `json:"redis_out_mib"`
+	CPUSeconds  float64 `json:"cpu_s"`
 }
 
 // coldStart builds a fresh instance's Redis side and times its first
@@ -348,6 +353,8 @@ func coldStart(ctx context.Context, e *env, locks, revocations, localLocks int, 
 	if err != nil {
 		return r, err
 	}
+	out0, _ := redisInfoInt(ctx, e.rdb, "stats", "total_net_output_bytes")
+	cpu0 := processCPU()
 	t0 := time.Now()
 	rdb := redis.NewClient(opts)
 	defer func() { _ = rdb.Close() }()
@@ -396,6 +403,10 @@ func coldStart(ctx context.Context, e *env, locks, revocations, localLocks int, 
 		}
 	})
 	wg.Wait()
+	r.WindowS = time.Since(t0).Seconds()
+	r.CPUSeconds = (processCPU() - cpu0).Seconds()
+	out1, _ := redisInfoInt(ctx, e.rdb, "stats", "total_net_output_bytes")
+	r.RedisOutMiB = float64(out1-out0) / (1 << 20)
 	if err := errors.Join(errs[:]...); err != nil {
 		return r, err
 	}

@@ -198,8 +198,8 @@ func printLocks(w io.Writer, pts []lockPoint) {
 func printCold(w io.Writer, cs []coldResult) {
 	fmt.Fprintln(w, "Cold start (new client, RevocationStore and Limiter):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| Locks | Revocations | LocalLocks | First revoked answer | First locked answer | Revocations live | Limiter live | Local lock set, heap per lock |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| Locks | Revocations | LocalLocks | First revoked answer | First locked answer | Revocations live | Limiter live | Local lock set, heap per lock | Window | Redis sent | CPU |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	live := func(v float64) string {
 		if v < 0 {
 			return "not live"
@@ -207,8 +207,8 @@ func printCold(w io.Writer, cs []coldResult) {
 		return fmt.Sprintf("%.0f ms", v)
 	}
 	for _, c := range cs {
-		fmt.Fprintf(w, "| %s | %s | %s | %.1f ms | %.1f ms | %s | %s | %.0f B |\n", count(c.Locks), count(c.Revocations), count(c.LocalLocks),
-			c.FirstRevokedMs, c.FirstLockedMs, live(c.RevLiveMs), live(c.LimLiveMs), c.LocalSetHeap)
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f ms | %.1f ms | %s | %s | %.0f B | %.1f s | %.1f MiB | %.2f s |\n", count(c.Locks), count(c.Revocations), count(c.LocalLocks),
+			c.FirstRevokedMs, c.FirstLockedMs, live(c.RevLiveMs), live(c.LimLiveMs), c.LocalSetHeap, c.WindowS, c.RedisOutMiB, c.CPUSeconds)
 	}
 	fmt.Fprintln(w)
 }
