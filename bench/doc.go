@@ -25,7 +25,10 @@
 // 401, so that no case is fast because it checks nothing. BENCHMARKS.md at
 // the repository root has the results and the commands that made them;
 // cmd/load is an HTTP load generator for the example server, and load.sh
-// runs it against a freshly built examples/api.
+// runs it against a freshly built examples/api. cmd/costcurves measures how
+// the costs grow with accounts, revocations and locks on PostgreSQL and
+// Redis (issue 19); cost-curves.sh runs it and plot_costs.py draws the
+// charts.
 //
 // The peers are this module's own requirements: no library module requires
 // them, so they never reach a library's consumers.

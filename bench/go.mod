@@ -6,10 +6,14 @@ require (
 	github.com/abbot/go-http-auth v0.4.0
 	github.com/go-chi/jwtauth/v5 v5.3.3
 	github.com/gohttpauth/httpauth v0.0.0-00010101000000-000000000000
+	github.com/gohttpauth/httpauth/redisstore v0.0.0-00010101000000-000000000000
+	github.com/gohttpauth/httpauth/sqlstore v0.0.0-00010101000000-000000000000
 	github.com/goji/httpauth v0.0.0-20160601135302-2da839ab0f4d
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/lestrrat-go/jwx/v2 v2.1.3
+	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/crypto v0.59.0
 )
 
