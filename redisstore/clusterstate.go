@@ -12,7 +12,7 @@ import (
 // mean the map is stale: the node did not answer, or answered that it no
 // longer serves the slot or the cluster is down. go-redis reloads its map
 // by itself only on MOVED or READONLY through its own routing, or when the
-// map is older than ClusterOptions.ClusterStateReloadInterval (a minute
+// map is older than redis.ClusterOptions.ClusterStateReloadInterval (a minute
 // by default); after a master dies, its commands go on dialling the dead
 // node, and the writes of ReplicaAcks, which go to the master's own
 // connection, never see a MOVED. So without this, the slots of a failed

@@ -207,7 +207,7 @@ func tokenLoad(ctx context.Context, bases []string, ts *tokenSet, conns int, d t
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// heapAfterGC is the live heap: HeapAlloc right after two collections.
+// heapAfterGC is the live heap: runtime.MemStats.HeapAlloc right after two collections.
 func heapAfterGC() int64 {
 	runtime.GC()
 	runtime.GC()

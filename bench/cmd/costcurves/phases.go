@@ -527,7 +527,7 @@ func heapObjects() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// rssKiB reads a field (VmRSS, VmHWM) of /proc/self/status; 0 if absent.
+// rssKiB reads a field of /proc/self/status (the current or the peak resident size); 0 if absent.
 func rssKiB(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
