@@ -23,3 +23,9 @@ const (
 	DefaultMaxFailures   = defaultMaxFailures
 	DefaultFailureWindow = defaultFailureWindow
 )
+
+// The SHA1s of the scripts a resync runs, for TestLimiterOverflowReadsNoLocks.
+var (
+	CountScriptHash  = countScript.Hash()
+	ResyncScriptHash = resyncScript.Hash()
+)

@@ -341,6 +341,16 @@ table.insert(r, 1, tostring(now))
 return r
 `)
 
+// countScript counts one bucket's live locks: a resync adds them up before
+// it reads any, so that a lock set too large for LocalLocks costs 256
+// counts to find out, not a transfer of every lock (115 MiB at 10⁶ locks,
+// BENCHMARKS.md's cost curves), again at every retry.
+var countScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+`)
+
 // Reserve implements httpauth.Limiter: one script that refuses a key at
 // its limit and otherwise counts the attempt. Any error, such as a write
 // refused by a full Redis, is returned with ok false.
@@ -542,7 +552,17 @@ func (l *Limiter) resync(ctx context.Context) {
 		l.unlockedInResync = nil
 		l.mu.Unlock()
 	}()
-	replies, err := l.readIndexes(ctx)
+	total, err := l.countLocks(ctx)
+	if err == nil && total > int64(l.maxLocks) {
+		l.mu.Lock()
+		l.nextResync = time.Now().Add(resyncRetryOverflow)
+		l.mu.Unlock()
+		return // overflow: stays incomplete, without reading the locks
+	}
+	var replies [][]string
+	if err == nil {
+		replies, err = l.readIndexes(ctx)
+	}
 	if err != nil {
 		reloadIfStale(l.client, err)
 		return // stays incomplete: Allow reads Redis; retried at a later heartbeat
@@ -596,15 +616,33 @@ func (l *Limiter) resync(ctx context.Context) {
 	l.mu.Unlock()
 }
 
-// readIndexes runs resyncScript on every bucket's index in one pipeline,
-// loading the script first if Redis does not have it (after a restart, a
-// failover or SCRIPT FLUSH; on a cluster, loading reaches every master).
-func (l *Limiter) readIndexes(ctx context.Context) ([][]string, error) {
+// countLocks adds up the live locks of every bucket's index.
+func (l *Limiter) countLocks(ctx context.Context) (int64, error) {
+	cmds, err := l.onEveryBucket(ctx, countScript)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, c := range cmds {
+		n, err := c.Int64()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// onEveryBucket runs script on every bucket's index in one pipeline, with
+// l.maxLocks+1 as its argument, loading the script first if Redis does not
+// have it (after a restart, a failover or SCRIPT FLUSH; on a cluster,
+// loading reaches every master).
+func (l *Limiter) onEveryBucket(ctx context.Context, script *redis.Script) ([]*redis.Cmd, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, lockBuckets)
 		_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for b := range lockBuckets {
-				cmds[b] = resyncScript.EvalSha(ctx, p, []string{l.indexKey(fmt.Sprintf("%02x", b))}, l.maxLocks+1)
+				cmds[b] = script.EvalSha(ctx, p, []string{l.indexKey(fmt.Sprintf("%02x", b))}, l.maxLocks+1)
 			}
 			return nil
 		})
@@ -612,10 +650,16 @@ func (l *Limiter) readIndexes(ctx context.Context) ([][]string, error) {
 	}
 	cmds, err := run()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err = resyncScript.Load(ctx, l.client).Err(); err == nil {
+		if err = script.Load(ctx, l.client).Err(); err == nil {
 			cmds, err = run()
 		}
 	}
+	return cmds, err
+}
+
+// readIndexes runs resyncScript on every bucket's index.
+func (l *Limiter) readIndexes(ctx context.Context) ([][]string, error) {
+	cmds, err := l.onEveryBucket(ctx, resyncScript)
 	if err != nil {
 		return nil, err
 	}

@@ -477,3 +477,68 @@ func randomKey() []byte {
 	_, _ = rand.Read(k)
 	return k
 }
+
+// scriptCounter counts the EVALSHAs of each script in pipelines.
+type scriptCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (h *scriptCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		for _, c := range cmds {
+			if a := c.Args(); len(a) > 1 && strings.EqualFold(fmt.Sprint(a[0]), "evalsha") {
+				h.calls[fmt.Sprint(a[1])]++
+			}
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (h *scriptCounter) count(sha string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[sha]
+}
+
+// A lock set larger than LocalLocks is found out by counting, without
+// reading the locks: at 10⁶ locks a read is 115 MiB from Redis, which
+// every instance would otherwise repeat at every retry. The limiter stays
+// not live and answers from Redis, correctly.
+func TestLimiterOverflowReadsNoLocks(t *testing.T) {
+	prefix := uniquePrefix(t, newClient(t))
+	ctx := context.Background()
+	a, err := redisstore.NewLimiter(newClient(t), redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 1, Window: time.Minute})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	for i := range 20 {
+		ok, _, err := a.Reserve(ctx, fmt.Sprintf("login:%d", i))
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	cb, _ := newCountedClient(t)
+	h := &scriptCounter{calls: map[string]int{}}
+	cb.AddHook(h)
+	b, err := redisstore.NewLimiter(cb, redisstore.LimiterOptions{Prefix: prefix, MaxFailures: 1, Window: time.Minute, LocalLocks: 5})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	ok, _, err := b.Allow(ctx, "login:3") // starts B's subscription and resync
+	require.NoError(t, err)
+	assert.False(t, ok, "a locked login, read from Redis")
+	pollUntil(t, "B counted the locks", func() bool { return h.count(redisstore.CountScriptHash) >= 256 })
+	// The read would follow the count at once; give it two seconds to
+	// show (a slow machine can only make this pass, never fail).
+	assert.Never(t, func() bool { return h.count(redisstore.ResyncScriptHash) > 0 }, 2*time.Second, 10*time.Millisecond,
+		"B read the locks of a set it cannot hold")
+	assert.False(t, b.Live(), "B cannot hold the lock set: not live")
+	ok, _, err = b.Allow(ctx, "login:7")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	ok, _, err = b.Allow(ctx, "login:clean")
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
