@@ -46,8 +46,9 @@ type env struct {
 	accounts int           // rows in the users table
 	log      io.Writer     // progress
 
-	rounds    int // measured loads per point
-	tunedGOGC int // also measure the accounts with this GOGC; 0 not
+	rounds        int  // measured loads per point
+	tunedGOGC     int  // also measure the accounts with this GOGC; 0 not
+	clientProcess bool // the token load's client in a process of its own
 }
 
 func randomHex(n int) string {

@@ -21,7 +21,8 @@ type tokenSet struct {
 	authz  []string   // "Bearer …"
 	claims [][16]byte // token IDs
 	expiry []time.Time
-	want   []int // expected status
+	want   []int  // expected status
+	file   string // the tokens, written for a client process; removed at close
 }
 
 func (ts *tokenSet) len() int { return len(ts.authz) }
@@ -88,10 +89,14 @@ type loadResult struct {
 	Wrong     int     `json:"wrong"` // an answer other than the expected status or user
 	Status5xx int     `json:"status_5xx"`
 	Failed    int     `json:"failed"` // transport errors
-	// CPUPerRequest is the process's CPU time (user + system, getrusage:
-	// the servers and the load generator) per request, in microseconds;
-	// other jobs on the machine slow the rate but hardly this.
+	// CPUPerRequest is the process's CPU time (user + system, getrusage)
+	// per request, in microseconds: the servers' alone with the client in
+	// a process of its own (the default), the servers' and the load
+	// generator's with -client-process=false. Other jobs on the machine
+	// slow the rate but hardly this.
 	CPUPerRequest float64 `json:"cpu_us_per_request"`
+	// ClientCPUPerRequest is the client process's, when it has one.
+	ClientCPUPerRequest float64 `json:"client_cpu_us_per_request,omitempty"`
 	// RoundRates are the rates of the rounds; Rate is their median.
 	RoundRates []float64 `json:"round_rates,omitempty"`
 
@@ -103,10 +108,11 @@ type loadResult struct {
 func rounds(ctx context.Context, n int, load func() loadResult) loadResult {
 	var r loadResult
 	var all []time.Duration
-	var cpu float64
+	var cpu, ccpu float64
 	for range n {
 		x := load()
 		cpu += x.CPUPerRequest * float64(x.Requests)
+		ccpu += x.ClientCPUPerRequest * float64(x.Requests)
 		r.Requests += x.Requests
 		r.Wrong += x.Wrong
 		r.Status5xx += x.Status5xx
@@ -118,6 +124,7 @@ func rounds(ctx context.Context, n int, load func() loadResult) loadResult {
 	rates := slices.Sorted(slices.Values(r.RoundRates))
 	r.Rate = rates[len(rates)/2]
 	r.CPUPerRequest = cpu / float64(max(r.Requests, 1))
+	r.ClientCPUPerRequest = ccpu / float64(max(r.Requests, 1))
 	r.P50Ms = ms(loadgen.Percentile(all, 50))
 	r.P99Ms = ms(loadgen.Percentile(all, 99))
 	return r

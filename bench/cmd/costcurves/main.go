@@ -68,6 +68,7 @@ type config struct {
 	rounds     int
 	tunedGOGC  int
 	flushRedis bool
+	inProcess  bool
 }
 
 var allParts = []string{"storm", "accounts", "revocations", "locks", "cold"}
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.tunedGOGC, "gogc", 400, "also measure each accounts point with this GOGC, in rounds alternating with the default; 0 skips")
 	fs.IntVar(&c.coldTrials, "cold-trials", 3, "cold starts to time")
 	fs.StringVar(&profileDir, "profile", "", "write a CPU profile of each accounts point's load to this directory")
+	fs.BoolVar(&c.inProcess, "client-in-process", false, "run the token load's client in this process (as before 2026-12-06) rather than in a process of its own")
 	fs.BoolVar(&c.flushRedis, "flush-redis", false, "the Redis server is the run's own: FLUSHALL it at the end instead of deleting the run's keys one by one")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -158,6 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == stormClientFlag {
 		return stormClientMain(ctx, args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == loadClientFlag {
+		return loadClientMain(ctx, args[1:], stdout)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -169,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e.rounds, e.tunedGOGC = cfg.rounds, cfg.tunedGOGC
+	e.rounds, e.tunedGOGC, e.clientProcess = cfg.rounds, cfg.tunedGOGC, !cfg.inProcess
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -52,6 +53,19 @@ func TestParseFlags(t *testing.T) {
 // test servers and checks that the results are sane: rates above zero,
 // every answer the expected one, no 500, the cold instance live. It times
 // nothing against a bound.
+// TestMain lets the test binary be the load's client process, as the
+// program is (-load-client).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == loadClientFlag {
+		if err := loadClientMain(context.Background(), os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 func TestMeasurementsAtSmallScale(t *testing.T) {
 	pg, rd := os.Getenv("HTTPAUTH_POSTGRES_TEST_DSN"), os.Getenv("HTTPAUTH_REDIS_TEST_URL")
 	if pg == "" || rd == "" {
@@ -91,6 +105,19 @@ func TestMeasurementsAtSmallScale(t *testing.T) {
 	if p.HeapPerAccount <= 0 {
 		t.Errorf("heap per cached account %.0f B, want above 0", p.HeapPerAccount)
 	}
+
+	// The same with the client in a process of its own (this test binary,
+	// through TestMain), as the program runs it by default.
+	e.clientProcess, e.tunedGOGC, e.rounds = true, 0, 1
+	p, err = measureAccounts(ctx, e, n, conns, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rate <= 0 || p.Requests == 0 || p.Wrong != 0 || p.Status5xx != 0 || p.Failed != 0 || p.P99Ms <= 0 ||
+		p.CPUPerRequest <= 0 || p.ClientCPUPerRequest <= 0 {
+		t.Errorf("accounts, client process: %+v", p)
+	}
+	e.clientProcess, e.tunedGOGC, e.rounds = false, 400, 2
 
 	revs, err := measureRevocations(ctx, e, []int{n}, n, conns, d)
 	if err != nil {

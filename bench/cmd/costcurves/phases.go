@@ -67,6 +67,7 @@ func measureAccounts(ctx context.Context, e *env, n, conns int, d time.Duration)
 	if err != nil {
 		return p, err
 	}
+	defer ts.removeFile()
 	start := time.Now()
 	h0 := heapAfterGC()
 	if err := warmAccounts(ctx, insts[0], n); err != nil {
@@ -88,7 +89,7 @@ func measureAccounts(ctx context.Context, e *env, n, conns int, d time.Duration)
 	p.WarmSeconds = time.Since(start).Seconds()
 	fmt.Fprintf(e.log, "accounts %d: warmed in %.1fs, %.0f B/account, %.0f B/verdict\n", n, p.WarmSeconds, p.HeapPerAccount, p.HeapPerVerdict)
 	// A short unmeasured pass (connections, the token cache).
-	tokenLoad(ctx, bases(insts), ts, conns, min(d/4, time.Second))
+	e.load(ctx, bases(insts), ts, conns, min(d/4, time.Second))
 	flushPGStats(insts)
 	pg0, _ := e.pgIndexScans(ctx)
 	rc0, _ := redisInfoInt(ctx, e.rdb, "stats", "total_commands_processed")
@@ -100,12 +101,12 @@ func measureAccounts(ctx context.Context, e *env, n, conns int, d time.Duration)
 	var gDef, gTuned gcStats
 	for range e.rounds {
 		g0 := readGC()
-		def = append(def, tokenLoad(ctx, bases(insts), ts, conns, d))
+		def = append(def, e.load(ctx, bases(insts), ts, conns, d))
 		gDef = gDef.add(readGC().sub(g0))
 		if e.tunedGOGC > 0 {
 			old := debug.SetGCPercent(e.tunedGOGC)
 			g0 := readGC()
-			tuned = append(tuned, tokenLoad(ctx, bases(insts), ts, conns, d))
+			tuned = append(tuned, e.load(ctx, bases(insts), ts, conns, d))
 			gTuned = gTuned.add(readGC().sub(g0))
 			debug.SetGCPercent(old)
 		}

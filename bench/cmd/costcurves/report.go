@@ -27,6 +27,7 @@ func measureRevocations(ctx context.Context, e *env, sizes []int, accounts, conn
 	if err != nil {
 		return nil, err
 	}
+	defer ts.removeFile()
 	for i := 0; i < accounts; i += 100 {
 		if err := insts[0].rev.Revoke(ctx, ts.claims[i], ts.expiry[i]); err != nil {
 			return nil, err
@@ -41,7 +42,7 @@ func measureRevocations(ctx context.Context, e *env, sizes []int, accounts, conn
 			return nil, err
 		}
 	}
-	tokenLoad(ctx, bases(insts), ts, conns, min(d/4, time.Second))
+	e.load(ctx, bases(insts), ts, conns, min(d/4, time.Second))
 	base, err := usedMemory(ctx, e)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func measureRevocations(ctx context.Context, e *env, sizes []int, accounts, conn
 		}
 		p.UsedMemory = mem - base
 		p.PerRevocation = float64(p.UsedMemory) / float64(n)
-		l := rounds(ctx, e.rounds, func() loadResult { return tokenLoad(ctx, bases(insts), ts, conns, d) })
+		l := rounds(ctx, e.rounds, func() loadResult { return e.load(ctx, bases(insts), ts, conns, d) })
 		p.Load = &l
 		fmt.Fprintf(e.log, "revocations %d: %.1f B each, loaded in %.1fs; %.0f req/s, p99 %.2f ms, wrong %d\n",
 			n, p.PerRevocation, p.LoadSeconds, l.Rate, l.P99Ms, l.Wrong)
