@@ -879,19 +879,23 @@ func TestClusterSubscriptionNodeStall(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 
+	// The other masters go on serving their slots while the stalled one
+	// is down, so that the writes below never race the cluster's verdict
+	// (a loaded machine may take longer than a node timeout to make them).
+	for _, n := range setup.nodes {
+		require.NoError(t, n.client.ConfigSet(ctx, "cluster-require-full-coverage", "no").Err())
+	}
 	require.NoError(t, sub.cmd.Process.Signal(syscall.SIGSTOP))
 	stoppedAt := time.Now()
 	t.Cleanup(func() { _ = sub.cmd.Process.Signal(syscall.SIGCONT) })
-	// While the other masters still serve (the cluster marks the node
-	// failing after about a node timeout): the revocation and the lock,
-	// whose notifications the bus lost.
+	// During the stall, on the other masters: the revocation and the
+	// lock, written without a notification, as if the bus had lost it.
 	ck := limB.Key(login)
 	bucket := ck[strings.IndexByte(ck, '{') : strings.IndexByte(ck, '}')+1]
 	require.NoError(t, writer.Set(ctx, revB.Key(id), "1", time.Hour).Err())
 	require.NoError(t, writer.Set(ctx, ck, "1", time.Hour).Err())
 	require.NoError(t, writer.ZAdd(ctx, prefix+"locked:"+bucket,
 		redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: ck}).Err())
-	require.Less(t, time.Since(stoppedAt), clusterNodeTimeout, "writes made before the cluster went down")
 	time.Sleep(time.Until(stoppedAt.Add(2 * redisstore.DefaultMaxSilence)))
 	require.NoError(t, sub.cmd.Process.Signal(syscall.SIGCONT))
 	setup.waitHealthy(t)
