@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -103,9 +104,7 @@ func TestSecondFactorCacheOtherInstance(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	a, b, _ := sfPair(t)
-	id := randomID(t)
-	_, err := a.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-	require.NoError(t, err)
+	id := newSFUser(t, a)
 
 	waitOffCached(t, a, id)
 	waitOffCached(t, b, id)
@@ -138,9 +137,7 @@ func TestSecondFactorCachePlainSQL(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	a, b, plain := sfPair(t)
-	id := randomID(t)
-	_, err := a.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-	require.NoError(t, err)
+	id := newSFUser(t, a)
 	for _, st := range []struct {
 		name string
 		sql  string
@@ -205,14 +202,8 @@ func TestSecondFactorCacheNoQuery(t *testing.T) {
 		t.Run(string(o.dialect)+" without cache", func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t, o.open(t), sqlstore.Config[sqlstore.User]{Dialect: o.dialect})
-			id := randomID(t)
-			_, err := s.CreateUser(t.Context(), sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-			require.NoError(t, err)
-			before := s.SecondFactorQueries()
-			for range 3 {
-				require.True(t, passwordPath(t, s, id).off())
-			}
-			assert.Equal(t, before+3, s.SecondFactorQueries())
+			id := newSFUser(t, s)
+			assertReadEveryTime(t, s, id, sfState{}, "without a cache, every SecondFactor is a query")
 		})
 	}
 }
@@ -225,9 +216,7 @@ func TestSecondFactorCacheListenerKilled(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	a, b, plain := sfPair(t)
-	id := randomID(t)
-	_, err := a.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-	require.NoError(t, err)
+	id := newSFUser(t, a)
 	waitOffCached(t, b, id)
 
 	release := make(chan struct{})
@@ -245,13 +234,9 @@ func TestSecondFactorCacheListenerKilled(t *testing.T) {
 	require.True(t, ok)
 	poll(t, "B not live after its listener was killed", func() bool { return !b.Live() })
 
-	_, err = plain.ExecContext(ctx, `INSERT INTO httpauth_second_factor (user_id, secret) VALUES ($1, 's')`, id)
+	_, err := plain.ExecContext(ctx, `INSERT INTO httpauth_second_factor (user_id, secret) VALUES ($1, 's')`, id)
 	require.NoError(t, err)
-	before := b.SecondFactorQueries()
-	for range 3 {
-		assert.Equal(t, sfState{"s", "", 0}, passwordPath(t, b, id), "while down, B reads")
-	}
-	assert.Equal(t, before+3, b.SecondFactorQueries(), "while down, every SecondFactor is a query")
+	assertReadEveryTime(t, b, id, sfState{"s", "", 0}, "while down, every SecondFactor is a query")
 
 	once.Do(func() { close(release) })
 	poll(t, "B live again", b.Live)
@@ -279,12 +264,10 @@ func TestSecondFactorCacheTrust(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			a, b, plain := sfPair(t)
-			id := randomID(t)
-			_, err := a.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-			require.NoError(t, err)
+			id := newSFUser(t, a)
 			waitOffCached(t, b, id)
 
-			_, err = plain.ExecContext(ctx, c.breakIt)
+			_, err := plain.ExecContext(ctx, c.breakIt)
 			require.NoError(t, err)
 			// (Not "until B reads": a TRUNCATE by another test, on the
 			// shared channel, may drop the entry before the echo stops.)
@@ -324,17 +307,10 @@ func TestSecondFactorCacheTrust(t *testing.T) {
 		s := newStoreNoMigrate(t, db, sqlstore.Config[sqlstore.User]{
 			Dialect: sqlstore.Postgres, CacheSize: 10, CacheMaxAge: time.Hour, NotifyChannel: quiet,
 		})
-		id := randomID(t)
-		_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-		require.NoError(t, err)
+		id := newSFUser(t, s)
 		waitCached(t, s, func() error { _, err := s.UserByID(ctx, id); return err })
-		echoes := s.HeartbeatEchoes()
-		poll(t, "three more heartbeats", func() bool { return s.HeartbeatEchoes() >= echoes+3 })
-		before := s.SecondFactorQueries()
-		for range 3 {
-			require.True(t, passwordPath(t, s, id).off())
-		}
-		assert.Equal(t, before+3, s.SecondFactorQueries(), "the second factor's triggers notify another channel: always read")
+		waitHeartbeats(t, s, 3)
+		assertReadEveryTime(t, s, id, sfState{}, "the second factor's triggers notify another channel: always read")
 		assert.Zero(t, s.SecondFactorEchoes())
 	})
 }
@@ -356,21 +332,41 @@ func TestSecondFactorCacheUpgrade(t *testing.T) {
 	s := newStoreNoMigrate(t, openDSN(t, dsn, schema), sqlstore.Config[sqlstore.User]{
 		Dialect: sqlstore.Postgres, CacheSize: 10, CacheMaxAge: time.Hour,
 	})
-	id := randomID(t)
-	_, err = s.CreateUser(ctx, sqlstore.NewUser{ID: id, Login: id + "@example.com"})
-	require.NoError(t, err)
+	id := newSFUser(t, s)
 	waitCached(t, s, func() error { _, err := s.UserByID(ctx, id); return err })
-	echoes := s.HeartbeatEchoes()
-	poll(t, "three more heartbeats", func() bool { return s.HeartbeatEchoes() >= echoes+3 })
-	before := s.SecondFactorQueries()
-	for range 3 {
-		require.True(t, passwordPath(t, s, id).off())
-	}
-	assert.Equal(t, before+3, s.SecondFactorQueries(), "before the upgrade: always read")
+	waitHeartbeats(t, s, 3)
+	assertReadEveryTime(t, s, id, sfState{}, "before the upgrade: always read")
 
 	require.NoError(t, sqlstore.Migrate(ctx, db, sqlstore.Postgres))
 	waitOffCached(t, s, id)
 	_, err = db.ExecContext(ctx, `INSERT INTO httpauth_second_factor (user_id, secret) VALUES ($1, 's')`, id)
 	require.NoError(t, err)
 	poll(t, "a secret set after the upgrade seen", func() bool { return passwordPath(t, s, id) == sfState{"s", "", 0} })
+}
+
+// newSFUser creates an account with a random ID in s and returns the ID.
+func newSFUser(t *testing.T, s *sqlstore.Store[sqlstore.User]) string {
+	t.Helper()
+	id := randomID(t)
+	_, err := s.CreateUser(t.Context(), sqlstore.NewUser{ID: id, Login: id + "@example.com"})
+	require.NoError(t, err)
+	return id
+}
+
+// assertReadEveryTime asks s for id's second factor three times, as the
+// password path does, and requires want and one query each time.
+func assertReadEveryTime(t *testing.T, s *sqlstore.Store[sqlstore.User], id string, want sfState, msg string) {
+	t.Helper()
+	before := s.SecondFactorQueries()
+	for range 3 {
+		require.Equal(t, want, passwordPath(t, s, id))
+	}
+	assert.Equal(t, before+3, s.SecondFactorQueries(), msg)
+}
+
+// waitHeartbeats waits for n more heartbeat echoes of s.
+func waitHeartbeats(t *testing.T, s *sqlstore.Store[sqlstore.User], n uint64) {
+	t.Helper()
+	echoes := s.HeartbeatEchoes()
+	poll(t, fmt.Sprintf("%d more heartbeats", n), func() bool { return s.HeartbeatEchoes() >= echoes+n })
 }
