@@ -109,6 +109,32 @@ func (s *clusterSetup) start(t *testing.T, n *clusterProc) {
 
 // waitHealthy waits until every node reports cluster_state:ok with three
 // masters serving slots, and every replica's link to its master is up.
+// newClient returns a cluster client of the test's nodes with short
+// timeouts, closed when the test ends.
+func (s *clusterSetup) newClient(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	var addrs []string
+	for _, n := range s.nodes {
+		addrs = append(addrs, n.addr)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:        addrs,
+		DialTimeout:  500 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		// Redis 7.0 has no maintenance notifications. In go-redis
+		// v9.23.0 the default (auto) mode turns itself off at the first
+		// connection's failed handshake by writing the node's options
+		// under the node client's lock, while a connection of the same
+		// node's Conn (ReplicaAcks' WAIT) reads them under its own: a
+		// data race in go-redis that -race reports when a failover makes
+		// both open connections at once.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func (s *clusterSetup) waitHealthy(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -336,28 +362,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	}
 	setup := startClusterSetup(t)
 	ctx := context.Background()
-	var addrs []string
-	for _, n := range setup.nodes {
-		addrs = append(addrs, n.addr)
-	}
-	newClient := func() *redis.ClusterClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        addrs,
-			DialTimeout:  500 * time.Millisecond,
-			ReadTimeout:  500 * time.Millisecond,
-			WriteTimeout: 500 * time.Millisecond,
-			// Redis 7.0 has no maintenance notifications. In go-redis
-			// v9.23.0 the default (auto) mode turns itself off at the
-			// first connection's failed handshake by writing the node's
-			// options under the node client's lock, while a connection
-			// of the same node's Conn (ReplicaAcks' WAIT) reads them under
-			// its own: a data race in go-redis that -race reports when a
-			// failover makes both open connections at once.
-			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-		})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	newClient := func() *redis.ClusterClient { return setup.newClient(t) }
 	const maxFailures = 3
 	newStores := func(c *redis.ClusterClient) (*redisstore.RevocationStore, *redisstore.Limiter) {
 		r, err := redisstore.NewRevocationStore(c, redisstore.RevocationOptions{ReplicaAcks: 1})
@@ -827,18 +832,7 @@ func TestClusterSubscriptionNodeStall(t *testing.T) {
 	}
 	setup := startClusterSetup(t)
 	ctx := context.Background()
-	var addrs []string
-	for _, n := range setup.nodes {
-		addrs = append(addrs, n.addr)
-	}
-	newClient := func() *redis.ClusterClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs,
-			DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}, // see TestClusterFailoverUnderLoad
-		})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	newClient := func() *redis.ClusterClient { return setup.newClient(t) }
 	// A prefix whose two channels are on one master: the subscriptions'.
 	var prefix string
 	var sub *clusterProc

@@ -219,6 +219,14 @@ func revocationID(i int) [16]byte {
 // pipelines of 1,000 on 4 connections, without the publication (which
 // would only reach the subscribers' caches).
 func loadRevocations(ctx context.Context, rdb *redis.Client, rev *redisstore.RevocationStore, from, to int) error {
+	return inBatches(ctx, rdb, from, to, func(p redis.Pipeliner, i int) {
+		p.Set(ctx, rev.Key(revocationID(i)), "1", revocationTTL+time.Millisecond) // PX
+	})
+}
+
+// inBatches calls add for from..to-1 in pipelines of 1,000 on 4
+// connections, and returns the first error.
+func inBatches(ctx context.Context, rdb *redis.Client, from, to int, add func(p redis.Pipeliner, i int)) error {
 	const batch = 1000
 	var next atomic.Int64
 	next.Store(int64(from))
@@ -235,7 +243,7 @@ func loadRevocations(ctx context.Context, rdb *redis.Client, rev *redisstore.Rev
 				hi := min(lo+batch, to)
 				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 					for i := lo; i < hi; i++ {
-						p.Set(ctx, rev.Key(revocationID(i)), "1", revocationTTL+time.Millisecond) // PX
+						add(p, i)
 					}
 					return nil
 				})
@@ -268,38 +276,13 @@ func loadLocks(ctx context.Context, rdb *redis.Client, lim *redisstore.Limiter, 
 		return err
 	}
 	end := float64(t.Add(lockWindow).UnixMilli())
-	const batch = 1000
-	var next atomic.Int64
-	next.Store(int64(from))
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var first error
-	for range 4 {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(batch)) - batch
-				if lo >= to || ctx.Err() != nil {
-					return
-				}
-				hi := min(lo+batch, to)
-				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for i := lo; i < hi; i++ {
-						ck := lim.Key(lockLogin(i))
-						p.Set(ctx, ck, "10", lockWindow+time.Millisecond)
-						p.ZAdd(ctx, lockIndex(prefix, ck), redis.Z{Score: end, Member: ck})
-					}
-					return nil
-				})
-				if err != nil {
-					errOnce.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return first
+	err = inBatches(ctx, rdb, from, to, func(p redis.Pipeliner, i int) {
+		ck := lim.Key(lockLogin(i))
+		p.Set(ctx, ck, "10", lockWindow+time.Millisecond)
+		p.ZAdd(ctx, lockIndex(prefix, ck), redis.Z{Score: end, Member: ck})
+	})
+	if err != nil {
+		return err
 	}
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for b := range 256 {
