@@ -81,8 +81,6 @@ type Identity[U any] struct {
 	APIKeyID string
 
 	// transport is where the credentials came from, for the audit log.
-	// (Unexported fields follow the exported ones; transport is first so
-	// that it packs with Credential's padding.)
 	transport transport
 
 	// authTime was taken before the account was read: a token minted for
