@@ -129,15 +129,18 @@ func (a *Authenticator[U]) authAPIKey(r *http.Request, creds credentials) (conte
 	}
 	// The account as the key sees it: the key's roles that the account
 	// still holds. Built here, and then only read, as a store's account is.
-	eff := *acct
-	eff.Roles = nil
+	// It shares one allocation with the context's details.
+	kc := &struct {
+		eff     Account[U]
+		details authDetails
+	}{eff: *acct, details: authDetails{apiKeyID: k.ID}}
+	kc.eff.Roles = nil
 	for _, role := range k.Roles {
-		if acct.HasRole(role) && !slices.Contains(eff.Roles, role) {
-			eff.Roles = append(eff.Roles, role)
+		if acct.HasRole(role) && !slices.Contains(kc.eff.Roles, role) {
+			kc.eff.Roles = append(kc.eff.Roles, role)
 		}
 	}
-	ac := newAuthContext(ctx, &eff, APIKeyCredential, t, nil, time.Time{})
-	ac.apiKeyID = k.ID
+	ac := newAuthContext(ctx, &kc.eff, APIKeyCredential, t, nil, &kc.details)
 	if f := a.checkAccount(r, k.UserID, ac); f != nil {
 		return nil, f
 	}

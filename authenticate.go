@@ -26,18 +26,8 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 	// Identity.authTime), and the default signer checks expiry against it.
 	start := time.Now()
 	creds, err := parseCredentials(r, a.cfg.TokenHeader, maxHeaderLen)
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		return nil, failNoCredentials // the caller decides whether that is a failure
-	case errors.Is(err, errAmbiguousCredentials):
-		a.audit(r, false, "", ReasonAmbiguousCredentials, 0)
-		return nil, failBadRequest
-	case err != nil:
-		a.audit(r, false, "", ReasonMalformedCredentials, creds.Transport)
-		if creds.Transport == transportBearer || creds.Transport == transportHeader {
-			return nil, failInvalidToken // a failed token, whatever its transport
-		}
-		return nil, failUnauthorized
+	if err != nil {
+		return nil, a.credentialsFailure(r, creds, err)
 	}
 	if creds.Transport != transportBasic {
 		if passwordOnly {
@@ -50,6 +40,22 @@ func (a *Authenticator[U]) authenticate(r *http.Request, passwordOnly bool) (ctx
 		return a.authToken(r, creds, start)
 	}
 	return a.authPassword(r, creds, start)
+}
+
+// credentialsFailure is the answer to credentials that did not parse.
+func (a *Authenticator[U]) credentialsFailure(r *http.Request, creds credentials, err error) *failure {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return failNoCredentials // the caller decides whether that is a failure
+	case errors.Is(err, errAmbiguousCredentials):
+		a.audit(r, false, "", ReasonAmbiguousCredentials, 0)
+		return failBadRequest
+	}
+	a.audit(r, false, "", ReasonMalformedCredentials, creds.Transport)
+	if creds.Transport == transportBearer || creds.Transport == transportHeader {
+		return failInvalidToken // a failed token, whatever its transport
+	}
+	return failUnauthorized
 }
 
 // checkAccount runs Config.CheckAccount on the request's copy of the

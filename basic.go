@@ -283,7 +283,7 @@ func (a *Authenticator[U]) throttleVerdict(at *passwordAttempt, ask func(context
 // finishPassword runs the account check and builds the identity.
 func (a *Authenticator[U]) finishPassword(at *passwordAttempt, acct *Account[U], cached bool) (context.Context, *failure) {
 	// Hooks and handlers get the request's copy, never the store's account.
-	ac := newAuthContext(at.r.Context(), acct, PasswordCredential, transportBasic, nil, at.start)
+	ac := newPasswordContext(at.r.Context(), acct, at.start)
 	// Second factor (secondfactor.go): an account with it on needs X-OTP.
 	if f := a.checkSecondFactor(at, ac); f != nil {
 		return nil, f

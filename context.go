@@ -105,21 +105,39 @@ var identityKey = &contextKey{"httpauth identity"}
 // that only reads User so costs no copy.
 type authContext[U any] struct {
 	context.Context
-	acct         *Account[U] // as the store returned it: read, never written or handed out
-	claims       *Claims     // the verified token's claims (immutable), nil without a token
-	authTime     time.Time   // see Identity.authTime
-	cred         Credential
-	transport    transport
-	secondFactor Reason // see Identity.secondFactor
-	apiKeyID     string
+	acct      *Account[U]  // as the store returned it: read, never written or handed out
+	claims    *Claims      // the verified token's claims (immutable), nil without a token
+	details   *authDetails // nil for a token: see authDetails
+	cred      Credential
+	transport transport
 
 	public atomic.Pointer[Identity[U]] // built on first use
 }
 
+// authDetails is what a password login or an API key adds to an
+// authContext. It is apart so that a token check, the request most APIs
+// see most, allocates a smaller context (64 bytes rather than 112).
+type authDetails struct {
+	authTime     time.Time // see Identity.authTime
+	secondFactor Reason    // see Identity.secondFactor
+	apiKeyID     string
+}
+
 // newAuthContext returns ctx carrying what a checker learned about the
-// request; claims is nil without a token.
-func newAuthContext[U any](ctx context.Context, acct *Account[U], m Credential, t transport, claims *Claims, authTime time.Time) *authContext[U] {
-	return &authContext[U]{Context: ctx, acct: acct, claims: claims, authTime: authTime, cred: m, transport: t}
+// request; claims is nil without a token, details nil for a token.
+func newAuthContext[U any](ctx context.Context, acct *Account[U], m Credential, t transport, claims *Claims, details *authDetails) *authContext[U] {
+	return &authContext[U]{Context: ctx, acct: acct, claims: claims, details: details, cred: m, transport: t}
+}
+
+// newPasswordContext is newAuthContext for a password login, made at
+// authTime, with its details in the same allocation.
+func newPasswordContext[U any](ctx context.Context, acct *Account[U], authTime time.Time) *authContext[U] {
+	pc := &struct {
+		ac authContext[U]
+		d  authDetails
+	}{ac: authContext[U]{Context: ctx, acct: acct, cred: PasswordCredential, transport: transportBasic}, d: authDetails{authTime: authTime}}
+	pc.ac.details = &pc.d
+	return &pc.ac
 }
 
 // identityCopy is an Identity with its private account, in one allocation.
@@ -146,8 +164,10 @@ func (c *authContext[U]) identity() *Identity[U] {
 	} else {
 		ic.acct.Roles = slices.Clone(c.acct.Roles)
 	}
-	ic.id = Identity[U]{Account: &ic.acct, Credential: c.cred, transport: c.transport,
-		APIKeyID: c.apiKeyID, authTime: c.authTime, secondFactor: c.secondFactor}
+	ic.id = Identity[U]{Account: &ic.acct, Credential: c.cred, transport: c.transport}
+	if d := c.details; d != nil {
+		ic.id.APIKeyID, ic.id.authTime, ic.id.secondFactor = d.apiKeyID, d.authTime, d.secondFactor
+	}
 	if c.claims != nil {
 		ic.id.Claims = *c.claims
 	}

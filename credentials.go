@@ -90,6 +90,9 @@ func hasAccessTokenParam(raw string) bool {
 // asciiEqualFold is strings.EqualFold for ASCII only: schemes are ASCII
 // tokens, and Unicode folding would let "Baſic" (long s) pass as Basic.
 func asciiEqualFold(s, t string) bool {
+	if s == t {
+		return true // the usual spelling, without the loop
+	}
 	if len(s) != len(t) {
 		return false
 	}

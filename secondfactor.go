@@ -169,7 +169,7 @@ func (a *Authenticator[U]) checkSecondFactor(at *passwordAttempt, ac *authContex
 		case err != nil || !used:
 			return a.badCode(r, login, "recovery code unknown or used")
 		}
-		ac.secondFactor = ReasonPasswordAndRecoveryCode
+		ac.details.secondFactor = ReasonPasswordAndRecoveryCode
 		return a.codeAccepted(r, id)
 	}
 	_, keys, err := a.secondFactorStore()
@@ -196,7 +196,7 @@ func (a *Authenticator[U]) checkSecondFactor(at *passwordAttempt, ac *authContex
 			a.reportError(r, err) // the login stands; the next one tries again
 		}
 	}
-	ac.secondFactor = ReasonPasswordAndTOTP
+	ac.details.secondFactor = ReasonPasswordAndTOTP
 	return a.codeAccepted(r, id)
 }
 
@@ -229,8 +229,8 @@ func otpThrottleKey(id string) string { return "otp:" + id }
 // passwordReason is the reason of a successful password login: whether a
 // second factor came with it.
 func passwordReason[U any](ac *authContext[U]) Reason {
-	if ac.secondFactor != "" {
-		return ac.secondFactor
+	if ac.details.secondFactor != "" {
+		return ac.details.secondFactor
 	}
 	return ReasonPassword
 }

@@ -105,7 +105,7 @@ func (a *Authenticator[U]) authToken(r *http.Request, creds credentials, now tim
 		a.audit(r, false, claims.Subject, ReasonTokenUserCutoff, creds.Transport)
 		return nil, failInvalidToken
 	}
-	ac := newAuthContext(ctx, acct, TokenCredential, creds.Transport, claims, time.Time{})
+	ac := newAuthContext(ctx, acct, TokenCredential, creds.Transport, claims, nil)
 	if f := a.checkAccount(r, claims.Subject, ac); f != nil {
 		return nil, f
 	}

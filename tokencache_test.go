@@ -121,4 +121,16 @@ func TestConstantTimeEqual(t *testing.T) {
 	} {
 		assert.Equal(t, tt.want, constantTimeEqual(tt.a, tt.b), "%q %q", tt.a, tt.b)
 	}
+	// One differing byte anywhere: in a two-word turn, a one-word turn or
+	// the byte tail.
+	for n := 1; n <= 40; n++ {
+		a := strings.Repeat("k", n)
+		for i := range n {
+			b := a[:i] + "K" + a[i+1:]
+			if constantTimeEqual(a, b) {
+				t.Errorf("length %d, byte %d differs: equal", n, i)
+			}
+		}
+		assert.True(t, constantTimeEqual(a, strings.Clone(a)), "length %d", n)
+	}
 }
