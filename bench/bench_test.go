@@ -41,7 +41,7 @@ func BenchmarkBasic(b *testing.B) {
 func runSerial(b *testing.B, c benchCase) {
 	r := c.request()
 	serve(b, c.handler, r, http.StatusOK) // the setup works (and caches warm) before timing
-	next := rotate(c, r, 0)
+	next := rotate(makeRing(c), r, 0)
 	b.ReportAllocs()
 	for b.Loop() {
 		next()
@@ -55,15 +55,13 @@ func runSerial(b *testing.B, c benchCase) {
 
 func runParallel(b *testing.B, c benchCase) {
 	serve(b, c.handler, c.request(), http.StatusOK)
-	if c.ring != nil {
-		c.ring() // made before timing
-	}
+	ring := makeRing(c) // made before timing
 	b.ReportAllocs()
 	b.ResetTimer()
 	var goroutines atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		r := c.request() // one request per goroutine: nothing shared but the handler
-		next := rotate(c, r, int(goroutines.Add(1))*7919)
+		next := rotate(ring, r, int(goroutines.Add(1))*7919)
 		for pb.Next() {
 			next()
 			rec := httptest.NewRecorder()
@@ -76,15 +74,22 @@ func runParallel(b *testing.B, c benchCase) {
 	})
 }
 
-// rotate returns what to call before each request of c: for a case with a
-// ring, it puts the ring's next value, from start on, in r's
-// Authorization header (in place, allocating nothing); otherwise nothing.
-// The ring is made before the timer starts.
-func rotate(c benchCase, r *http.Request, start int) func() {
+// makeRing returns c's ring, nil for a case without one.
+func makeRing(c benchCase) []string {
 	if c.ring == nil {
+		return nil
+	}
+	return c.ring()
+}
+
+// rotate returns what to call before each request: with a ring, it puts
+// the ring's next value, from start on, in r's Authorization header (in
+// place, allocating nothing); without one, nothing.
+func rotate(ring []string, r *http.Request, start int) func() {
+	if ring == nil {
 		return func() {}
 	}
-	ring, i := c.ring(), start
+	i := start
 	return func() {
 		r.Header["Authorization"][0] = ring[i%len(ring)]
 		i++
