@@ -71,7 +71,9 @@ func startClusterSetup(t *testing.T) *clusterSetup {
 				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(bus),
 				"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout.Milliseconds())),
-				"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log")},
+				"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"),
+				// DEBUG CLUSTERLINK KILL, from this machine only (TestClusterBusLinkReset).
+				"--enable-debug-command", "local"},
 		}
 		n.client = redis.NewClient(&redis.Options{Addr: n.addr, DialTimeout: 500 * time.Millisecond,
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, MaxRetries: -1})
@@ -107,8 +109,6 @@ func (s *clusterSetup) start(t *testing.T, n *clusterProc) {
 	n.cmd = startProc(t, s.server, n.args...)
 }
 
-// waitHealthy waits until every node reports cluster_state:ok with three
-// masters serving slots, and every replica's link to its master is up.
 // newClient returns a cluster client of the test's nodes with short
 // timeouts, closed when the test ends.
 func (s *clusterSetup) newClient(t *testing.T) *redis.ClusterClient {
@@ -135,6 +135,8 @@ func (s *clusterSetup) newClient(t *testing.T) *redis.ClusterClient {
 	return c
 }
 
+// waitHealthy waits until every node reports cluster_state:ok with three
+// masters serving slots, and every replica's link to its master is up.
 func (s *clusterSetup) waitHealthy(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()

@@ -51,6 +51,17 @@ type LimiterOptions struct {
 	// hearing from the subscription. Default DefaultMaxSilence (1s).
 	MaxSilence time.Duration
 
+	// ClusterRecheck is how often, on a Redis Cluster (a
+	// *redis.ClusterClient), the local lock set is read again from Redis
+	// even while the subscription is live: the cluster bus drops the
+	// notifications it carries when the link between two masters resets,
+	// so a lock can go unheard, and this bounds for how long
+	// (TestClusterBusLinkReset). The price is one read of every lock index
+	// per ClusterRecheck (a count first, as after a resubscription).
+	// Default DefaultClusterRecheck (10s); negative turns it off. Ignored
+	// elsewhere, as RevocationOptions.ClusterRecheck is.
+	ClusterRecheck time.Duration
+
 	// ReplicaAcks, if positive, makes the Reserve that locks a key wait
 	// (Redis's WAIT) until that many replicas have the lock, and fail
 	// (not allowed, an error) if fewer do within ReplicaTimeout, so that a
@@ -109,6 +120,10 @@ type Limiter struct {
 	// error (Redis coming back), later after an overflow, since an
 	// overflowing lock index is costly to read.
 	nextResync time.Time
+	// recheck is ClusterRecheck in force (0: never), and lastResync when
+	// the last resync began.
+	recheck    time.Duration
+	lastResync time.Time
 }
 
 // lockEndMargin is how long after a lock's local end Allow still asks
@@ -187,11 +202,14 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 		l.sub = newSubscriber(client, prefix+locksChannel, maxSilence)
 		l.sub.onDown = func() { l.setIncomplete() }
 		l.sub.onUp = l.resync
+		l.recheck = clusterRecheck(client, opts.ClusterRecheck)
 		l.sub.onPong = func(ctx context.Context) {
+			now := time.Now()
 			l.mu.Lock()
-			retry := !l.complete && !time.Now().Before(l.nextResync)
+			retry := !l.complete && !now.Before(l.nextResync)
+			recheck := l.complete && l.recheck > 0 && now.Sub(l.lastResync) >= l.recheck
 			l.mu.Unlock()
-			if retry {
+			if retry || recheck {
 				l.resync(ctx) // a failed or overflowed resync is retried, not too often
 			}
 		}
@@ -544,7 +562,8 @@ func (l *Limiter) apply(payload string) {
 func (l *Limiter) resync(ctx context.Context) {
 	l.setIncomplete()
 	l.mu.Lock()
-	l.nextResync = time.Now().Add(resyncRetryError)
+	l.lastResync = time.Now()
+	l.nextResync = l.lastResync.Add(resyncRetryError)
 	l.unlockedInResync = map[string]bool{}
 	l.mu.Unlock()
 	defer func() {

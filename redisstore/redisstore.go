@@ -119,6 +119,17 @@ type RevocationOptions struct {
 	// Default DefaultMaxSilence (1s).
 	MaxSilence time.Duration
 
+	// ClusterRecheck is how long, on a Redis Cluster (a
+	// *redis.ClusterClient), a cached verdict is trusted before it is read
+	// again, even while the subscription is live: the cluster bus drops
+	// the notifications it carries when the link between two masters
+	// resets, so a revocation can go unheard, and this bounds for how long
+	// (TestClusterBusLinkReset). The price is one read per token in use per
+	// ClusterRecheck. Default DefaultClusterRecheck (10s); negative turns
+	// it off. Ignored elsewhere: a standalone or Sentinel-managed Redis
+	// delivers every notification on the subscription's own connection.
+	ClusterRecheck time.Duration
+
 	// ReplicaAcks, if positive, makes Revoke wait (Redis's WAIT, on the
 	// connection that wrote) until that many replicas of the key's master
 	// have the revocation, and fail if fewer do within ReplicaTimeout.
@@ -181,6 +192,7 @@ func NewRevocationStore(client redis.UniversalClient, opts RevocationOptions) (*
 	if opts.CacheSize > 0 {
 		s.sub = newSubscriber(client, prefix+revokedChannel, maxSilence)
 		s.cache = localstate.NewCache[[16]byte, int64](s.sub.feed, opts.CacheSize)
+		s.cache.SetMaxAge(clusterRecheck(client, opts.ClusterRecheck))
 		s.sub.onMessage = func(payload string) {
 			var id [16]byte
 			if len(payload) == 2*len(id) {

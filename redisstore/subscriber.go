@@ -17,6 +17,28 @@ import (
 // from the subscription (a message or a reply to its ping).
 const DefaultMaxSilence = time.Second
 
+// DefaultClusterRecheck is how often, on a Redis Cluster, local state is
+// checked against Redis even though the subscription is live (see
+// RevocationOptions.ClusterRecheck).
+const DefaultClusterRecheck = 10 * time.Second
+
+// clusterRecheck returns how often local state over client is checked
+// against Redis: 0 (never) unless client is a cluster's. There, a
+// notification that a master publishes reaches the subscription's node
+// over the cluster bus, which drops what it carries when a link between two
+// masters resets, and nothing on the subscription's own connection tells.
+// Elsewhere that connection carries every notification, and its loss is
+// seen.
+func clusterRecheck(client redis.UniversalClient, d time.Duration) time.Duration {
+	if _, ok := client.(*redis.ClusterClient); !ok || d < 0 {
+		return 0
+	}
+	if d == 0 {
+		return DefaultClusterRecheck
+	}
+	return d
+}
+
 // subscriber keeps one pub/sub subscription and a localstate.Feed that is
 // live while the subscription is. It starts on first use, so that the
 // constructors never contact Redis, and stops at Close.

@@ -74,16 +74,18 @@ func (f *Feed) MaxSilence() time.Duration { return f.maxSilence }
 // Cache is a bounded map of values that are valid only while its feed is
 // live. It is safe for concurrent use.
 type Cache[K comparable, V any] struct {
-	feed  *Feed
-	max   int
-	mu    sync.RWMutex
-	m     map[K]entry[V]
-	epoch uint64 // bumped by every invalidation, under mu
+	feed   *Feed
+	max    int
+	maxAge int64 // nanos; 0: values stay as long as the feed is live
+	mu     sync.RWMutex
+	m      map[K]entry[V]
+	epoch  uint64 // bumped by every invalidation, under mu
 }
 
 type entry[V any] struct {
 	v   V
 	gen uint64
+	at  int64 // unix nanos of the Put, with a max age only
 }
 
 // Ticket is taken before reading the store and handed to Put, which keeps
@@ -100,7 +102,16 @@ func NewCache[K comparable, V any](feed *Feed, max int) *Cache[K, V] {
 	return &Cache[K, V]{feed: feed, max: max, m: make(map[K]entry[V])}
 }
 
-// Get returns the cached value of k while the feed is live.
+// SetMaxAge makes Get treat a value put more than d ago as missing, for a
+// feed that can lose a notification without going down (Redis Cluster's
+// bus): it bounds how long such a loss lasts. Call it before the cache is
+// used; d <= 0 means no limit, the default.
+func (c *Cache[K, V]) SetMaxAge(d time.Duration) {
+	c.maxAge = max(int64(d), 0)
+}
+
+// Get returns the cached value of k while the feed is live (and, with a
+// max age, while the value is younger).
 func (c *Cache[K, V]) Get(k K) (V, bool) {
 	var zero V
 	if !c.feed.Live() {
@@ -111,6 +122,9 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	e, ok := c.m[k]
 	c.mu.RUnlock()
 	if !ok || e.gen != gen {
+		return zero, false
+	}
+	if c.maxAge > 0 && c.feed.now().UnixNano()-e.at > c.maxAge {
 		return zero, false
 	}
 	return e.v, true
@@ -144,7 +158,11 @@ func (c *Cache[K, V]) Put(k K, v V, t Ticket) {
 			}
 		}
 	}
-	c.m[k] = entry[V]{v: v, gen: gen}
+	e := entry[V]{v: v, gen: gen}
+	if c.maxAge > 0 {
+		e.at = c.feed.now().UnixNano()
+	}
+	c.m[k] = e
 }
 
 // Invalidate drops k and voids every read in flight.

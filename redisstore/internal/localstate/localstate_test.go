@@ -94,6 +94,32 @@ func TestCache(t *testing.T) {
 			clk.add(900 * time.Millisecond)
 			return hit(c)
 		}, true},
+		{"a value past the max age is missing", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			c.SetMaxAge(500 * time.Millisecond)
+			f.Up()
+			c.Put("k", 1, c.Ticket())
+			clk.add(501 * time.Millisecond)
+			f.Beat() // the feed is live: only the age stops it
+			return hit(c)
+		}, false},
+		{"a value within the max age is served", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			c.SetMaxAge(500 * time.Millisecond)
+			f.Up()
+			clk.add(time.Hour) // the age runs from the put, not from the cache's start
+			f.Beat()
+			c.Put("k", 1, c.Ticket())
+			clk.add(500 * time.Millisecond)
+			return hit(c)
+		}, true},
+		{"without a max age a beaten feed serves an old value", func(t *testing.T, clk *clock, f *Feed, c *Cache[string, int]) bool {
+			f.Up()
+			c.Put("k", 1, c.Ticket())
+			for range 10 {
+				clk.add(900 * time.Millisecond)
+				f.Beat()
+			}
+			return hit(c)
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
