@@ -123,3 +123,36 @@ func TestClusterBusLinkReset(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterRecheckDefaults checks where ClusterRecheck applies: on a
+// cluster client, by default; never on a standalone or Sentinel client,
+// whose subscription connection carries every notification.
+func TestClusterRecheckDefaults(t *testing.T) {
+	t.Parallel()
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	single := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	sentinel := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"127.0.0.1:1"}})
+	t.Cleanup(func() { _ = cluster.Close(); _ = single.Close(); _ = sentinel.Close() })
+	for _, tc := range []struct {
+		name   string
+		client redis.UniversalClient
+		option time.Duration
+		want   time.Duration
+	}{
+		{"cluster, default", cluster, 0, redisstore.DefaultClusterRecheck},
+		{"cluster, set", cluster, 2 * time.Second, 2 * time.Second},
+		{"cluster, off", cluster, -1, 0},
+		{"standalone", single, 0, 0},
+		{"standalone, set", single, 2 * time.Second, 0},
+		{"sentinel", sentinel, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rev, err := redisstore.NewRevocationStore(tc.client, redisstore.RevocationOptions{ClusterRecheck: tc.option})
+			require.NoError(t, err)
+			lim, err := redisstore.NewLimiter(tc.client, redisstore.LimiterOptions{ClusterRecheck: tc.option})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, redisstore.ClusterRecheckOf(rev), "revocation store")
+			require.Equal(t, tc.want, redisstore.ClusterRecheckOf(lim), "limiter")
+		})
+	}
+}

@@ -1,5 +1,7 @@
 package redisstore
 
+import "time"
+
 // SetLostHook makes the subscriber of s (a *RevocationStore or *Limiter)
 // call f each time it notices a lost subscription, before it resubscribes,
 // so tests can hold it disconnected. nil removes the hook.
@@ -29,3 +31,15 @@ var (
 	CountScriptHash  = countScript.Hash()
 	ResyncScriptHash = resyncScript.Hash()
 )
+
+// ClusterRecheckOf returns the ClusterRecheck in force in s (a
+// *RevocationStore or *Limiter): 0 when it never rechecks.
+func ClusterRecheckOf(s any) time.Duration {
+	switch v := s.(type) {
+	case *RevocationStore:
+		return time.Duration(v.cache.MaxAge())
+	case *Limiter:
+		return v.recheck
+	}
+	return -1
+}

@@ -110,6 +110,9 @@ func (c *Cache[K, V]) SetMaxAge(d time.Duration) {
 	c.maxAge = max(int64(d), 0)
 }
 
+// MaxAge returns the max age SetMaxAge set, 0 for none.
+func (c *Cache[K, V]) MaxAge() time.Duration { return time.Duration(c.maxAge) }
+
 // Get returns the cached value of k while the feed is live (and, with a
 // max age, while the value is younger).
 func (c *Cache[K, V]) Get(k K) (V, bool) {
