@@ -44,7 +44,8 @@ type LimiterOptions struct {
 	// LocalLocks bounds the process-local set of locked keys that lets
 	// Allow answer without Redis, about 150 bytes each. Default 10000;
 	// negative turns it off (every Allow reads Redis). When more keys are
-	// locked at once, Allow reads Redis until the next resubscription.
+	// locked at once, Allow reads Redis until a resynchronisation, retried
+	// every 10 s, finds fewer.
 	LocalLocks int
 
 	// MaxSilence is how long the local lock set stays trusted without
@@ -210,7 +211,10 @@ func NewLimiter(client redis.UniversalClient, opts LimiterOptions) (*Limiter, er
 			recheck := l.complete && l.recheck > 0 && now.Sub(l.lastResync) >= l.recheck
 			l.mu.Unlock()
 			if retry || recheck {
-				l.resync(ctx) // a failed or overflowed resync is retried, not too often
+				// A failed or overflowed resync is retried, not too
+				// often; on a cluster a complete set is also read again
+				// every ClusterRecheck.
+				l.resync(ctx)
 			}
 		}
 		l.sub.onMessage = l.apply

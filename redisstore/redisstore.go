@@ -151,7 +151,8 @@ type RevocationOptions struct {
 // IsRevoked answers from a process-local cache while the store's
 // subscription is live (see Live), and reads Redis otherwise. Revoke
 // writes the key and publishes the ID in one script, so every subscribed
-// instance drops its cached verdict when the notification arrives.
+// instance drops its cached verdict when the notification arrives. On a
+// Redis Cluster a verdict is also read again once it is ClusterRecheck old.
 type RevocationStore struct {
 	client   redis.UniversalClient
 	prefix   string
